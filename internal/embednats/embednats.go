@@ -1,0 +1,119 @@
+// Package embednats runs a NATS server with JetStream inside the process,
+// logging through zerolog.
+package embednats
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/rs/zerolog"
+)
+
+// Config says how to run the embedded server.
+type Config struct {
+	// Listen is the client address, host:port. Default "127.0.0.1:4222";
+	// port 0 picks a free one.
+	Listen string
+	// DataDir holds JetStream's files, under DataDir/jetstream. Required:
+	// two servers must never share one.
+	DataDir string
+	// MaxStore caps JetStream file storage, in bytes. Default 1 GiB.
+	MaxStore int64
+	// MaxMemory caps JetStream memory storage, in bytes. Default 256 MiB.
+	MaxMemory int64
+	// SyncAlways fsyncs every write before acknowledging it: slower, and no
+	// acknowledged change is lost on power failure. Default false (the
+	// server syncs every 2 minutes; the adapter reconciles a lost tail with
+	// the router when it starts).
+	SyncAlways bool
+	// ReadyTimeout bounds the wait for the server to accept clients.
+	// Default 10 s.
+	ReadyTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:4222"
+	}
+	if c.MaxStore == 0 {
+		c.MaxStore = 1 << 30
+	}
+	if c.MaxMemory == 0 {
+		c.MaxMemory = 256 << 20
+	}
+	if c.ReadyTimeout == 0 {
+		c.ReadyTimeout = 10 * time.Second
+	}
+}
+
+// Validate reports every problem of c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data dir: required"))
+	}
+	if _, _, err := splitListen(c.Listen); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxStore < 0 || c.MaxMemory < 0 {
+		errs = append(errs, errors.New("max store and max memory: want 0 (default) or more"))
+	}
+	return errors.Join(errs...)
+}
+
+func splitListen(listen string) (string, int, error) {
+	host, p, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", 0, fmt.Errorf("listen %q: %w", listen, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("listen %q: bad port", listen)
+	}
+	if port == 0 {
+		port = -1 // the server's word for "any free port"
+	}
+	return host, port, nil
+}
+
+// Start runs a server and waits until it accepts clients. The caller stops
+// it with Shutdown and WaitForShutdown.
+func Start(cfg Config, log zerolog.Logger) (*server.Server, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	host, port, _ := splitListen(cfg.Listen)
+	opts := &server.Options{
+		ServerName: "sisbridge", Host: host, Port: port, NoSigs: true,
+		JetStream: true, StoreDir: filepath.Clean(cfg.DataDir),
+		JetStreamMaxStore: cfg.MaxStore, JetStreamMaxMemory: cfg.MaxMemory, SyncAlways: cfg.SyncAlways,
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	s.SetLoggerV2(&logger{log: log.With().Str("component", "nats").Logger()}, false, false, false)
+	go s.Start()
+	if !s.ReadyForConnections(cfg.ReadyTimeout) {
+		s.Shutdown()
+		return nil, fmt.Errorf("embedded nats: not ready within %s on %s", cfg.ReadyTimeout, cfg.Listen)
+	}
+	return s, nil
+}
+
+// logger routes the server's log to zerolog. Fatalf logs at error level
+// and does not exit the process: the caller sees the failed start.
+type logger struct{ log zerolog.Logger }
+
+func (l *logger) Noticef(format string, v ...any) { l.log.Debug().Msgf(format, v...) }
+func (l *logger) Warnf(format string, v ...any)   { l.log.Warn().Msgf(format, v...) }
+func (l *logger) Fatalf(format string, v ...any)  { l.log.Error().Msgf(format, v...) }
+func (l *logger) Errorf(format string, v ...any)  { l.log.Error().Msgf(format, v...) }
+func (l *logger) Debugf(format string, v ...any)  { l.log.Debug().Msgf(format, v...) }
+func (l *logger) Tracef(format string, v ...any)  { l.log.Trace().Msgf(format, v...) }

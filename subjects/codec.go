@@ -1,0 +1,147 @@
+package subjects
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// The bus encodes events and snapshots field by field: short keys keep each
+// event small, enumerations travel as their numbers in the reference's order
+// (see docs/bus.md), and a reader skips keys it does not know.
+
+// EncodeEvent returns the msgpack encoding of e.
+func EncodeEvent(e *Event) ([]byte, error) {
+	return encode(func(enc *msgpack.Encoder) error { return encodeEvent(enc, e) })
+}
+
+// DecodeEvent decodes an event, refusing other schema versions and
+// malformed data with an error wrapping ErrVersion or ErrSchema.
+func DecodeEvent(data []byte) (Event, error) {
+	var e Event
+	err := decode(data, "event", func(d *msgpack.Decoder, key string) error { return decodeEventField(d, key, &e) })
+	return e, err
+}
+
+// EncodeSnapshot returns the msgpack encoding of s.
+func EncodeSnapshot(s *Snapshot) ([]byte, error) {
+	return encode(func(enc *msgpack.Encoder) error { return encodeSnapshot(enc, s) })
+}
+
+// DecodeSnapshot decodes a snapshot; its sessions get their group and
+// positions filled in.
+func DecodeSnapshot(data []byte) (Snapshot, error) {
+	var s Snapshot
+	err := decode(data, "snapshot", func(d *msgpack.Decoder, key string) error { return decodeSnapshotField(d, key, &s) })
+	for i := range s.Sessions {
+		s.Sessions[i].ServiceGroupID, s.Sessions[i].QueuePosition = s.Group, i+1
+	}
+	return s, err
+}
+
+// EncodeTenant, EncodeGroup and EncodeStatus encode directory entries and
+// the router status; the Decode functions reverse them.
+func EncodeTenant(t Tenant) ([]byte, error)       { return encodeTagged(t) }
+func EncodeGroup(g Group) ([]byte, error)         { return encodeTagged(g) }
+func EncodeStatus(s RouterStatus) ([]byte, error) { return encodeTagged(s) }
+
+// DecodeTenant decodes a tenant directory entry.
+func DecodeTenant(data []byte) (Tenant, error) { return decodeTagged[Tenant](data, "tenant") }
+
+// DecodeGroup decodes a group directory entry.
+func DecodeGroup(data []byte) (Group, error) { return decodeTagged[Group](data, "group") }
+
+// DecodeStatus decodes a router status.
+func DecodeStatus(data []byte) (RouterStatus, error) {
+	return decodeTagged[RouterStatus](data, "router status")
+}
+
+type tagged[T any] struct {
+	V    int `msgpack:"v"`
+	Body T   `msgpack:"b"`
+}
+
+func encodeTagged[T any](v T) ([]byte, error) {
+	return msgpack.Marshal(tagged[T]{V: SchemaVersion, Body: v})
+}
+
+func decodeTagged[T any](data []byte, what string) (T, error) {
+	var t tagged[T]
+	if err := msgpack.Unmarshal(data, &t); err != nil {
+		return t.Body, fmt.Errorf("%w: %s: %v", ErrSchema, what, err)
+	}
+	if t.V != SchemaVersion {
+		return t.Body, fmt.Errorf("%w: %s version %d", ErrVersion, what, t.V)
+	}
+	return t.Body, nil
+}
+
+func encode(fn func(*msgpack.Encoder) error) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := msgpack.GetEncoder()
+	defer msgpack.PutEncoder(enc)
+	enc.Reset(&buf)
+	if err := fn(enc); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// decode reads one map, checking its "v" key, and hands every other key to field.
+func decode(data []byte, what string, field func(*msgpack.Decoder, string) error) error {
+	d := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(d)
+	d.Reset(bytes.NewReader(data))
+	version := -1
+	err := decodeMap(d, func(key string) error {
+		if key == "v" {
+			v, err := d.DecodeInt()
+			version = v
+			return err
+		}
+		return field(d, key)
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %s: %v", ErrSchema, what, err)
+	case version != SchemaVersion:
+		return fmt.Errorf("%w: %s version %d", ErrVersion, what, version)
+	}
+	return nil
+}
+
+func decodeMap(d *msgpack.Decoder, field func(string) error) error {
+	n, err := d.DecodeMapLen()
+	if err != nil {
+		return err
+	}
+	if n < 0 {
+		return errors.New("nil map")
+	}
+	for range n {
+		key, err := d.DecodeString()
+		if err != nil {
+			return err
+		}
+		if err := field(key); err != nil {
+			return fmt.Errorf("key %q: %w", key, err)
+		}
+	}
+	return nil
+}
+
+func decodeTime(d *msgpack.Decoder) (time.Time, error) {
+	t, err := d.DecodeTime()
+	return t.UTC(), err
+}
+
+func decodeUint8(d *msgpack.Decoder) (uint8, error) {
+	v, err := d.DecodeUint64()
+	if err == nil && v > 255 {
+		err = fmt.Errorf("value %d out of range", v)
+	}
+	return uint8(v), err
+}

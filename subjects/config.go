@@ -1,0 +1,145 @@
+package subjects
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config sets how the streams and buckets are stored. The zero value, after
+// defaults, suits one machine.
+type Config struct {
+	// Replicas is the JetStream replica count of every stream and bucket
+	// (1, 3 or 5). Default 1.
+	Replicas int
+	// Memory keeps everything in memory instead of files. Default false: file
+	// storage.
+	Memory bool
+	// EventRetention is how long events are kept. Default 24 h.
+	EventRetention time.Duration
+	// DuplicateWindow is how long the events stream remembers a Nats-Msg-Id
+	// to drop a repeated publish. Default 2 min.
+	DuplicateWindow time.Duration
+	// MaxEventBytes caps the size of the events stream; the oldest events go
+	// first. Default 0: no cap besides EventRetention.
+	MaxEventBytes int64
+}
+
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.EventRetention == 0 {
+		c.EventRetention = 24 * time.Hour
+	}
+	if c.DuplicateWindow == 0 {
+		c.DuplicateWindow = 2 * time.Minute
+	}
+	return c
+}
+
+// Validate reports every problem of c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
+		errs = append(errs, fmt.Errorf("replicas %d: want 1, 3 or 5", c.Replicas))
+	}
+	if c.EventRetention < time.Minute {
+		errs = append(errs, fmt.Errorf("event retention %s: want at least 1m", c.EventRetention))
+	}
+	if c.DuplicateWindow <= 0 || c.DuplicateWindow > c.EventRetention {
+		errs = append(errs, fmt.Errorf("duplicate window %s: want more than 0 and at most the retention", c.DuplicateWindow))
+	}
+	if c.MaxEventBytes < 0 {
+		errs = append(errs, fmt.Errorf("max event bytes %d: want 0 (no cap) or more", c.MaxEventBytes))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) storage() jetstream.StorageType {
+	if c.Memory {
+		return jetstream.MemoryStorage
+	}
+	return jetstream.FileStorage
+}
+
+// EventsStream is the configuration of StreamEvents.
+func (c Config) EventsStream() jetstream.StreamConfig {
+	maxBytes := c.MaxEventBytes
+	if maxBytes == 0 {
+		maxBytes = -1
+	}
+	return jetstream.StreamConfig{
+		Name:        StreamEvents,
+		Description: "SIS Bridge router changes, one subject per service group",
+		Subjects:    []string{AllEvents},
+		Storage:     c.storage(),
+		Replicas:    c.Replicas,
+		MaxAge:      c.EventRetention,
+		MaxBytes:    maxBytes,
+		Duplicates:  c.DuplicateWindow,
+		Discard:     jetstream.DiscardOld,
+		AllowDirect: true,
+	}
+}
+
+// SnapshotStore is the configuration of BucketSnapshots.
+func (c Config) SnapshotStore() jetstream.ObjectStoreConfig {
+	return jetstream.ObjectStoreConfig{
+		Bucket:      BucketSnapshots,
+		Description: "SIS Bridge group snapshots",
+		Storage:     c.storage(),
+		Replicas:    c.Replicas,
+	}
+}
+
+// DirectoryBucket is the configuration of BucketDirectory.
+func (c Config) DirectoryBucket() jetstream.KeyValueConfig {
+	return c.kv(BucketDirectory, "SIS Bridge tenants and service groups")
+}
+
+// RouterBucket is the configuration of BucketRouter.
+func (c Config) RouterBucket() jetstream.KeyValueConfig {
+	return c.kv(BucketRouter, "SIS Bridge router status")
+}
+
+// UsersBucket is the configuration of BucketUsers.
+func (c Config) UsersBucket() jetstream.KeyValueConfig {
+	return c.kv(BucketUsers, "SIS Bridge gateway users")
+}
+
+// SeatsBucket is the configuration of BucketSeats: per-key TTLs let the
+// lease of a crashed gateway run out.
+func (c Config) SeatsBucket() jetstream.KeyValueConfig {
+	kv := c.kv(BucketSeats, "SIS Bridge license seat leases")
+	kv.LimitMarkerTTL = time.Minute
+	return kv
+}
+
+func (c Config) kv(name, desc string) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{Bucket: name, Description: desc, Storage: c.storage(), Replicas: c.Replicas, History: 1}
+}
+
+// Ensure creates or updates every stream and bucket of the bus.
+func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
+	c = c.WithDefaults()
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("bus config: %w", err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, c.EventsStream()); err != nil {
+		return fmt.Errorf("ensure stream %s: %w", StreamEvents, err)
+	}
+	if _, err := js.CreateOrUpdateObjectStore(ctx, c.SnapshotStore()); err != nil {
+		return fmt.Errorf("ensure object store %s: %w", BucketSnapshots, err)
+	}
+	for _, kv := range []jetstream.KeyValueConfig{c.DirectoryBucket(), c.RouterBucket(), c.UsersBucket(), c.SeatsBucket()} {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
+			return fmt.Errorf("ensure bucket %s: %w", kv.Bucket, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,210 @@
+package subjects
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sisbridge/sisbridge/queue"
+)
+
+// History reads and writes what the bus keeps of each group: snapshots in
+// BucketSnapshots and events in StreamEvents. The streams must exist
+// (Ensure). It is safe for concurrent use.
+type History struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	snaps  jetstream.ObjectStore
+}
+
+// GroupState is a group's queue rebuilt from the bus.
+type GroupState struct {
+	// Queue holds the sessions.
+	Queue *queue.Queue
+	// Seq is the group sequence number the queue reflects (0: no history).
+	Seq uint64
+	// StreamSeq is the stream sequence of the last event applied, or the
+	// snapshot's hint: later events of the group come after it.
+	StreamSeq uint64
+	// SnapshotSeq is the sequence number of the snapshot the state started
+	// from (0: none).
+	SnapshotSeq uint64
+	// Newest is the sequence number of the newest stored event; it exceeds
+	// Seq only when loading stopped at a gap.
+	Newest uint64
+}
+
+// OpenHistory binds to the events stream and the snapshot store.
+func OpenHistory(ctx context.Context, js jetstream.JetStream) (*History, error) {
+	stream, err := js.Stream(ctx, StreamEvents)
+	if err != nil {
+		return nil, fmt.Errorf("open stream %s: %w", StreamEvents, err)
+	}
+	snaps, err := js.ObjectStore(ctx, BucketSnapshots)
+	if err != nil {
+		return nil, fmt.Errorf("open object store %s: %w", BucketSnapshots, err)
+	}
+	return &History{js: js, stream: stream, snaps: snaps}, nil
+}
+
+// Snapshot returns a group's latest snapshot; found is false when it has none.
+func (h *History) Snapshot(ctx context.Context, tenant, group string) (s Snapshot, found bool, err error) {
+	data, err := h.snaps.GetBytes(ctx, SnapshotName(tenant, group))
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return Snapshot{Tenant: tenant, Group: group}, false, nil
+	}
+	if err != nil {
+		return s, false, fmt.Errorf("load snapshot %s.%s: %w", tenant, group, err)
+	}
+	if s, err = DecodeSnapshot(data); err != nil {
+		return s, false, fmt.Errorf("load snapshot %s.%s: %w", tenant, group, err)
+	}
+	if s.Tenant != tenant || s.Group != group {
+		return s, false, fmt.Errorf("load snapshot %s.%s: %w: holds %s.%s", tenant, group, ErrSchema, s.Tenant, s.Group)
+	}
+	return s, true, nil
+}
+
+// PutSnapshot stores s as its group's latest snapshot.
+func (h *History) PutSnapshot(ctx context.Context, s *Snapshot) error {
+	data, err := EncodeSnapshot(s)
+	if err != nil {
+		return fmt.Errorf("encode snapshot %s.%s: %w", s.Tenant, s.Group, err)
+	}
+	if _, err := h.snaps.PutBytes(ctx, SnapshotName(s.Tenant, s.Group), data); err != nil {
+		return fmt.Errorf("store snapshot %s.%s at %d: %w", s.Tenant, s.Group, s.Seq, err)
+	}
+	return nil
+}
+
+// Load rebuilds a group's queue: its latest snapshot, then every later
+// event in order. A missing sequence number in the events returns an error
+// wrapping ErrGap with the state up to the gap.
+func (h *History) Load(ctx context.Context, tenant, group string) (GroupState, error) {
+	snap, _, err := h.Snapshot(ctx, tenant, group)
+	if err != nil {
+		return GroupState{}, err
+	}
+	st, err := fromSnapshot(&snap)
+	if err != nil {
+		return st, fmt.Errorf("load snapshot %s.%s: %w", tenant, group, err)
+	}
+	last, err := h.lastEvent(ctx, tenant, group)
+	if err != nil || last == nil || last.Seq <= st.Seq {
+		st.Newest = st.Seq
+		return st, err
+	}
+	st.Newest = last.Seq
+	err = h.Replay(ctx, tenant, group, st.StreamSeq+1, last.streamSeq, func(e *Event, streamSeq uint64) error {
+		return st.apply(e, streamSeq)
+	})
+	if err != nil {
+		return st, fmt.Errorf("load events %s.%s after %d: %w", tenant, group, st.Seq, err)
+	}
+	return st, nil
+}
+
+func fromSnapshot(s *Snapshot) (GroupState, error) {
+	st := GroupState{Queue: queue.New(s.Group), Seq: s.Seq, StreamSeq: s.StreamSeq, SnapshotSeq: s.Seq}
+	for _, ss := range s.Sessions {
+		if _, err := st.Queue.Apply(queue.Change{Op: queue.OpEnqueue, CallID: ss.CallID, Session: ss}); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// apply applies the next event; older ones (already in the state) are skipped.
+func (st *GroupState) apply(e *Event, streamSeq uint64) error {
+	switch {
+	case e.Seq <= st.Seq:
+		return nil
+	case e.Seq > st.Seq+1:
+		return fmt.Errorf("%w: after %d comes %d", ErrGap, st.Seq, e.Seq)
+	}
+	if _, err := st.Queue.Apply(e.Change); err != nil {
+		return fmt.Errorf("event %d: %w", e.Seq, err)
+	}
+	st.Seq, st.StreamSeq = e.Seq, streamSeq
+	return nil
+}
+
+type lastEvent struct {
+	Event
+	streamSeq uint64
+}
+
+// lastEvent returns the group's newest stored event, or nil when it has none.
+func (h *History) lastEvent(ctx context.Context, tenant, group string) (*lastEvent, error) {
+	msg, err := h.stream.GetLastMsgForSubject(ctx, Events(tenant, group))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("last event of %s.%s: %w", tenant, group, err)
+	}
+	e, err := DecodeEvent(msg.Data)
+	if err != nil {
+		return nil, fmt.Errorf("last event of %s.%s (stream seq %d): %w", tenant, group, msg.Sequence, err)
+	}
+	return &lastEvent{Event: e, streamSeq: msg.Sequence}, nil
+}
+
+// Replay calls fn for every stored event of the group with a stream
+// sequence from..to (inclusive; to 0 means up to the newest), in order.
+// It stops at the first error fn returns, or when ctx is done.
+func (h *History) Replay(ctx context.Context, tenant, group string, from, to uint64, fn func(e *Event, streamSeq uint64) error) error {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{Events(tenant, group)}, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if from > 1 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
+	}
+	cons, err := h.js.OrderedConsumer(ctx, StreamEvents, cfg)
+	if err != nil {
+		return fmt.Errorf("replay consumer: %w", err)
+	}
+	if cons.CachedInfo().NumPending == 0 {
+		return nil
+	}
+	if to == 0 {
+		info, err := h.stream.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("stream info: %w", err)
+		}
+		to = info.State.LastSeq
+	}
+	if to < from {
+		return nil
+	}
+	return drain(ctx, cons, to, fn)
+}
+
+func drain(ctx context.Context, cons jetstream.Consumer, to uint64, fn func(*Event, uint64) error) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(2048))
+	if err != nil {
+		return fmt.Errorf("replay messages: %w", err)
+	}
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			return errors.Join(ctx.Err(), fmt.Errorf("replay next: %w", err))
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("replay metadata: %w", err)
+		}
+		e, err := DecodeEvent(msg.Data())
+		if err != nil {
+			return fmt.Errorf("stream seq %d: %w", meta.Sequence.Stream, err)
+		}
+		if err := fn(&e, meta.Sequence.Stream); err != nil {
+			return err
+		}
+		if meta.Sequence.Stream >= to || meta.NumPending == 0 {
+			return nil
+		}
+	}
+}

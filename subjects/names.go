@@ -1,0 +1,118 @@
+// Package subjects is the bus contract of SIS Bridge: every NATS subject,
+// stream, bucket and key name with its builder, the configuration of each
+// stream and bucket, and the msgpack schema of what travels on them. Nothing
+// else in the project spells a subject; downstream Go services import this
+// package to read the bus.
+//
+// Layout:
+//
+//	stream SIS_EVENTS       sis.v1.evt.<tenantID>.<groupID>   one Event per router change
+//	object SIS_SNAPSHOTS    <tenantID>.<groupID>              a group's queue at a known Seq
+//	kv     SIS_DIRECTORY    tenant.<tenantID>, group.<groupID>
+//	kv     SIS_ROUTER       status                            RouterStatus, refreshed every second
+//	kv     SIS_USERS        <logonID>                         gateway users (host administrators)
+//	kv     SIS_SEATS        <seatID>                          license seat leases
+package subjects
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Names of the streams and buckets.
+const (
+	// StreamEvents keeps every router change of every group.
+	StreamEvents = "SIS_EVENTS"
+	// BucketSnapshots is the object store of group snapshots. An object store,
+	// not a key-value bucket: a deep queue's snapshot outgrows a NATS message.
+	BucketSnapshots = "SIS_SNAPSHOTS"
+	// BucketDirectory holds tenants and service groups.
+	BucketDirectory = "SIS_DIRECTORY"
+	// BucketRouter holds the router status.
+	BucketRouter = "SIS_ROUTER"
+	// BucketUsers holds the gateway's users.
+	BucketUsers = "SIS_USERS"
+	// BucketSeats holds the license seat leases.
+	BucketSeats = "SIS_SEATS"
+)
+
+const (
+	eventsPrefix = "sis.v1.evt."
+	// AllEvents matches the events of every group.
+	AllEvents = eventsPrefix + ">"
+	// RouterStatusKey is the key of the router status in BucketRouter.
+	RouterStatusKey = "status"
+	tenantKeyPrefix = "tenant."
+	groupKeyPrefix  = "group."
+)
+
+// Events returns the subject of a group's events.
+func Events(tenant, group string) string { return eventsPrefix + tenant + "." + group }
+
+// TenantEvents returns the subject matching every group of one tenant: what a
+// NATS permission for a tenant's downstream service allows.
+func TenantEvents(tenant string) string { return eventsPrefix + tenant + ".>" }
+
+// ParseEvents splits an events subject into its tenant and group.
+func ParseEvents(subject string) (tenant, group string, ok bool) {
+	rest, found := strings.CutPrefix(subject, eventsPrefix)
+	if !found {
+		return "", "", false
+	}
+	tenant, group, found = strings.Cut(rest, ".")
+	if !found || !ValidID(tenant) || !ValidID(group) {
+		return "", "", false
+	}
+	return tenant, group, true
+}
+
+// SnapshotName returns the object name of a group's snapshot.
+func SnapshotName(tenant, group string) string { return tenant + "." + group }
+
+// TenantKey returns the directory key of a tenant.
+func TenantKey(tenant string) string { return tenantKeyPrefix + tenant }
+
+// GroupKey returns the directory key of a service group. Group IDs are
+// unique across tenants, as the protocol's Subscribe by ID requires.
+func GroupKey(group string) string { return groupKeyPrefix + group }
+
+// ParseDirectoryKey reports whether key names a tenant or a group, and which.
+func ParseDirectoryKey(key string) (kind, id string, ok bool) {
+	if id, ok := strings.CutPrefix(key, tenantKeyPrefix); ok {
+		return "tenant", id, true
+	}
+	if id, ok := strings.CutPrefix(key, groupKeyPrefix); ok {
+		return "group", id, true
+	}
+	return "", "", false
+}
+
+// MsgID returns the Nats-Msg-Id of a group's event: the stream stores a
+// retried publish once.
+func MsgID(tenant, group string, seq uint64) string {
+	return fmt.Sprintf("%s.%s:%d", tenant, group, seq)
+}
+
+
+// ValidID reports whether s is a well-formed ServiceGroupID, TenantID or
+// CallID: 1 to 64 characters from [A-Za-z0-9_-].
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckID returns an error naming what is wrong with an identifier.
+func CheckID(kind, s string) error {
+	if ValidID(s) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s %q: want 1 to 64 characters from [A-Za-z0-9_-]", ErrMalformedID, kind, s)
+}
