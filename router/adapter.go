@@ -235,3 +235,14 @@ func (a *Adapter) Group(id string) (seq uint64, sessions []queue.Session, ok boo
 	}
 	return g.seq, g.q.Sessions(), true
 }
+
+// Depth returns how many groups the adapter holds and how many sessions
+// are queued in all of them.
+func (a *Adapter) Depth() (groups, sessions int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, g := range a.groups {
+		sessions += g.q.Len()
+	}
+	return len(a.groups), sessions
+}

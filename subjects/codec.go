@@ -56,7 +56,9 @@ func DecodeGroup(data []byte) (Group, error) { return decodeTagged[Group](data, 
 
 // DecodeStatus decodes a router status.
 func DecodeStatus(data []byte) (RouterStatus, error) {
-	return decodeTagged[RouterStatus](data, "router status")
+	s, err := decodeTagged[RouterStatus](data, "router status")
+	s.Since, s.Updated = s.Since.UTC(), s.Updated.UTC()
+	return s, err
 }
 
 type tagged[T any] struct {
@@ -70,6 +72,9 @@ func encodeTagged[T any](v T) ([]byte, error) {
 
 func decodeTagged[T any](data []byte, what string) (T, error) {
 	var t tagged[T]
+	if err := checkBounds(data); err != nil {
+		return t.Body, fmt.Errorf("%w: %s: %v", ErrSchema, what, err)
+	}
 	if err := msgpack.Unmarshal(data, &t); err != nil {
 		return t.Body, fmt.Errorf("%w: %s: %v", ErrSchema, what, err)
 	}
@@ -92,6 +97,9 @@ func encode(fn func(*msgpack.Encoder) error) ([]byte, error) {
 
 // decode reads one map, checking its "v" key, and hands every other key to field.
 func decode(data []byte, what string, field func(*msgpack.Decoder, string) error) error {
+	if err := checkBounds(data); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrSchema, what, err)
+	}
 	d := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(d)
 	d.Reset(bytes.NewReader(data))

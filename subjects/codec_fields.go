@@ -10,11 +10,7 @@ import (
 // Event keys: v t g q at ep op c p rc s.
 func encodeEvent(enc *msgpack.Encoder, e *Event) error {
 	c := &e.Change
-	n := 9
-	if c.Op == queue.OpEnqueue {
-		n++
-	}
-	if err := enc.EncodeMapLen(n); err != nil {
+	if err := enc.EncodeMapLen(10); err != nil {
 		return err
 	}
 	kv(enc, "v", SchemaVersion)

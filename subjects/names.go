@@ -93,7 +93,6 @@ func MsgID(tenant, group string, seq uint64) string {
 	return fmt.Sprintf("%s.%s:%d", tenant, group, seq)
 }
 
-
 // ValidID reports whether s is a well-formed ServiceGroupID, TenantID or
 // CallID: 1 to 64 characters from [A-Za-z0-9_-].
 func ValidID(s string) bool {

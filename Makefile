@@ -1,0 +1,42 @@
+# SIS Bridge. Needs only Go; everything else a target needs, it installs.
+GO          ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Packages whose tests exercise concurrency run under the race detector.
+PKGS        ?= ./...
+TESTFLAGS   ?= -count=1 -timeout 20m
+BENCHFLAGS  ?= -run '^$$' -bench . -benchmem -benchtime 2s
+
+.PHONY: run test bench lint build fuzz clean
+
+## run: the whole system on this machine (embedded NATS, simulated router, adapter)
+run:
+	$(GO) run ./cmd/sisbridge run
+
+## test: every test, with the race detector
+test:
+	$(GO) test -race $(TESTFLAGS) $(PKGS)
+
+## bench: the benchmarks on the hot paths; figures in the closing notes and docs/benchmarks.md
+bench:
+	$(GO) test $(BENCHFLAGS) $(PKGS)
+
+## lint: gofmt, go vet and staticcheck
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+## fuzz: each fuzz target for FUZZTIME (default 30s)
+FUZZTIME ?= 30s
+fuzz:
+	@for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs grep -H '^func Fuzz' | sed -E 's|^\./([^:]*)/[^/]*:func (Fuzz[A-Za-z0-9_]*).*|\1:\2|' | sort -u); do \
+		pkg=$${spec%%:*}; fn=$${spec##*:}; echo "== $$pkg $$fn"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+	done
+
+## build: the binary in bin/
+build:
+	$(GO) build -o bin/sisbridge ./cmd/sisbridge
+
+clean:
+	rm -rf bin sisbridge-data

@@ -1,0 +1,66 @@
+// Command sisbridge runs SIS Bridge: one binary, one subcommand per role.
+//
+//	sisbridge run      everything in one process on an embedded NATS server
+//	sisbridge router   the router adapter alone, on a NATS server of your own
+//
+// Run "sisbridge COMMAND -h" for a command's flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sisbridge:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: sisbridge COMMAND [flags]
+
+commands:
+  run      embedded NATS, the router adapter on the simulator (what "make run" starts)
+  router   the router adapter alone: --nats URL --source sim|feed
+  version  print the version
+
+"sisbridge COMMAND -h" lists a command's flags.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// run is the whole program; main only wires it to the process.
+func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "run":
+		return runAll(ctx, args[1:], stderr)
+	case "router":
+		return runRouter(ctx, args[1:], stdin, stderr)
+	case "version":
+		fmt.Fprintln(stderr, "sisbridge", version)
+		return nil
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

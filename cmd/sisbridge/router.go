@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"github.com/sisbridge/sisbridge/router"
+	"github.com/sisbridge/sisbridge/router/feed"
+	"github.com/sisbridge/sisbridge/router/sim"
+)
+
+// adapterFlags configure the router adapter.
+type adapterFlags struct {
+	cfg       router.Config
+	retention time.Duration
+	replicas  int
+}
+
+func (a *adapterFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&a.cfg.Name, "name", hostName(), "adapter instance name, shown in the router status")
+	fs.Uint64Var(&a.cfg.SnapshotEvery, "snapshot-every", 5000, "snapshot a group after this many changes")
+	fs.DurationVar(&a.cfg.SnapshotInterval, "snapshot-interval", 5*time.Second, "snapshot every changed group this often")
+	fs.DurationVar(&a.retention, "retention", 24*time.Hour, "how long JetStream keeps events")
+	fs.IntVar(&a.replicas, "replicas", 1, "JetStream replicas of every stream and bucket: 1, 3 or 5")
+}
+
+func (a *adapterFlags) config() router.Config {
+	c := a.cfg
+	c.Bus.EventRetention, c.Bus.Replicas = a.retention, a.replicas
+	return c
+}
+
+func hostName() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "adapter"
+	}
+	return h
+}
+
+// simFlags configure the simulator.
+type simFlags struct {
+	cfg sim.Config
+}
+
+func (s *simFlags) register(fs *flag.FlagSet) {
+	fs.Uint64Var(&s.cfg.Seed, "seed", 1, "simulator seed: the same seed gives the same traffic")
+	fs.Float64Var(&s.cfg.Speed, "speed", 1, "simulated seconds per second; -1 runs as fast as possible")
+	fs.IntVar(&s.cfg.Tenants, "tenants", 3, "simulated tenants")
+	fs.IntVar(&s.cfg.GroupsPerTenant, "groups", 3, "simulated service groups per tenant")
+	fs.Float64Var(&s.cfg.Rate, "rate", 1, "multiplier of the simulated arrival rates")
+	fs.BoolVar(&s.cfg.LinkDrops, "link-drops", false, "drop the simulated router link now and then")
+}
+
+func (s *simFlags) source(log zerolog.Logger) (router.Source, error) {
+	c := s.cfg
+	c.Log = log.With().Str("component", "sim").Logger()
+	return sim.New(c)
+}
+
+// feedFlags configure the NDJSON feed.
+type feedFlags struct {
+	listen, token, file string
+}
+
+func (f *feedFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.listen, "feed-listen", "", "address of the HTTP feed endpoint, e.g. 127.0.0.1:8090 (POST /v1/feed)")
+	fs.StringVar(&f.token, "feed-token", "", "bearer token of the HTTP feed (default: $SIS_FEED_TOKEN)")
+	fs.StringVar(&f.file, "feed-file", "", `NDJSON file to read changes from, "-" for standard input`)
+}
+
+// source builds the feed; the returned closer closes its file.
+func (f *feedFlags) source(stdin io.Reader, log zerolog.Logger) (router.Source, func(), error) {
+	cfg := feed.Config{Listen: f.listen, Token: f.token}
+	if cfg.Token == "" {
+		cfg.Token = os.Getenv("SIS_FEED_TOKEN")
+	}
+	closer := func() {}
+	switch f.file {
+	case "":
+		if f.listen == "" {
+			return nil, closer, errors.New("feed: give --feed-listen, --feed-file or both")
+		}
+	case "-":
+		cfg.Input, cfg.InputName = stdin, "stdin"
+	default:
+		file, err := os.Open(f.file)
+		if err != nil {
+			return nil, closer, fmt.Errorf("feed: %w", err)
+		}
+		cfg.Input, cfg.InputName, closer = file, f.file, func() { _ = file.Close() }
+	}
+	src, err := feed.New(cfg, log.With().Str("component", "feed").Logger())
+	if err != nil {
+		closer()
+		return nil, func() {}, err
+	}
+	return src, closer, nil
+}
+
+func runRouter(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sisbridge router", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		lf      logFlags
+		af      adapterFlags
+		sf      simFlags
+		ff      feedFlags
+		natsURL = fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL (credentials in the URL are never logged)")
+		source  = fs.String("source", "sim", "router source: sim or feed")
+	)
+	lf.register(fs)
+	af.register(fs)
+	sf.register(fs)
+	ff.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	src, closeSrc, err := pickSource(*source, &sf, &ff, stdin, log)
+	if err != nil {
+		return err
+	}
+	defer closeSrc()
+	nc, err := nats.Connect(*natsURL, nats.Name("sisbridge-router"), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", redact(*natsURL), err)
+	}
+	defer nc.Close()
+	log.Info().Str("nats", redact(*natsURL)).Str("source", *source).Msg("router adapter starting")
+	return serveAdapter(ctx, nc, af.config(), src, log)
+}
+
+func pickSource(name string, sf *simFlags, ff *feedFlags, stdin io.Reader, log zerolog.Logger) (router.Source, func(), error) {
+	switch name {
+	case "sim":
+		src, err := sf.source(log)
+		return src, func() {}, err
+	case "feed":
+		return ff.source(stdin, log)
+	}
+	return nil, nil, fmt.Errorf("--source %q: want sim or feed", name)
+}
+
+// serveAdapter runs the adapter on src until ctx ends, then closes it.
+func serveAdapter(ctx context.Context, nc *nats.Conn, cfg router.Config, src router.Source, log zerolog.Logger) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	alog := log.With().Str("component", "adapter").Logger()
+	a, err := router.Open(ctx, js, alog, cfg)
+	if err != nil {
+		return err
+	}
+	stopReport := reportProgress(ctx, a, alog)
+	runErr := a.Run(ctx, src)
+	stopReport()
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	closeErr := a.Close(closeCtx)
+	st := a.Stats()
+	alog.Info().Uint64("accepted", st.Accepted).Uint64("rejected", st.Rejected).Uint64("published", st.Published).Msg("adapter stopped")
+	return errors.Join(runErr, closeErr)
+}
+
+// reportProgress logs the adapter's throughput every 10 s; the returned
+// function stops it and waits for it.
+func reportProgress(ctx context.Context, a *router.Adapter, log zerolog.Logger) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		last, lastAt := a.Stats(), time.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				st := a.Stats()
+				groups, sessions := a.Depth()
+				rate := float64(st.Accepted-last.Accepted) / now.Sub(lastAt).Seconds()
+				log.Info().Float64("changes_per_s", rate).Uint64("published", st.Published).Uint64("rejected", st.Rejected).
+					Uint64("snapshots", st.Snapshots).Int("groups", groups).Int("queued", sessions).Msg("progress")
+				last, lastAt = st, now
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// redact hides the password of a NATS URL.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}

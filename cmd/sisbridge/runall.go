@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/nats-io/nats.go"
+	"github.com/sisbridge/sisbridge/internal/embednats"
+)
+
+func runAll(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sisbridge run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		lf         logFlags
+		af         adapterFlags
+		sf         simFlags
+		natsListen = fs.String("nats-listen", "127.0.0.1:4222", "address of the embedded NATS server (port 0: any free port)")
+		dataDir    = fs.String("data-dir", "sisbridge-data", "directory of the embedded NATS server's JetStream files")
+		maxStore   = fs.Int64("nats-max-store", 1<<30, "JetStream file storage limit, bytes")
+		syncAlways = fs.Bool("nats-sync-always", false, "fsync every write before acknowledging it (slower; survives power loss)")
+	)
+	lf.register(fs)
+	af.register(fs)
+	sf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	src, err := sf.source(log)
+	if err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(*dataDir)
+	if err != nil {
+		return err
+	}
+	s, err := embednats.Start(embednats.Config{Listen: *natsListen, DataDir: dir, MaxStore: *maxStore, SyncAlways: *syncAlways}, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	}()
+	nc, err := nats.Connect(s.ClientURL(), nats.Name("sisbridge-run"))
+	if err != nil {
+		return fmt.Errorf("connect to the embedded NATS server: %w", err)
+	}
+	defer nc.Close()
+	log.Info().Str("nats", s.ClientURL()).Str("data_dir", dir).Msg("SIS Bridge running: events on sis.v1.evt.> (Ctrl-C stops)")
+	err = serveAdapter(ctx, nc, af.config(), src, log)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
