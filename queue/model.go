@@ -119,7 +119,9 @@ func (c RemoveCause) String() string { return enumString(causeNames, int(c), "Re
 func (c RemoveCause) Valid() bool { return int(c) < len(causeNames) }
 
 // MarshalText encodes c as its member name.
-func (c RemoveCause) MarshalText() ([]byte, error) { return enumMarshal(causeNames, int(c), "RemoveCause") }
+func (c RemoveCause) MarshalText() ([]byte, error) {
+	return enumMarshal(causeNames, int(c), "RemoveCause")
+}
 
 // UnmarshalText accepts a member name, spelled exactly.
 func (c *RemoveCause) UnmarshalText(b []byte) error {
@@ -132,7 +134,9 @@ func (c *RemoveCause) UnmarshalText(b []byte) error {
 func (u UpdateType) String() string { return enumString(updateNames, int(u), "UpdateType") }
 
 // MarshalText encodes u as its member name.
-func (u UpdateType) MarshalText() ([]byte, error) { return enumMarshal(updateNames, int(u), "UpdateType") }
+func (u UpdateType) MarshalText() ([]byte, error) {
+	return enumMarshal(updateNames, int(u), "UpdateType")
+}
 
 // UnmarshalText accepts a member name, spelled exactly.
 func (u *UpdateType) UnmarshalText(b []byte) error {
