@@ -170,10 +170,12 @@ func (l *Line) parseSync(o object, now func() time.Time) error {
 	for i, raw := range raws {
 		s, err := syncSession(raw, l.GroupID, i+1, now)
 		if err != nil {
-			return fmt.Errorf("sync entry %d: %w", i, err)
+			//lint:ignore ST1005 the message starts with the JSON field it names
+			return fmt.Errorf("Sessions[%d]: %w", i, err)
 		}
 		if j, dup := seen[s.CallID]; dup {
-			return fmt.Errorf("sync entry %d: CallID %q repeats entry %d", i, s.CallID, j)
+			//lint:ignore ST1005 the message starts with the JSON field it names
+			return fmt.Errorf("Sessions[%d]: CallID %q repeats Sessions[%d]", i, s.CallID, j)
 		}
 		seen[s.CallID] = i
 		l.Sessions = append(l.Sessions, s)
