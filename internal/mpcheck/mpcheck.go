@@ -1,4 +1,6 @@
-package subjects
+// Package mpcheck checks a msgpack value's declared lengths before it is
+// decoded.
+package mpcheck
 
 import (
 	"encoding/binary"
@@ -6,11 +8,11 @@ import (
 	"fmt"
 )
 
-// checkBounds walks a msgpack value and fails if any length it declares
-// runs past the data or it nests deeper than 32 levels. Decoders call it
-// first, so that a damaged or hostile message of a few bytes cannot make
-// them allocate gigabytes.
-func checkBounds(data []byte) error {
+// Bounds walks one msgpack value and fails if any length it declares runs
+// past the data, it nests deeper than 32 levels, or bytes follow it.
+// Decoders call it first, so that a damaged or hostile message of a few
+// bytes cannot make them allocate gigabytes.
+func Bounds(data []byte) error {
 	rest, err := skipValue(data, 0)
 	if err != nil {
 		return err

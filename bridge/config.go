@@ -1,0 +1,100 @@
+// Package bridge is the gateway: it serves the Session Information protocol
+// (package protocol) over WebSocket. It keeps one view of each subscribed
+// service group, built from the group's snapshot and events on NATS
+// (package subjects) and followed live, shared by all the gateway's clients,
+// and fans every change out to the subscribed sessions. It holds only soft
+// state: any number of gateways can serve the same NATS cluster.
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config tunes a gateway. The zero value, after WithDefaults, serves one
+// machine with authentication off.
+type Config struct {
+	// Auth requires Initialize to present the credentials of a host
+	// administrator (checked by the Authenticator). Default false.
+	Auth bool
+	// KeepAlive is how often a KeepAlive event is sent. Default 15 s.
+	KeepAlive time.Duration
+	// HeartbeatTimeout ends a session that sends no Heartbeat this long after
+	// a KeepAlive (close code 4008); a connection that never initializes is
+	// closed after as long without a request. Default 45 s.
+	HeartbeatTimeout time.Duration
+	// StatusTimeout is how long the gateway waits for a router status update
+	// before it treats the router as disconnected. Default 3 s.
+	StatusTimeout time.Duration
+	// OutboundLimit is how many bytes of live events may wait for one client;
+	// past it the client is closed with 4009. Initial data does not count.
+	// Default 4 MiB.
+	OutboundLimit int
+	// WriteTimeout bounds one write to a client. Default 10 s.
+	WriteTimeout time.Duration
+	// WriteDelay lets a client's frames gather this long before they are
+	// written, so that one write carries several: fewer system calls under
+	// load, for that much latency. Default 0: write at once.
+	WriteDelay time.Duration
+	// Coalesce lets a group's changes gather this long before they are sent,
+	// so that one SessionsUpdated carries several. Default 0: a view sends
+	// whatever arrived while it was busy.
+	Coalesce time.Duration
+	// InitialChunk is how many sessions one initial-data SessionsUpdated
+	// carries at most. Default 500.
+	InitialChunk int
+	// ViewIdle is how long a group's view is kept after its last subscriber
+	// left. Default 30 s.
+	ViewIdle time.Duration
+	// SubscribeTimeout bounds the wait for a group's view to load. Default
+	// 30 s.
+	SubscribeTimeout time.Duration
+	// AllowedOrigins lists the Origin headers a browser may connect from;
+	// empty allows any. Default empty.
+	AllowedOrigins []string
+}
+
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	set := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	set(&c.KeepAlive, 15*time.Second)
+	set(&c.HeartbeatTimeout, 45*time.Second)
+	set(&c.StatusTimeout, 3*time.Second)
+	set(&c.WriteTimeout, 10*time.Second)
+	set(&c.ViewIdle, 30*time.Second)
+	set(&c.SubscribeTimeout, 30*time.Second)
+	if c.OutboundLimit == 0 {
+		c.OutboundLimit = 4 << 20
+	}
+	if c.InitialChunk == 0 {
+		c.InitialChunk = 500
+	}
+	return c
+}
+
+// Validate reports every problem of c at once.
+func (c Config) Validate() error {
+	var errs []error
+	positive := map[string]time.Duration{"keep-alive": c.KeepAlive, "heartbeat timeout": c.HeartbeatTimeout,
+		"status timeout": c.StatusTimeout, "write timeout": c.WriteTimeout, "view idle": c.ViewIdle, "subscribe timeout": c.SubscribeTimeout}
+	for name, d := range positive {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s %s: want more than 0", name, d))
+		}
+	}
+	if c.WriteDelay < 0 || c.Coalesce < 0 {
+		errs = append(errs, errors.New("write delay and coalesce: want 0 or more"))
+	}
+	if c.OutboundLimit < 64<<10 {
+		errs = append(errs, fmt.Errorf("outbound limit %d: want at least 64 KiB", c.OutboundLimit))
+	}
+	if c.InitialChunk < 1 {
+		errs = append(errs, fmt.Errorf("initial chunk %d: want at least 1", c.InitialChunk))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,96 @@
+package bridge
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gobwas/ws"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sisbridge/sisbridge/protocol"
+)
+
+func (s *Server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+protocol.Path, s.serveWebSocket)
+	mux.HandleFunc("GET /v1/groups", s.serveGroups)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", s.serveReady)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.gatherer, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// serveWebSocket upgrades the request and serves the connection.
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r.Header.Get("Origin")) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	up := ws.HTTPUpgrader{Protocol: func(p string) bool {
+		_, ok := protocol.FormatOf(p)
+		return ok && p != ""
+	}}
+	nc, rw, hs, err := up.Upgrade(r, w)
+	if err != nil {
+		s.log.Debug().Err(err).Msg("websocket upgrade failed")
+		return
+	}
+	format, _ := protocol.FormatOf(hs.Protocol)
+	c := newConn(s, nc, rw, format)
+	if !s.addConn(c) {
+		c.closeWith(protocol.CloseGoingAway, "gateway shutting down")
+		_ = nc.Close()
+		return
+	}
+	s.metrics.connections.Inc()
+	s.wg.Add(1)
+	go c.serve()
+}
+
+func (s *Server) originAllowed(origin string) bool {
+	if origin == "" || len(s.cfg.AllowedOrigins) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(s.cfg.AllowedOrigins, func(o string) bool { return strings.EqualFold(o, origin) })
+}
+
+// serveGroups lists the directory; with authentication on it takes the
+// Basic credentials of a host administrator.
+func (s *Server) serveGroups(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Auth {
+		user, pass, ok := r.BasicAuth()
+		if !ok || s.users.Authenticate(r.Context(), user, pass) != nil {
+			w.Header().Set("WWW-Authenticate", `Basic realm="sisbridge"`)
+			http.Error(w, "host administrator credentials required", http.StatusUnauthorized)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(struct {
+		Tenants []Tenant `json:"Tenants"`
+	}{s.dir.list()})
+}
+
+// serveReady says whether NATS is reachable and the router status known.
+func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
+	switch {
+	case s.nc.Status() != nats.CONNECTED:
+		http.Error(w, "NATS not connected", http.StatusServiceUnavailable)
+	case !s.router.statusKnown():
+		http.Error(w, "router status not known yet", http.StatusServiceUnavailable)
+	default:
+		_, _ = w.Write([]byte("ready\n"))
+	}
+}
+
+func sortTenants(m map[string]*Tenant) []Tenant {
+	out := make([]Tenant, 0, len(m))
+	for _, t := range m {
+		slices.SortFunc(t.ServiceGroups, func(a, b GroupSummary) int { return strings.Compare(a.ServiceGroupID, b.ServiceGroupID) })
+		out = append(out, *t)
+	}
+	slices.SortFunc(out, func(a, b Tenant) int { return strings.Compare(a.TenantID, b.TenantID) })
+	return out
+}

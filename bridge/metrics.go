@@ -1,0 +1,67 @@
+package bridge
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Registry is where the gateway registers its metrics: a
+// *prometheus.Registry does.
+type Registry interface {
+	prometheus.Registerer
+	prometheus.Gatherer
+}
+
+type metrics struct {
+	gatherer                             prometheus.Gatherer
+	connections, sessions, subscriptions prometheus.Gauge
+	views                                prometheus.Gauge
+	eventsIn, framesOut                  prometheus.Counter
+	slowCloses, rebuilds                 prometheus.Counter
+	faults                               *prometheus.CounterVec
+	latency                              prometheus.Histogram
+}
+
+func newMetrics(reg Registry, _ *Server) *metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	f := promFactory{reg}
+	return &metrics{
+		gatherer:      reg,
+		connections:   f.gauge("sis_gateway_connections", "Open WebSocket connections."),
+		sessions:      f.gauge("sis_gateway_sessions", "Initialized sessions."),
+		subscriptions: f.gauge("sis_gateway_subscriptions", "Group subscriptions of all sessions."),
+		views:         f.gauge("sis_gateway_views", "Group views held by this gateway."),
+		eventsIn:      f.counter("sis_gateway_events_in_total", "Router changes applied to views."),
+		framesOut:     f.counter("sis_gateway_frames_out_total", "Messages written to clients."),
+		slowCloses:    f.counter("sis_gateway_slow_client_closes_total", "Clients closed with 4009 for not keeping up."),
+		rebuilds:      f.counter("sis_gateway_view_rebuilds_total", "Group views rebuilt after a gap or a lost consumer."),
+		faults: promauto(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sis_gateway_faults_total",
+			Help: "Faults answered, by type."}, []string{"type"})),
+		latency: promauto(reg, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sis_gateway_router_to_client_seconds",
+			Help:    "Time from the adapter accepting a change to its frame being written to a client.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5}})),
+	}
+}
+
+type promFactory struct{ reg prometheus.Registerer }
+
+func (f promFactory) gauge(name, help string) prometheus.Gauge {
+	return promauto(f.reg, prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help}))
+}
+
+func (f promFactory) counter(name, help string) prometheus.Counter {
+	return promauto(f.reg, prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help}))
+}
+
+// promauto registers c, keeping an already registered twin (two gateways in
+// one process share a registry's series).
+func promauto[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			return are.ExistingCollector.(C)
+		}
+		panic(err)
+	}
+	return c
+}

@@ -1,0 +1,136 @@
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sisbridge/sisbridge/subjects"
+)
+
+// routerWatch follows the router status the adapter writes. The router
+// counts as connected while the status says so, updates keep coming within
+// StatusTimeout, and the gateway's NATS connection is up. When it stops
+// being connected, every session is ended with RouterDisconnected.
+type routerWatch struct {
+	srv      *Server
+	instance string
+
+	mu       sync.Mutex
+	up       bool
+	known    bool
+	epoch    uint64
+	status   subjects.RouterStatus
+	lastSeen time.Time
+}
+
+func watchRouter(ctx context.Context, s *Server) (*routerWatch, error) {
+	kv, err := s.js.KeyValue(ctx, subjects.BucketRouter)
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", subjects.BucketRouter, err)
+	}
+	w, err := kv.Watch(s.ctx, subjects.RouterStatusKey)
+	if err != nil {
+		return nil, fmt.Errorf("watch router status: %w", err)
+	}
+	r := &routerWatch{srv: s, instance: randomID()}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { _ = w.Stop() }()
+		r.follow(w)
+	}()
+	return r, nil
+}
+
+func randomID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (r *routerWatch) follow(w jetstream.KeyWatcher) {
+	t := time.NewTicker(r.srv.cfg.StatusTimeout / 6)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.srv.ctx.Done():
+			return
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e != nil {
+				r.observe(e)
+			}
+		case now := <-t.C:
+			r.check(now)
+		}
+	}
+}
+
+// observe takes a status update. An entry written long ago (a dead adapter's
+// last word) is not taken as a sign of life.
+func (r *routerWatch) observe(e jetstream.KeyValueEntry) {
+	if e.Operation() != jetstream.KeyValuePut {
+		return
+	}
+	st, err := subjects.DecodeStatus(e.Value())
+	if err != nil {
+		r.srv.log.Warn().Err(err).Msg("router status skipped")
+		return
+	}
+	seen := time.Now()
+	if age := time.Since(e.Created()); age > r.srv.cfg.StatusTimeout {
+		seen = seen.Add(-age)
+	}
+	r.mu.Lock()
+	r.status, r.lastSeen, r.known = st, seen, true
+	r.mu.Unlock()
+	r.check(time.Now())
+}
+
+// check recomputes the router state and acts on a change.
+func (r *routerWatch) check(now time.Time) {
+	r.mu.Lock()
+	fresh := now.Sub(r.lastSeen) <= r.srv.cfg.StatusTimeout
+	up := r.known && fresh && r.status.Connected && r.srv.nc.Status() == nats.CONNECTED
+	epochChanged := up && r.up && r.status.Epoch != r.epoch
+	was := r.up
+	r.up, r.epoch = up, r.status.Epoch
+	reason := r.status.Reason
+	r.mu.Unlock()
+	switch {
+	case was && (!up || epochChanged):
+		if !fresh {
+			reason = "no router status for " + r.srv.cfg.StatusTimeout.String()
+		}
+		r.srv.log.Warn().Str("reason", reason).Bool("epoch_changed", epochChanged).Msg("router disconnected: ending every session")
+		r.srv.disconnectAll()
+	case up && !was:
+		r.srv.log.Info().Uint64("epoch", r.status.Epoch).Msg("router connected")
+	}
+}
+
+func (r *routerWatch) connected() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.up
+}
+
+// known reports whether a status was ever seen (readiness).
+func (r *routerWatch) statusKnown() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.known
+}
+
+// disconnectAll ends every session with RouterDisconnected.
+func (s *Server) disconnectAll() {
+	s.eachConn(func(c *conn) { c.endSession(true) })
+}

@@ -1,0 +1,191 @@
+// Package client is a Go client of the Session Information protocol: it
+// dials a gateway, sends requests and waits for their replies, and hands
+// events out on a channel. Mirror keeps the queues the events describe.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"github.com/sisbridge/sisbridge/protocol"
+)
+
+// Options configure Dial.
+type Options struct {
+	// Format picks the subprotocol. Default protocol.JSON.
+	Format protocol.Format
+	// EventBuffer is how many events may wait in Events before the client
+	// stops reading (and the gateway, in time, closes it as too slow).
+	// Default 4096.
+	EventBuffer int
+}
+
+// Client is one connection to a gateway.
+type Client struct {
+	conn   net.Conn
+	format protocol.Format
+	events chan protocol.Message
+	done   chan struct{}
+
+	wmu     sync.Mutex // serializes writes (requests, pongs)
+	mu      sync.Mutex
+	pending map[int64]chan protocol.Message
+	nextID  atomic.Int64
+	closed  *wsutil.ClosedError
+	err     error
+}
+
+// Dial connects to a gateway's WebSocket URL (ws:// or wss://, path
+// protocol.Path).
+func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
+	if opts.EventBuffer == 0 {
+		opts.EventBuffer = 4096
+	}
+	sub := protocol.SubprotocolJSON
+	if opts.Format == protocol.Msgpack {
+		sub = protocol.SubprotocolMsgpack
+	}
+	conn, br, hs, err := ws.Dialer{Protocols: []string{sub}}.Dial(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", url, err)
+	}
+	if hs.Protocol != sub {
+		_ = conn.Close()
+		return nil, fmt.Errorf("dial %s: gateway chose subprotocol %q, not %q", url, hs.Protocol, sub)
+	}
+	c := &Client{conn: conn, format: opts.Format, events: make(chan protocol.Message, opts.EventBuffer),
+		done: make(chan struct{}), pending: map[int64]chan protocol.Message{}}
+	var src io.Reader = conn
+	if br != nil {
+		src = io.MultiReader(br, conn)
+	}
+	go c.read(src)
+	return c, nil
+}
+
+// Events delivers every event in order; it is closed when the connection ends.
+func (c *Client) Events() <-chan protocol.Message { return c.events }
+
+// Done is closed when the connection has ended.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// CloseCode returns the close code and reason the gateway sent, once Done
+// is closed; 0 if it sent none.
+func (c *Client) CloseCode() (int, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed == nil {
+		return 0, ""
+	}
+	return int(c.closed.Code), c.closed.Reason
+}
+
+// Close closes the connection.
+func (c *Client) Close() error {
+	err := c.conn.Close()
+	<-c.done
+	return err
+}
+
+func (c *Client) read(src io.Reader) {
+	defer close(c.done)
+	defer close(c.events)
+	defer c.failPending()
+	control := wsutil.ControlFrameHandler(writerFunc(c.writeRaw), ws.StateClientSide)
+	rd := &wsutil.Reader{Source: src, State: ws.StateClientSide, OnIntermediate: control}
+	for {
+		hdr, err := rd.NextFrame()
+		if err != nil {
+			c.setErr(err)
+			return
+		}
+		if hdr.OpCode.IsControl() {
+			if err := control(hdr, rd); err != nil {
+				c.setErr(err)
+				return
+			}
+			continue
+		}
+		data, err := io.ReadAll(rd)
+		if err != nil {
+			c.setErr(err)
+			return
+		}
+		if !c.dispatch(data) {
+			return
+		}
+	}
+}
+
+func (c *Client) dispatch(data []byte) bool {
+	m, err := protocol.DecodeMessage(c.format, data)
+	if err != nil {
+		c.setErr(err)
+		return false
+	}
+	if m.Event != "" {
+		c.events <- m
+		return true
+	}
+	if m.ID == nil {
+		return true
+	}
+	c.mu.Lock()
+	ch := c.pending[*m.ID]
+	delete(c.pending, *m.ID)
+	c.mu.Unlock()
+	if ch != nil {
+		ch <- m
+	}
+	return true
+}
+
+func (c *Client) setErr(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ce wsutil.ClosedError
+	if errors.As(err, &ce) {
+		c.closed = &ce
+	}
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+func (c *Client) failPending() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, ch := range c.pending {
+		close(ch)
+		delete(c.pending, id)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// writeRaw writes already framed bytes (pongs, close replies).
+func (c *Client) writeRaw(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.conn.Write(p)
+}
+
+// SendRaw sends one message as it is, for tests of malformed input.
+func (c *Client) SendRaw(data []byte) error {
+	op := ws.OpText
+	if c.format == protocol.Msgpack {
+		op = ws.OpBinary
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return wsutil.WriteClientMessage(c.conn, op, data)
+}

@@ -1,0 +1,80 @@
+package client
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/sisbridge/sisbridge/protocol"
+)
+
+// Mirror keeps the queues that a session's events describe: apply every
+// event in order. With position updates on, each group's list is the
+// group's queue in order; without, it holds the right sessions, in the
+// order they had when added.
+type Mirror struct {
+	// Groups holds each group's sessions.
+	Groups map[string][]protocol.SessionInfo
+	// Seq holds each group's last Seq seen.
+	Seq map[string]uint64
+	// Complete says which groups got InitialDataComplete.
+	Complete map[string]bool
+}
+
+// NewMirror returns an empty mirror.
+func NewMirror() *Mirror {
+	return &Mirror{Groups: map[string][]protocol.SessionInfo{}, Seq: map[string]uint64{}, Complete: map[string]bool{}}
+}
+
+// Apply applies one event; it fails on an update that does not fit.
+func (m *Mirror) Apply(e protocol.Message) error {
+	switch e.Event {
+	case protocol.EventSessionsUpdated:
+		for _, u := range e.SessionUpdates {
+			if err := m.update(e.ServiceGroupID, u); err != nil {
+				return fmt.Errorf("group %s seq %d: %w", e.ServiceGroupID, e.Seq, err)
+			}
+		}
+		m.Seq[e.ServiceGroupID] = e.Seq
+	case protocol.EventInitialDataComplete:
+		m.Seq[e.ServiceGroupID], m.Complete[e.ServiceGroupID] = e.Seq, true
+	case protocol.EventRouterDisconnected:
+		m.Groups, m.Seq, m.Complete = map[string][]protocol.SessionInfo{}, map[string]uint64{}, map[string]bool{}
+	}
+	return nil
+}
+
+// Drop forgets a group (after Unsubscribe, or before a full resend).
+func (m *Mirror) Drop(group string) {
+	delete(m.Groups, group)
+	delete(m.Seq, group)
+	delete(m.Complete, group)
+}
+
+func (m *Mirror) update(group string, u protocol.SessionUpdate) error {
+	list := m.Groups[group]
+	i := slices.IndexFunc(list, func(s protocol.SessionInfo) bool { return s.CallID == u.Session.CallID })
+	switch u.UpdateType {
+	case "Add":
+		if i >= 0 {
+			return fmt.Errorf("add of %s, already there", u.Session.CallID)
+		}
+		at := min(max(u.Session.QueuePosition-1, 0), len(list))
+		list = slices.Insert(list, at, u.Session)
+	case "Remove":
+		if i < 0 {
+			return fmt.Errorf("remove of %s, not there", u.Session.CallID)
+		}
+		list = slices.Delete(list, i, i+1)
+	case "Modify":
+		if i < 0 {
+			return fmt.Errorf("modify of %s, not there", u.Session.CallID)
+		}
+		list = slices.Delete(list, i, i+1)
+		at := min(max(u.Session.QueuePosition-1, 0), len(list))
+		list = slices.Insert(list, at, u.Session)
+	default:
+		return fmt.Errorf("unknown UpdateType %q", u.UpdateType)
+	}
+	m.Groups[group] = list
+	return nil
+}

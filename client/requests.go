@@ -1,0 +1,79 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/sisbridge/sisbridge/protocol"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// ErrClosed: the connection ended before the reply came.
+var ErrClosed = errors.New("connection closed")
+
+// Do sends a request (its ID is set here) and waits for the reply. A fault
+// reply returns a *protocol.Fault error.
+func (c *Client) Do(ctx context.Context, req protocol.Request) (*protocol.Result, error) {
+	id := c.nextID.Add(1)
+	req.ID = &id
+	data, err := c.encode(&req)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan protocol.Message, 1)
+	c.mu.Lock()
+	c.pending[id] = ch
+	c.mu.Unlock()
+	if err := c.SendRaw(data); err != nil {
+		return nil, fmt.Errorf("send %s: %w", req.Op, err)
+	}
+	select {
+	case m, ok := <-ch:
+		if !ok {
+			return nil, fmt.Errorf("%s: %w", req.Op, ErrClosed)
+		}
+		if m.Fault != nil {
+			return nil, m.Fault
+		}
+		return m.Result, nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%s: %w", req.Op, ctx.Err())
+	}
+}
+
+func (c *Client) encode(req *protocol.Request) ([]byte, error) {
+	if c.format == protocol.Msgpack {
+		return msgpack.Marshal(req)
+	}
+	return json.Marshal(req)
+}
+
+// Initialize initializes the session.
+func (c *Client) Initialize(ctx context.Context, logonID, password string, positions bool) error {
+	_, err := c.Do(ctx, protocol.Request{Op: protocol.OpInitialize, LogonID: logonID, Password: password, SendQueuePositionUpdates: &positions})
+	return err
+}
+
+// Subscribe subscribes by ServiceGroupID (or TenantID and ServiceGroupName
+// when id is empty); resume, when not nil, asks to resume after that Seq.
+func (c *Client) Subscribe(ctx context.Context, req protocol.Request) (*protocol.Result, error) {
+	req.Op = protocol.OpSubscribe
+	return c.Do(ctx, req)
+}
+
+// Unsubscribe ends a subscription.
+func (c *Client) Unsubscribe(ctx context.Context, group string) error {
+	_, err := c.Do(ctx, protocol.Request{Op: protocol.OpUnsubscribe, ServiceGroupID: group})
+	return err
+}
+
+// Heartbeat answers a KeepAlive.
+func (c *Client) Heartbeat(ctx context.Context) error {
+	_, err := c.Do(ctx, protocol.Request{Op: protocol.OpHeartbeat})
+	return err
+}

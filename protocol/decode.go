@@ -1,0 +1,61 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/sisbridge/sisbridge/internal/mpcheck"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// DecodeRequest decodes a client request. A message that is not a request
+// object returns an InvalidRequestFault; the Request then holds whatever ID
+// could be read, for the fault reply.
+func DecodeRequest(f Format, data []byte) (Request, *Fault) {
+	var r Request
+	if err := unmarshal(f, data, &r); err != nil {
+		r.ID = readID(f, data)
+		return r, Faultf(InvalidRequestFault, "malformed request: %v", err)
+	}
+	if r.Op == "" {
+		return r, Faultf(InvalidRequestFault, `missing "op"`)
+	}
+	return r, nil
+}
+
+// readID makes a lenient second attempt at the id of a malformed request.
+func readID(f Format, data []byte) *int64 {
+	var probe struct {
+		ID *int64 `json:"id" msgpack:"id"`
+	}
+	if unmarshal(f, data, &probe) != nil {
+		return nil
+	}
+	return probe.ID
+}
+
+// DecodeMessage decodes a server message, as a client does.
+func DecodeMessage(f Format, data []byte) (Message, error) {
+	var m Message
+	if err := unmarshal(f, data, &m); err != nil {
+		return m, fmt.Errorf("decode server message: %w", err)
+	}
+	return m, nil
+}
+
+func unmarshal(f Format, data []byte, v any) error {
+	if f == JSON {
+		if len(bytes.TrimSpace(data)) == 0 || bytes.TrimSpace(data)[0] != '{' {
+			return fmt.Errorf("not a JSON object")
+		}
+		return json.Unmarshal(data, v)
+	}
+	if err := mpcheck.Bounds(data); err != nil {
+		return err
+	}
+	if len(data) == 0 || !(data[0]&0xf0 == 0x80 || data[0] == 0xde || data[0] == 0xdf) {
+		return fmt.Errorf("not a msgpack map")
+	}
+	return msgpack.Unmarshal(data, v)
+}
