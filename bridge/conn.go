@@ -136,15 +136,16 @@ func (c *conn) message(rd *wsutil.Reader) bool {
 	return true
 }
 
-// send queues a frame. A live frame that takes the queue past the limit
-// closes the client with 4009 instead: events are never silently dropped.
+// send queues a frame. A live frame for a client whose backlog is already
+// past the limit closes it with 4009 instead: events are never silently
+// dropped. (One large frame on an empty queue always goes.)
 func (c *conn) send(f frame) {
 	c.wmu.Lock()
 	if c.closing {
 		c.wmu.Unlock()
 		return
 	}
-	if !f.forced && c.queued+len(f.data) > c.srv.cfg.OutboundLimit {
+	if !f.forced && c.queued > c.srv.cfg.OutboundLimit {
 		c.wmu.Unlock()
 		c.srv.metrics.slowCloses.Inc()
 		c.closeWith(protocol.CloseSlowConsumer, "client too slow")
@@ -201,8 +202,13 @@ func (c *conn) writeLoop() {
 		if len(frames) == 0 && !closing {
 			return
 		}
-		if err := c.write(bw, frames, closing); err != nil || closing {
+		err := c.write(bw, frames, closing)
+		switch {
+		case err != nil:
 			_ = c.nc.Close()
+			return
+		case closing:
+			c.halfClose()
 			return
 		}
 	}
@@ -264,11 +270,26 @@ func (c *conn) recycle(frames []frame) {
 	c.wmu.Unlock()
 }
 
-// finish runs when the reader ends: the connection is gone.
+// halfClose ends the sending side after the close frame, so that the client
+// reads the close frame before the connection goes; the reader (or a timer,
+// if the client never answers) closes it for good.
+func (c *conn) halfClose() {
+	if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = tc.CloseWrite()
+	}
+	time.AfterFunc(2*time.Second, func() { _ = c.nc.Close() })
+}
+
+// finish runs when the reader ends: whatever the client still sends is read
+// and dropped for a moment (closing a socket with unread data would reset
+// it and could lose our close frame), then the connection is closed.
 func (c *conn) finish() {
 	c.closeWith(ws.StatusNormalClosure, "")
 	c.endSession(false)
 	c.srv.removeConn(c)
 	c.srv.metrics.connections.Dec()
+	_ = c.nc.SetReadDeadline(time.Now().Add(time.Second))
+	_, _ = io.Copy(io.Discard, c.src)
+	_ = c.nc.Close()
 	c.srv.wg.Done()
 }

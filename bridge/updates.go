@@ -11,16 +11,38 @@ import (
 // deriver turns router changes into session updates: base for sessions
 // without queue-position updates (Add, Remove), pos for those with them
 // (also Modify for the moved session and every session the change shifted).
+//
+// Within one batch (one SessionsUpdated) a session gets at most one Modify
+// after its last Add or Remove: a later shift overwrites the earlier Modify
+// in place. Positions are the field's to carry, not the order of the list,
+// so the client ends the event with every position right, and a burst of
+// changes in a deep queue costs O(queue), not O(changes × queue).
 type deriver struct {
 	base, pos []protocol.Update
 	// withPos says whether pos is wanted at all: deriving it costs O(shift).
 	withPos bool
+	// modified maps a CallID to its Modify in pos, for this batch.
+	modified map[string]int
 }
 
 func (d *deriver) reset(withPos bool) {
 	clear(d.base)
 	clear(d.pos)
 	d.base, d.pos, d.withPos = d.base[:0], d.pos[:0], withPos
+	if d.modified == nil {
+		d.modified = map[string]int{}
+	}
+	clear(d.modified)
+}
+
+// modify records a position change, replacing one recorded in this batch.
+func (d *deriver) modify(s queue.Session) {
+	if i, ok := d.modified[s.CallID]; ok {
+		d.pos[i].Session = s
+		return
+	}
+	d.modified[s.CallID] = len(d.pos)
+	d.pos = append(d.pos, protocol.Update{Type: queue.UpdateModify, Session: s})
 }
 
 // apply applies one change to q and records the updates it causes.
@@ -42,12 +64,12 @@ func (d *deriver) apply(q *queue.Queue, c queue.Change) error {
 	case queue.OpMove:
 		if d.withPos && e.From != e.To {
 			s, _ := q.At(e.To)
-			d.pos = append(d.pos, protocol.Update{Type: queue.UpdateModify, Session: s})
+			d.modify(s)
 		}
 	}
 	if d.withPos && e.Shifted() > 0 {
 		q.Range(e.ShiftFrom, e.ShiftTo, func(s queue.Session) bool {
-			d.pos = append(d.pos, protocol.Update{Type: queue.UpdateModify, Session: s})
+			d.modify(s)
 			return true
 		})
 	}
@@ -57,6 +79,7 @@ func (d *deriver) apply(q *queue.Queue, c queue.Change) error {
 func (d *deriver) both(u protocol.Update) {
 	d.base = append(d.base, u)
 	if d.withPos {
+		delete(d.modified, u.Session.CallID) // a later Modify follows this update
 		d.pos = append(d.pos, u)
 	}
 }

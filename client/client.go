@@ -33,6 +33,8 @@ type Client struct {
 	format protocol.Format
 	events chan protocol.Message
 	done   chan struct{}
+	quit   chan struct{}
+	once   sync.Once
 
 	wmu     sync.Mutex // serializes writes (requests, pongs)
 	mu      sync.Mutex
@@ -61,7 +63,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("dial %s: gateway chose subprotocol %q, not %q", url, hs.Protocol, sub)
 	}
 	c := &Client{conn: conn, format: opts.Format, events: make(chan protocol.Message, opts.EventBuffer),
-		done: make(chan struct{}), pending: map[int64]chan protocol.Message{}}
+		done: make(chan struct{}), quit: make(chan struct{}), pending: map[int64]chan protocol.Message{}}
 	var src io.Reader = conn
 	if br != nil {
 		src = io.MultiReader(br, conn)
@@ -87,8 +89,10 @@ func (c *Client) CloseCode() (int, string) {
 	return int(c.closed.Code), c.closed.Reason
 }
 
-// Close closes the connection.
+// Close closes the connection and waits for the reader to end; events not
+// yet taken are dropped.
 func (c *Client) Close() error {
+	c.once.Do(func() { close(c.quit) })
 	err := c.conn.Close()
 	<-c.done
 	return err
@@ -131,8 +135,12 @@ func (c *Client) dispatch(data []byte) bool {
 		return false
 	}
 	if m.Event != "" {
-		c.events <- m
-		return true
+		select {
+		case c.events <- m:
+			return true
+		case <-c.quit:
+			return false
+		}
 	}
 	if m.ID == nil {
 		return true

@@ -8,10 +8,13 @@ import (
 )
 
 // Mirror keeps the queues that a session's events describe: apply every
-// event in order. With position updates on, each group's list is the
-// group's queue in order; without, it holds the right sessions, in the
-// order they had when added.
+// event in order. With Positions (the session asked for queue-position
+// updates) each group's list is ordered by QueuePosition after every event,
+// and Apply checks that the positions run 1..n; without, the list holds the
+// right sessions, each added where its Add said.
 type Mirror struct {
+	// Positions: the session gets Modify updates.
+	Positions bool
 	// Groups holds each group's sessions.
 	Groups map[string][]protocol.SessionInfo
 	// Seq holds each group's last Seq seen.
@@ -20,9 +23,10 @@ type Mirror struct {
 	Complete map[string]bool
 }
 
-// NewMirror returns an empty mirror.
-func NewMirror() *Mirror {
-	return &Mirror{Groups: map[string][]protocol.SessionInfo{}, Seq: map[string]uint64{}, Complete: map[string]bool{}}
+// NewMirror returns an empty mirror for a session with or without
+// queue-position updates.
+func NewMirror(positions bool) *Mirror {
+	return &Mirror{Positions: positions, Groups: map[string][]protocol.SessionInfo{}, Seq: map[string]uint64{}, Complete: map[string]bool{}}
 }
 
 // Apply applies one event; it fails on an update that does not fit.
@@ -35,6 +39,9 @@ func (m *Mirror) Apply(e protocol.Message) error {
 			}
 		}
 		m.Seq[e.ServiceGroupID] = e.Seq
+		if m.Positions {
+			return m.order(e.ServiceGroupID)
+		}
 	case protocol.EventInitialDataComplete:
 		m.Seq[e.ServiceGroupID], m.Complete[e.ServiceGroupID] = e.Seq, true
 	case protocol.EventRouterDisconnected:
@@ -69,12 +76,22 @@ func (m *Mirror) update(group string, u protocol.SessionUpdate) error {
 		if i < 0 {
 			return fmt.Errorf("modify of %s, not there", u.Session.CallID)
 		}
-		list = slices.Delete(list, i, i+1)
-		at := min(max(u.Session.QueuePosition-1, 0), len(list))
-		list = slices.Insert(list, at, u.Session)
+		list[i] = u.Session
 	default:
 		return fmt.Errorf("unknown UpdateType %q", u.UpdateType)
 	}
 	m.Groups[group] = list
+	return nil
+}
+
+// order sorts a group by QueuePosition and checks the positions run 1..n.
+func (m *Mirror) order(group string) error {
+	list := m.Groups[group]
+	slices.SortStableFunc(list, func(a, b protocol.SessionInfo) int { return a.QueuePosition - b.QueuePosition })
+	for i, s := range list {
+		if s.QueuePosition != i+1 {
+			return fmt.Errorf("group %s: %s holds position %d at place %d", group, s.CallID, s.QueuePosition, i+1)
+		}
+	}
 	return nil
 }
