@@ -49,7 +49,19 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(cancel)
 	ns := natstest.Server(t)
 	_, js := natstest.Connect(t, ns)
-	a, err := router.Open(ctx, js, natstest.Logger(t), router.Config{StatusInterval: 100 * time.Millisecond})
+	e := &env{t: t, ns: ns, js: js, ctx: ctx, q: map[string]*queue.Queue{}}
+	for _, g := range testDirectory.Groups {
+		e.q[g.ServiceGroupID] = queue.New(g.ServiceGroupID)
+	}
+	restartAdapter(t, e)
+	return e
+}
+
+// restartAdapter starts a router adapter on the env's bus and reports the
+// router's whole state to it.
+func restartAdapter(t *testing.T, e *env) {
+	t.Helper()
+	a, err := router.Open(e.ctx, e.js, natstest.Logger(t), router.Config{StatusInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,15 +70,15 @@ func newEnv(t *testing.T) *env {
 		defer cancel()
 		_ = a.Close(c)
 	})
-	e := &env{t: t, ns: ns, js: js, a: a, ctx: ctx, q: map[string]*queue.Queue{}}
 	st := testDirectory
-	if err := a.LinkUp(ctx, &st); err != nil {
+	st.Queues = map[string][]queue.Session{}
+	for id, q := range e.q {
+		st.Queues[id] = q.Sessions()
+	}
+	if err := a.LinkUp(e.ctx, &st); err != nil {
 		t.Fatal(err)
 	}
-	for _, g := range st.Groups {
-		e.q[g.ServiceGroupID] = queue.New(g.ServiceGroupID)
-	}
-	return e
+	e.a = a
 }
 
 // apply makes the router change a queue.

@@ -14,7 +14,9 @@ import (
 var ErrClosed = errors.New("connection closed")
 
 // Do sends a request (its ID is set here) and waits for the reply. A fault
-// reply returns a *protocol.Fault error.
+// reply returns a *protocol.Fault error. Every event the gateway sent before
+// the reply is already in Events when Do returns: after an Unsubscribe, the
+// group's last events are the ones buffered then.
 func (c *Client) Do(ctx context.Context, req protocol.Request) (*protocol.Result, error) {
 	id := c.nextID.Add(1)
 	req.ID = &id

@@ -26,6 +26,9 @@ type Config struct {
 	// MaxEventBytes caps the size of the events stream; the oldest events go
 	// first. Default 0: no cap besides EventRetention.
 	MaxEventBytes int64
+	// SeatLeaseTTL is how long a license seat lease lives unless its holder
+	// renews it: how long a crashed gateway's seats stay taken. Default 30 s.
+	SeatLeaseTTL time.Duration
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -38,6 +41,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.DuplicateWindow == 0 {
 		c.DuplicateWindow = 2 * time.Minute
+	}
+	if c.SeatLeaseTTL == 0 {
+		c.SeatLeaseTTL = 30 * time.Second
 	}
 	return c
 }
@@ -53,6 +59,9 @@ func (c Config) Validate() error {
 	}
 	if c.DuplicateWindow <= 0 || c.DuplicateWindow > c.EventRetention {
 		errs = append(errs, fmt.Errorf("duplicate window %s: want more than 0 and at most the retention", c.DuplicateWindow))
+	}
+	if c.SeatLeaseTTL < time.Second {
+		errs = append(errs, fmt.Errorf("seat lease TTL %s: want at least 1s", c.SeatLeaseTTL))
 	}
 	if c.MaxEventBytes < 0 {
 		errs = append(errs, fmt.Errorf("max event bytes %d: want 0 (no cap) or more", c.MaxEventBytes))
@@ -112,10 +121,14 @@ func (c Config) UsersBucket() jetstream.KeyValueConfig {
 	return c.kv(BucketUsers, "SIS Bridge gateway users")
 }
 
-// SeatsBucket is the configuration of BucketSeats: per-key TTLs let the
-// lease of a crashed gateway run out.
+// SeatsBucket is the configuration of BucketSeats. Its TTL is the lease
+// time: a holder rewrites each lease (revision-checked) well within it, and
+// the server drops a lease nobody rewrote, leaving a marker (LimitMarkerTTL)
+// that every gateway's watch sees. Per-key TTLs would not do: only Create
+// sets one, and a rewrite drops it.
 func (c Config) SeatsBucket() jetstream.KeyValueConfig {
 	kv := c.kv(BucketSeats, "SIS Bridge license seat leases")
+	kv.TTL = c.SeatLeaseTTL
 	kv.LimitMarkerTTL = time.Minute
 	return kv
 }
