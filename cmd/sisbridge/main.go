@@ -2,6 +2,7 @@
 //
 //	sisbridge run      everything in one process on an embedded NATS server
 //	sisbridge router   the router adapter alone, on a NATS server of your own
+//	sisbridge gateway  a gateway alone, on a NATS server of your own
 //
 // Run "sisbridge COMMAND -h" for a command's flags.
 package main
@@ -33,8 +34,10 @@ func main() {
 const usage = `usage: sisbridge COMMAND [flags]
 
 commands:
-  run      embedded NATS, the router adapter on the simulator (what "make run" starts)
+  run      everything on one machine: embedded NATS, the router adapter on the
+           simulator, a gateway and the wallboard (what "make run" starts)
   router   the router adapter alone: --nats URL --source sim|feed
+  gateway  a gateway alone: --nats URL --listen ADDR
   version  print the version
 
 "sisbridge COMMAND -h" lists a command's flags.
@@ -54,6 +57,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 		return runAll(ctx, args[1:], stderr)
 	case "router":
 		return runRouter(ctx, args[1:], stdin, stderr)
+	case "gateway":
+		return runGateway(ctx, args[1:], stderr)
 	case "version":
 		fmt.Fprintln(stderr, "sisbridge", version)
 		return nil

@@ -23,10 +23,12 @@ func runAll(ctx context.Context, args []string, stderr io.Writer) error {
 		dataDir    = fs.String("data-dir", "sisbridge-data", "directory of the embedded NATS server's JetStream files")
 		maxStore   = fs.Int64("nats-max-store", 1<<30, "JetStream file storage limit, bytes")
 		syncAlways = fs.Bool("nats-sync-always", false, "fsync every write before acknowledging it (slower; survives power loss)")
+		gf         gatewayFlags
 	)
 	lf.register(fs)
 	af.register(fs)
 	sf.register(fs)
+	gf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,10 +57,28 @@ func runAll(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("connect to the embedded NATS server: %w", err)
 	}
 	defer nc.Close()
-	log.Info().Str("nats", s.ClientURL()).Str("data_dir", dir).Msg("SIS Bridge running: events on sis.v1.evt.> (Ctrl-C stops)")
-	err = serveAdapter(ctx, nc, af.config(), src, log)
+	log.Info().Str("nats", s.ClientURL()).Str("data_dir", dir).Msg("SIS Bridge starting (Ctrl-C stops)")
+	err = both(ctx,
+		func(ctx context.Context) error { return serveAdapter(ctx, nc, af.config(), src, log) },
+		func(ctx context.Context) error { return serveGateway(ctx, nc, &gf, nil, log) })
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
+}
+
+// both runs two parts until ctx ends or one of them fails, which stops the
+// other; it returns once both have.
+func both(ctx context.Context, a, b func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	for _, fn := range []func(context.Context) error{a, b} {
+		go func() {
+			err := fn(ctx)
+			cancel()
+			errs <- err
+		}()
+	}
+	return errors.Join(<-errs, <-errs)
 }

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"github.com/sisbridge/sisbridge/bridge"
+	"github.com/sisbridge/sisbridge/protocol"
+	"github.com/sisbridge/sisbridge/seats"
+	"github.com/sisbridge/sisbridge/subjects"
+)
+
+// gatewayFlags configure a gateway.
+type gatewayFlags struct {
+	cfg      bridge.Config
+	listen   string
+	seats    int
+	tlsCert  string
+	tlsKey   string
+	origins  string
+	leaseTTL time.Duration
+}
+
+func (g *gatewayFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.listen, "listen", "127.0.0.1:8080", "HTTP address of the gateway (WebSocket "+protocol.Path+", /v1/groups, /metrics)")
+	fs.BoolVar(&g.cfg.Auth, "auth", false, "require host-administrator credentials in Initialize (users: sisbridge users)")
+	fs.IntVar(&g.seats, "license-seats", 1000, "SessionInformation license seats, shared by every gateway of the cluster")
+	fs.DurationVar(&g.leaseTTL, "seat-lease", seats.DefaultLeaseTTL, "how long a crashed gateway's seats stay taken (must match on every gateway)")
+	fs.DurationVar(&g.cfg.KeepAlive, "keepalive", 15*time.Second, "KeepAlive interval")
+	fs.DurationVar(&g.cfg.HeartbeatTimeout, "heartbeat-timeout", 45*time.Second, "end a session with no Heartbeat this long after a KeepAlive")
+	fs.IntVar(&g.cfg.OutboundLimit, "outbound-limit", 4<<20, "bytes of live events that may wait for one client before it is closed as too slow (4009)")
+	fs.DurationVar(&g.cfg.WriteDelay, "write-delay", 0, "let a client's frames gather this long before writing (fewer system calls under load)")
+	fs.DurationVar(&g.cfg.Coalesce, "coalesce", 0, "let a group's changes gather this long into one SessionsUpdated")
+	fs.StringVar(&g.tlsCert, "tls-cert", "", "TLS certificate file: serve https and wss")
+	fs.StringVar(&g.tlsKey, "tls-key", "", "TLS key file")
+	fs.StringVar(&g.origins, "allowed-origins", "", "comma-separated Origin headers browsers may connect from (default: any)")
+}
+
+func (g *gatewayFlags) config() bridge.Config {
+	c := g.cfg
+	for _, o := range strings.Split(g.origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowedOrigins = append(c.AllowedOrigins, o)
+		}
+	}
+	return c
+}
+
+// seatPool adapts a seats.Pool to what the gateway asks of it.
+type seatPool struct{ p *seats.Pool }
+
+func (s seatPool) Acquire(ctx context.Context, sessionID string) (func(context.Context) error, error) {
+	seat, err := s.p.Acquire(ctx, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	return seat.Release, nil
+}
+
+func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sisbridge gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		lf      logFlags
+		gf      gatewayFlags
+		natsURL = fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL (credentials in the URL are never logged)")
+	)
+	lf.register(fs)
+	gf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(*natsURL, nats.Name("sisbridge-gateway"), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", redact(*natsURL), err)
+	}
+	defer nc.Close()
+	return serveGateway(ctx, nc, &gf, nil, log)
+}
+
+// serveGateway runs a gateway until ctx ends. extra, when set, serves the
+// paths the gateway does not (the wallboard).
+func serveGateway(ctx context.Context, nc *nats.Conn, gf *gatewayFlags, extra http.Handler, log zerolog.Logger) error {
+	glog := log.With().Str("component", "gateway").Logger()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if err := waitForBus(ctx, js, glog); err != nil {
+		return err
+	}
+	users, err := gatewayUsers(ctx, js, gf.cfg.Auth)
+	if err != nil {
+		return err
+	}
+	var srvRef atomic.Pointer[bridge.Server]
+	pool, err := openSeats(ctx, js, gf, log, func(id string) {
+		if s := srvRef.Load(); s != nil {
+			s.SeatLost(id)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer closeWithin(pool.Close, 5*time.Second)
+	srv, err := bridge.New(ctx, glog, gf.config(), bridge.Deps{Conn: nc, JetStream: js, Users: users, Seats: seatPool{pool}})
+	if err != nil {
+		return err
+	}
+	srvRef.Store(srv)
+	defer closeWithin(srv.Shutdown, 10*time.Second)
+	return listenAndServe(ctx, gf, mount(srv, extra), glog)
+}
+
+// waitForBus waits until the router adapter has created the streams and
+// buckets: a gateway may start first.
+func waitForBus(ctx context.Context, js jetstream.JetStream, log zerolog.Logger) error {
+	for warned := false; ; {
+		_, err := js.Stream(ctx, subjects.StreamEvents)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("look up stream %s: %w", subjects.StreamEvents, err)
+		}
+		if !warned {
+			log.Warn().Msg("waiting for a router adapter to create the bus")
+			warned = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func openSeats(ctx context.Context, js jetstream.JetStream, gf *gatewayFlags, log zerolog.Logger, lost func(string)) (*seats.Pool, error) {
+	kv, err := js.KeyValue(ctx, subjects.BucketSeats)
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", subjects.BucketSeats, err)
+	}
+	return seats.New(kv, log, seats.Config{Seats: gf.seats, LeaseTTL: gf.leaseTTL, OnLost: lost})
+}
+
+// mount serves the gateway's paths from srv and everything else from extra.
+func mount(srv http.Handler, extra http.Handler) http.Handler {
+	if extra == nil {
+		return srv
+	}
+	mux := http.NewServeMux()
+	for _, p := range []string{protocol.Path, "/v1/groups", "/healthz", "/readyz", "/metrics"} {
+		mux.Handle(p, srv)
+	}
+	mux.Handle("/", extra)
+	return mux
+}
+
+// listenAndServe serves h on the gateway's address until ctx ends.
+func listenAndServe(ctx context.Context, gf *gatewayFlags, h http.Handler, log zerolog.Logger) error {
+	ln, err := net.Listen("tcp", gf.listen)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	scheme := "http"
+	if gf.tlsCert != "" || gf.tlsKey != "" {
+		cert, err := tls.LoadX509KeyPair(gf.tlsCert, gf.tlsKey)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("gateway TLS: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln, scheme = tls.NewListener(ln, hs.TLSConfig), "https"
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info().Str("url", fmt.Sprintf("%s://%s/", scheme, ln.Addr())).Msg("gateway listening")
+	select {
+	case err := <-errc:
+		return fmt.Errorf("gateway: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	return nil
+}
+
+// closeWithin calls a Close or Shutdown with a deadline.
+func closeWithin(fn func(context.Context) error, d time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	_ = fn(ctx)
+}
