@@ -120,15 +120,23 @@ func (e *env) gateway(cfg bridge.Config, seats bridge.Seats) (*bridge.Server, st
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	base := newHTTPServer(e.t, srv)
+	waitFor(e.t, "the gateway to see the router", srv.RouterConnected)
+	return srv, "ws" + strings.TrimPrefix(base, "http") + protocol.Path
+}
+
+// newHTTPServer serves a gateway on loopback until the test ends; it
+// returns the base URL.
+func newHTTPServer(t *testing.T, srv *bridge.Server) string {
+	t.Helper()
 	hs := httptest.NewServer(srv)
-	e.t.Cleanup(func() {
+	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 		hs.Close()
 	})
-	waitFor(e.t, "the gateway to see the router", srv.RouterConnected)
-	return srv, "ws" + strings.TrimPrefix(hs.URL, "http") + protocol.Path
+	return hs.URL
 }
 
 // countingSeats is a process-local seat count for tests that are not about

@@ -10,7 +10,7 @@
 //	object SIS_SNAPSHOTS    <tenantID>.<groupID>              a group's queue at a known Seq
 //	kv     SIS_DIRECTORY    tenant.<tenantID>, group.<groupID>
 //	kv     SIS_ROUTER       status                            RouterStatus, refreshed every second
-//	kv     SIS_USERS        <logonID>                         gateway users (host administrators)
+//	kv     SIS_USERS        base64url(<logonID>)              gateway users (host administrators)
 //	kv     SIS_SEATS        <seatID>                          license seat leases
 package subjects
 

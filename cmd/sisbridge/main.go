@@ -38,6 +38,7 @@ commands:
            simulator, a gateway and the wallboard (what "make run" starts)
   router   the router adapter alone: --nats URL --source sim|feed
   gateway  a gateway alone: --nats URL --listen ADDR
+  users    add|remove|list|passwd the gateway's users (host administrators)
   version  print the version
 
 "sisbridge COMMAND -h" lists a command's flags.
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 		return runRouter(ctx, args[1:], stdin, stderr)
 	case "gateway":
 		return runGateway(ctx, args[1:], stderr)
+	case "users":
+		return runUsers(ctx, args[1:], stdin, os.Stdout, stderr)
 	case "version":
 		fmt.Fprintln(stderr, "sisbridge", version)
 		return nil

@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sisbridge/sisbridge/bridge"
+	"github.com/sisbridge/sisbridge/subjects"
+	"github.com/sisbridge/sisbridge/users"
 )
 
 // gatewayUsers opens the user store when authentication is on.
@@ -13,5 +14,9 @@ func gatewayUsers(ctx context.Context, js jetstream.JetStream, auth bool) (bridg
 	if !auth {
 		return nil, nil
 	}
-	return nil, errors.New("--auth: the user store is not available in this build")
+	kv, err := users.OpenBucket(ctx, js, subjects.Config{})
+	if err != nil {
+		return nil, err
+	}
+	return users.New(kv, users.Config{})
 }

@@ -1,0 +1,108 @@
+package bridge_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sisbridge/sisbridge/bridge"
+	"github.com/sisbridge/sisbridge/internal/natstest"
+	"github.com/sisbridge/sisbridge/protocol"
+	"github.com/sisbridge/sisbridge/seats"
+	"github.com/sisbridge/sisbridge/subjects"
+	"github.com/sisbridge/sisbridge/users"
+)
+
+func TestAuthentication(t *testing.T) {
+	e := newEnv(t)
+	kv, err := users.OpenBucket(e.ctx, e.js, subjects.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := users.New(kv, users.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Add(e.ctx, "admin@example.com", "correct horse", []string{users.RoleHostAdministrator}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Add(e.ctx, "agent", "agent password", nil); err != nil {
+		t.Fatal(err)
+	}
+	nc, js := natstest.Connect(t, e.ns)
+	srv, err := bridge.New(e.ctx, natstest.Logger(t), bridge.Config{Auth: true}, bridge.Deps{Conn: nc, JetStream: js, Users: store, Seats: &countingSeats{max: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, base := serve(t, srv)
+	waitFor(t, "the router", srv.RouterConnected)
+	c := dial(t, url, protocol.JSON)
+	ctx := ctxT(t)
+	for _, cred := range [][2]string{{"", ""}, {"admin@example.com", "wrong"}, {"agent", "agent password"}, {"nobody", "x"}} {
+		if err := c.Initialize(ctx, cred[0], cred[1], false); faultType(err) != protocol.InvalidUserFault {
+			t.Fatalf("%s: %v", cred[0], err)
+		}
+	}
+	if err := c.Initialize(ctx, "admin@example.com", "correct horse", false); err != nil {
+		t.Fatalf("host administrator: %v", err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/v1/groups", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("groups without credentials: %v %v", resp, err)
+	}
+	req.SetBasicAuth("admin@example.com", "correct horse")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("groups with credentials: %v %v", resp, err)
+	}
+}
+
+// TestLicenseSeatsAcrossGateways: two gateways on one NATS share the seats.
+func TestLicenseSeatsAcrossGateways(t *testing.T) {
+	e := newEnv(t)
+	kv, err := e.js.KeyValue(e.ctx, subjects.BucketSeats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gateway := func() string {
+		pool, err := seats.New(kv, natstest.Logger(t), seats.Config{Seats: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = pool.Close(ctx)
+		})
+		_, url := e.gateway(bridge.Config{}, poolSeats{pool})
+		return url
+	}
+	first, second := gateway(), gateway()
+	a := initialized(t, first, false)
+	initialized(t, second, false)
+	initialized(t, first, false)
+	late := dial(t, second, protocol.JSON)
+	if err := late.Initialize(ctxT(t), "", "", false); faultType(err) != protocol.NoLicenseFault {
+		t.Fatalf("fourth session across two gateways: %v", err)
+	}
+	_ = a.Close() // a seat taken on the first gateway comes free for the second
+	waitFor(t, "the freed seat", func() bool { return late.Initialize(ctxT(t), "", "", false) == nil })
+}
+
+type poolSeats struct{ p *seats.Pool }
+
+func (s poolSeats) Acquire(ctx context.Context, id string) (func(context.Context) error, error) {
+	seat, err := s.p.Acquire(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return seat.Release, nil
+}
+
+// serve serves srv over loopback HTTP; it returns its WebSocket and HTTP URLs.
+func serve(t *testing.T, srv *bridge.Server) (string, string) {
+	t.Helper()
+	hs := newHTTPServer(t, srv)
+	return "ws" + strings.TrimPrefix(hs, "http") + protocol.Path, hs
+}
