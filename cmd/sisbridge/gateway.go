@@ -131,7 +131,7 @@ func serveGateway(ctx context.Context, nc *nats.Conn, gf *gatewayFlags, extra ht
 // waitForBus waits until the router adapter has created the streams and
 // buckets: a gateway may start first.
 func waitForBus(ctx context.Context, js jetstream.JetStream, log zerolog.Logger) error {
-	for warned := false; ; {
+	for attempt := 1; ; attempt++ {
 		_, err := js.Stream(ctx, subjects.StreamEvents)
 		if err == nil {
 			return nil
@@ -139,14 +139,13 @@ func waitForBus(ctx context.Context, js jetstream.JetStream, log zerolog.Logger)
 		if !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return fmt.Errorf("look up stream %s: %w", subjects.StreamEvents, err)
 		}
-		if !warned {
+		if attempt == 10 {
 			log.Warn().Msg("waiting for a router adapter to create the bus")
-			warned = true
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }

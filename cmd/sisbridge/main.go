@@ -55,7 +55,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	}
 	switch args[0] {
 	case "run":
-		return runAll(ctx, args[1:], stderr)
+		return runAll(ctx, args[1:], stdin, stderr)
 	case "router":
 		return runRouter(ctx, args[1:], stdin, stderr)
 	case "gateway":

@@ -12,7 +12,7 @@ import (
 	"github.com/sisbridge/sisbridge/internal/embednats"
 )
 
-func runAll(ctx context.Context, args []string, stderr io.Writer) error {
+func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sisbridge run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -24,10 +24,13 @@ func runAll(ctx context.Context, args []string, stderr io.Writer) error {
 		maxStore   = fs.Int64("nats-max-store", 1<<30, "JetStream file storage limit, bytes")
 		syncAlways = fs.Bool("nats-sync-always", false, "fsync every write before acknowledging it (slower; survives power loss)")
 		gf         gatewayFlags
+		ff         feedFlags
+		source     = fs.String("source", "sim", "router source: sim or feed")
 	)
 	lf.register(fs)
 	af.register(fs)
 	sf.register(fs)
+	ff.register(fs)
 	gf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -36,10 +39,11 @@ func runAll(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	src, err := sf.source(log)
+	src, closeSrc, err := pickSource(*source, &sf, &ff, stdin, log)
 	if err != nil {
 		return err
 	}
+	defer closeSrc()
 	dir, err := filepath.Abs(*dataDir)
 	if err != nil {
 		return err
