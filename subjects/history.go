@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sisbridge/sisbridge/queue"
@@ -48,9 +49,26 @@ func OpenHistory(ctx context.Context, js jetstream.JetStream) (*History, error) 
 	return &History{js: js, stream: stream, snaps: snaps}, nil
 }
 
+// snapshotAttempts and snapshotTimeout bound the reading of a snapshot: a
+// read that meets the snapshot's replacement (the writer purges the old
+// chunks) waits for chunks that are gone, or sees a digest mismatch, so each
+// attempt has a deadline and the next one reads the new snapshot.
+const (
+	snapshotAttempts = 4
+	snapshotTimeout  = 3 * time.Second
+)
+
 // Snapshot returns a group's latest snapshot; found is false when it has none.
 func (h *History) Snapshot(ctx context.Context, tenant, group string) (s Snapshot, found bool, err error) {
-	data, err := h.snaps.GetBytes(ctx, SnapshotName(tenant, group))
+	var data []byte
+	for attempt := 1; attempt <= snapshotAttempts; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, snapshotTimeout)
+		data, err = h.snaps.GetBytes(actx, SnapshotName(tenant, group))
+		cancel()
+		if err == nil || ctx.Err() != nil || errors.Is(err, jetstream.ErrObjectNotFound) {
+			break
+		}
+	}
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return Snapshot{Tenant: tenant, Group: group}, false, nil
 	}
