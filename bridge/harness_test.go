@@ -66,7 +66,7 @@ func restartAdapter(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		_ = a.Close(c)
 	})
@@ -127,7 +127,7 @@ func (e *env) gateway(cfg bridge.Config, seats bridge.Seats) (*bridge.Server, st
 
 // newHTTPServer serves a gateway on loopback until the test ends; it
 // returns the base URL.
-func newHTTPServer(t *testing.T, srv *bridge.Server) string {
+func newHTTPServer(t testing.TB, srv *bridge.Server) string {
 	t.Helper()
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {

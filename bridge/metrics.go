@@ -21,7 +21,7 @@ type metrics struct {
 	latency                              prometheus.Histogram
 }
 
-func newMetrics(reg Registry, _ *Server) *metrics {
+func newMetrics(reg Registry) *metrics {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}

@@ -87,7 +87,7 @@ func New(ctx context.Context, log zerolog.Logger, cfg Config, deps Deps) (*Serve
 	}
 	s := &Server{cfg: cfg, log: log, nc: deps.Conn, js: deps.JetStream, users: deps.Users, seats: deps.Seats, hist: hist,
 		conns: map[*conn]struct{}{}, sessions: map[string]*conn{}}
-	s.metrics = newMetrics(deps.Registry, s)
+	s.metrics = newMetrics(deps.Registry)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hub = newHub(s)
 	if s.dir, err = watchDirectory(ctx, s); err != nil {

@@ -19,7 +19,7 @@ func (s *Server) sweep(now time.Time) {
 func (c *conn) tick(now time.Time) {
 	n := now.UnixNano()
 	timeout := c.srv.cfg.HeartbeatTimeout.Nanoseconds()
-	if c.subscriptionCountOrSession() {
+	if c.hasSession() {
 		if at := c.awaitingHB.Load(); at != 0 && n-at >= timeout {
 			c.closeWith(protocol.CloseHeartbeat, "no Heartbeat after KeepAlive")
 			return
@@ -36,7 +36,7 @@ func (c *conn) tick(now time.Time) {
 	c.send(frame{data: protocol.AppendEvent(c.format, nil, protocol.EventKeepAlive), op: c.opcode, forced: true})
 }
 
-func (c *conn) subscriptionCountOrSession() bool {
+func (c *conn) hasSession() bool {
 	c.smu.Lock()
 	defer c.smu.Unlock()
 	return c.sess != nil

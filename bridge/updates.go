@@ -100,3 +100,10 @@ func (e errGap) Error() string {
 }
 
 func (e errGap) Unwrap() error { return subjects.ErrGap }
+
+// errRenumbered: an event repeats a sequence number the view has passed.
+type errRenumbered struct{ have, got uint64 }
+
+func (e errRenumbered) Error() string {
+	return fmt.Sprintf("event %d arrived after %d: the group's history was renumbered", e.got, e.have)
+}

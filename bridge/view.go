@@ -199,7 +199,11 @@ func (v *view) apply(batch []event) error {
 	for i := range batch {
 		e := &batch[i]
 		if e.Seq <= v.seq {
-			continue
+			// The consumer delivers only events after the view's; an old
+			// number means the group's history was renumbered (an adapter
+			// restarted on a stream that had lost its tail).
+			err = errRenumbered{have: v.seq, got: e.Seq}
+			break
 		}
 		if e.Seq != v.seq+1 {
 			err = errGap{have: v.seq, got: e.Seq}
