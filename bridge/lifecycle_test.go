@@ -35,7 +35,7 @@ func waitClosed(t *testing.T, c *client.Client) int {
 func TestHeartbeatTimeoutClosesAndFreesTheSeat(t *testing.T) {
 	e := newEnv(t)
 	seats := &countingSeats{max: 10}
-	_, url := e.gateway(bridge.Config{KeepAlive: 200 * time.Millisecond, HeartbeatTimeout: 600 * time.Millisecond}, seats)
+	_, url := e.gateway(bridge.Config{KeepAlive: 200 * time.Millisecond, HeartbeatTimeout: 2 * time.Second}, seats)
 	alive, silent := initialized(t, url, false), initialized(t, url, false)
 	// alive answers every KeepAlive; silent never does.
 	stop := make(chan struct{})

@@ -108,7 +108,7 @@ func TestSilentAdapterMeansRouterDisconnected(t *testing.T) {
 	if err := a.LinkUp(e.ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	_, url := e.gateway(bridge.Config{StatusTimeout: 600 * time.Millisecond}, nil)
+	_, url := e.gateway(bridge.Config{StatusTimeout: time.Second}, nil)
 	c := initialized(t, url, false)
 	nc.Close() // the adapter dies: no status, no goodbye
 	start := time.Now()

@@ -166,13 +166,16 @@ func (v *view) onMsg(msg jetstream.Msg) {
 	if err != nil {
 		return
 	}
-	e, err := subjects.DecodeEvent(msg.Data())
+	events, err := subjects.DecodeEvents(msg.Data())
 	if err != nil {
 		v.srv.log.Error().Err(err).Uint64("stream_seq", meta.Sequence.Stream).Msg("undecodable event skipped")
 		return
 	}
+	now := time.Now()
 	v.pmu.Lock()
-	v.pending = append(v.pending, event{Event: e, streamSeq: meta.Sequence.Stream, received: time.Now()})
+	for _, e := range events {
+		v.pending = append(v.pending, event{Event: e, streamSeq: meta.Sequence.Stream, received: now})
+	}
 	v.pmu.Unlock()
 	select {
 	case v.wake <- struct{}{}:

@@ -31,6 +31,7 @@ type Adapter struct {
 	mu      sync.Mutex // guards everything below
 	tenants map[string]subjects.Tenant
 	groups  map[string]*group
+	dirty   []*group // groups with changes held back during a backlog
 	link    subjects.RouterStatus
 	closed  bool
 
@@ -48,9 +49,11 @@ type group struct {
 	info    subjects.Group
 	subject string
 	q       *queue.Queue
-	seq     uint64    // last published sequence number
-	snapSeq uint64    // sequence of the last snapshot taken
-	snapAt  time.Time // when it was taken
+	seq     uint64           // last published sequence number
+	snapSeq uint64           // sequence of the last snapshot taken
+	snapAt  time.Time        // when it was taken
+	pending []subjects.Event // numbered changes not yet published
+	dirty   bool             // listed in Adapter.dirty
 
 	ackMu     sync.Mutex
 	ackSeq    uint64 // last stored sequence number
@@ -91,6 +94,8 @@ func Open(ctx context.Context, js jetstream.JetStream, log zerolog.Logger, cfg C
 	a.snaps = newSnapshotWriter(a.ctx, a.hist, log, &a.stats)
 	a.link.Since = time.Now().UTC()
 	a.link.Reason = "no router link yet"
+	a.wg.Add(1)
+	go a.drainLoop()
 	a.goLoop(cfg.StatusInterval, a.refreshStatus)
 	a.goLoop(cfg.SnapshotInterval, a.snapshotDue)
 	return a, nil
@@ -153,6 +158,7 @@ func (a *Adapter) Flush(ctx context.Context) error {
 		a.mu.Unlock()
 		return ErrClosed
 	}
+	a.flushDirtyLocked()
 	a.pub.mark(nil, func(uint64) { close(done) })
 	a.mu.Unlock()
 	select {
@@ -176,6 +182,7 @@ func (a *Adapter) Close(ctx context.Context) error {
 func (a *Adapter) close(ctx context.Context) error {
 	a.mu.Lock()
 	a.closed = true
+	a.flushDirtyLocked()
 	for _, g := range a.groups {
 		if g.seq > g.snapSeq {
 			a.snapshotLocked(g)
@@ -204,9 +211,11 @@ func (a *Adapter) close(ctx context.Context) error {
 type Stats struct {
 	// Accepted counts changes applied to the state; Rejected those refused.
 	Accepted, Rejected uint64
-	// Published counts events stored in JetStream; Retries the publishes
-	// retried; Lost the events abandoned by an aborted Close.
-	Published, Retries, Lost uint64
+	// Published counts changes stored in JetStream, in Messages messages
+	// (several changes of a group share one while publishing has a backlog);
+	// Retries counts the publishes retried; Lost the changes abandoned by an
+	// aborted Close.
+	Published, Messages, Retries, Lost uint64
 	// Snapshots counts snapshots stored; SnapshotErrors those that failed.
 	Snapshots, SnapshotErrors uint64
 	// Conflicts counts events whose sequence number another writer had
@@ -215,13 +224,13 @@ type Stats struct {
 }
 
 type counters struct {
-	accepted, rejected, published, retries, lost, snapshots, snapshotErrors, conflicts atomic.Uint64
+	accepted, rejected, published, messages, retries, lost, snapshots, snapshotErrors, conflicts atomic.Uint64
 }
 
 // Stats returns the adapter's counters.
 func (a *Adapter) Stats() Stats {
 	s := &a.stats
-	return Stats{Accepted: s.accepted.Load(), Rejected: s.rejected.Load(), Published: s.published.Load(),
+	return Stats{Accepted: s.accepted.Load(), Rejected: s.rejected.Load(), Published: s.published.Load(), Messages: s.messages.Load(),
 		Retries: s.retries.Load(), Lost: s.lost.Load(), Snapshots: s.snapshots.Load(), SnapshotErrors: s.snapshotErrors.Load(), Conflicts: s.conflicts.Load()}
 }
 

@@ -124,14 +124,16 @@ func streamEvents(t *testing.T, js jetstream.JetStream) []subjects.Event {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := subjects.DecodeEvent(m.Data)
+		events, err := subjects.DecodeEvents(m.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tn, g, _ := subjects.ParseEvents(m.Subject); tn != e.Tenant || g != e.Group {
-			t.Fatalf("event of %s.%s on subject %s", e.Tenant, e.Group, m.Subject)
+		for _, e := range events {
+			if tn, g, _ := subjects.ParseEvents(m.Subject); tn != e.Tenant || g != e.Group {
+				t.Fatalf("event of %s.%s on subject %s", e.Tenant, e.Group, m.Subject)
+			}
+			out = append(out, e)
 		}
-		out = append(out, e)
 	}
 	return out
 }
@@ -322,4 +324,35 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestBacklogBatchesChanges: changes arriving faster than JetStream
+// acknowledges them share messages, and the history stays exact.
+func TestBacklogBatchesChanges(t *testing.T) {
+	s := natstest.Server(t)
+	_, js := natstest.Connect(t, s)
+	a := openAdapter(t, js, Config{Window: 64, MaxBatch: 16})
+	ctx := testCtx(t)
+	d := newDriver(8)
+	if err := a.LinkUp(ctx, d.state()); err != nil {
+		t.Fatal(err)
+	}
+	for range 20_000 {
+		g, c := d.change()
+		if err := a.Apply(ctx, g, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := a.Stats()
+	if st.Messages >= st.Published {
+		t.Fatalf("%d changes in %d messages: no batching", st.Published, st.Messages)
+	}
+	built := replayAll(t, streamEvents(t, js))
+	for id, q := range d.queues {
+		sameQueue(t, id, built[id].Sessions(), q.Sessions())
+	}
+	t.Logf("%d changes in %d messages", st.Published, st.Messages)
 }

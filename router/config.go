@@ -32,6 +32,10 @@ type Config struct {
 	// AckTimeout is how long a publish may await its acknowledgement before
 	// it is retried. Default 5 s.
 	AckTimeout time.Duration
+	// MaxBatch is how many consecutive changes of one group one message may
+	// carry. Changes are batched only while half the Window awaits
+	// acknowledgement; otherwise each goes out at once. Default 64.
+	MaxBatch int
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -55,6 +59,9 @@ func (c Config) WithDefaults() Config {
 	if c.AckTimeout == 0 {
 		c.AckTimeout = 5 * time.Second
 	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 64
+	}
 	return c
 }
 
@@ -69,6 +76,9 @@ func (c Config) Validate() error {
 	}
 	if c.Window < 1 || c.Window > 3900 {
 		errs = append(errs, fmt.Errorf("window %d: want 1 to 3900", c.Window))
+	}
+	if c.MaxBatch < 1 || c.MaxBatch > 4096 {
+		errs = append(errs, fmt.Errorf("max batch %d: want 1 to 4096", c.MaxBatch))
 	}
 	if c.AckTimeout < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("ack timeout %s: want at least 100ms", c.AckTimeout))

@@ -41,19 +41,74 @@ func (a *Adapter) reject(groupID string, c queue.Change, err error) error {
 	return err
 }
 
-// publishLocked numbers and publishes one applied change; a.mu is held.
+// publishLocked numbers one applied change and publishes it: at once when
+// the publisher keeps up, or, while it has a backlog, together with the
+// group's next changes (up to MaxBatch in one message). a.mu is held.
 func (a *Adapter) publishLocked(g *group, c queue.Change) error {
 	g.seq++
-	e := subjects.Event{Tenant: g.info.TenantID, Group: g.info.ServiceGroupID, Seq: g.seq, Time: time.Now().UTC(), Epoch: a.link.Epoch, Change: c}
-	data, err := subjects.EncodeEvent(&e)
-	if err != nil {
-		return fmt.Errorf("encode event %s %d: %w", g.subject, g.seq, err)
+	g.pending = append(g.pending, subjects.Event{Tenant: g.info.TenantID, Group: g.info.ServiceGroupID, Seq: g.seq,
+		Time: time.Now().UTC(), Epoch: a.link.Epoch, Change: c})
+	switch {
+	case len(g.pending) >= a.cfg.MaxBatch || !a.pub.backlogged():
+		if err := a.flushGroupLocked(g); err != nil {
+			return err
+		}
+	case !g.dirty:
+		g.dirty = true
+		a.dirty = append(a.dirty, g)
+		a.pub.wantDrain.Store(true)
 	}
-	a.pub.send(g, g.seq, g.subject, subjects.MsgID(e.Tenant, e.Group, e.Seq), data)
 	if g.seq-g.snapSeq >= a.cfg.SnapshotEvery {
 		a.snapshotLocked(g)
 	}
 	return nil
+}
+
+// flushGroupLocked publishes the group's waiting changes as one message.
+func (a *Adapter) flushGroupLocked(g *group) error {
+	if len(g.pending) == 0 {
+		return nil
+	}
+	first := &g.pending[0]
+	data, err := subjects.EncodeEvents(g.pending)
+	if err != nil {
+		return fmt.Errorf("encode events %s from %d: %w", g.subject, first.Seq, err)
+	}
+	a.pub.send(g, g.seq, len(g.pending), g.subject, subjects.MsgID(first.Tenant, first.Group, first.Seq), data)
+	clear(g.pending)
+	g.pending = g.pending[:0]
+	return nil
+}
+
+// flushDirtyLocked publishes what every group has waiting.
+func (a *Adapter) flushDirtyLocked() {
+	for _, g := range a.dirty {
+		g.dirty = false
+		if err := a.flushGroupLocked(g); err != nil {
+			a.log.Error().Err(err).Str("group", g.info.ServiceGroupID).Msg("publish waiting changes")
+		}
+	}
+	clear(a.dirty)
+	a.dirty = a.dirty[:0]
+	a.pub.wantDrain.Store(false)
+}
+
+// drainLoop publishes the changes held back during a backlog once the
+// publisher has caught up.
+func (a *Adapter) drainLoop() {
+	defer a.wg.Done()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-a.pub.drained:
+			a.mu.Lock()
+			if !a.closed {
+				a.flushDirtyLocked()
+			}
+			a.mu.Unlock()
+		}
+	}
 }
 
 // Sync brings a group's queue to sessions by publishing the difference.

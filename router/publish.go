@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,12 +23,17 @@ type publisher struct {
 	ctx      context.Context
 	timeout  time.Duration
 	stats    *counters
+	// wantDrain says changes wait for the backlog to shrink; drained tells
+	// the adapter that it has.
+	wantDrain atomic.Bool
+	drained   chan struct{}
 }
 
 // item is one publish in flight, or a marker when msg is nil.
 type item struct {
 	g     *group
-	seq   uint64
+	seq   uint64 // the last change's sequence number
+	n     int    // how many changes the message carries
 	msg   *nats.Msg
 	fut   jetstream.PubAckFuture
 	err   error
@@ -35,18 +41,23 @@ type item struct {
 }
 
 func newPublisher(ctx context.Context, js jetstream.JetStream, log zerolog.Logger, window int, timeout time.Duration, st *counters) *publisher {
-	p := &publisher{js: js, log: log, inflight: make(chan item, window), done: make(chan struct{}), ctx: ctx, timeout: timeout, stats: st}
+	p := &publisher{js: js, log: log, inflight: make(chan item, window), done: make(chan struct{}), ctx: ctx, timeout: timeout, stats: st,
+		drained: make(chan struct{}, 1)}
 	go p.run()
 	return p
 }
 
-// send publishes one event; it blocks while the window of unacknowledged
-// publishes is full. Callers serialize send and mark.
-func (p *publisher) send(g *group, seq uint64, subject, msgID string, data []byte) {
+// send publishes a message of n changes ending at seq; it blocks while the
+// window of unacknowledged publishes is full. Callers serialize send and
+// mark.
+func (p *publisher) send(g *group, seq uint64, n int, subject, msgID string, data []byte) {
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{msgID}}}
 	fut, err := p.js.PublishMsgAsync(msg)
-	p.inflight <- item{g: g, seq: seq, msg: msg, fut: fut, err: err}
+	p.inflight <- item{g: g, seq: seq, n: n, msg: msg, fut: fut, err: err}
 }
+
+// backlogged says half the window awaits acknowledgement.
+func (p *publisher) backlogged() bool { return len(p.inflight) >= cap(p.inflight)/2 }
 
 // mark queues fn to run once every publish sent before it is stored; it gets
 // the stream sequence of g's last stored event (0 when g is nil).
@@ -62,6 +73,12 @@ func (p *publisher) run() {
 	timer := time.NewTimer(p.timeout)
 	defer timer.Stop()
 	for it := range p.inflight {
+		if p.wantDrain.Load() && len(p.inflight) < cap(p.inflight)/4 {
+			select {
+			case p.drained <- struct{}{}:
+			default:
+			}
+		}
 		if it.msg != nil && !p.settle(&it, timer) {
 			continue
 		}
@@ -91,13 +108,14 @@ func (p *publisher) settle(it *item, timer *time.Timer) bool {
 		p.stats.retries.Add(1)
 		p.log.Warn().Err(err).Str("subject", it.msg.Subject).Uint64("seq", it.seq).Int("attempt", attempt).Msg("publish failed, retrying")
 		if ack, err = p.retry(attempt, it.msg); p.ctx.Err() != nil {
-			p.stats.lost.Add(1)
+			p.stats.lost.Add(uint64(it.n))
 			p.log.Error().Str("subject", it.msg.Subject).Uint64("seq", it.seq).Msg("adapter aborted before the event was stored")
 			return false
 		}
 	}
 	it.g.setAcked(it.seq, ack.Sequence)
-	p.stats.published.Add(1)
+	p.stats.published.Add(uint64(it.n))
+	p.stats.messages.Add(1)
 	return true
 }
 

@@ -12,6 +12,9 @@ import (
 // snapshotLocked copies g's queue now and hands it to the writer once every
 // event up to it is stored, so a snapshot never runs ahead of the stream.
 func (a *Adapter) snapshotLocked(g *group) {
+	if err := a.flushGroupLocked(g); err != nil {
+		a.log.Error().Err(err).Str("group", g.info.ServiceGroupID).Msg("publish waiting changes")
+	}
 	snap := &subjects.Snapshot{Tenant: g.info.TenantID, Group: g.info.ServiceGroupID, Seq: g.seq, Time: time.Now().UTC(), Sessions: g.q.Sessions()}
 	g.snapSeq, g.snapAt = g.seq, snap.Time
 	a.pub.mark(g, func(streamSeq uint64) {

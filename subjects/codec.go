@@ -19,12 +19,19 @@ func EncodeEvent(e *Event) ([]byte, error) {
 	return encode(func(enc *msgpack.Encoder) error { return encodeEvent(enc, e) })
 }
 
-// DecodeEvent decodes an event, refusing other schema versions and
-// malformed data with an error wrapping ErrVersion or ErrSchema.
+// DecodeEvent decodes a message that carries one change, refusing other
+// schema versions and malformed data with an error wrapping ErrVersion or
+// ErrSchema. A message of several changes is refused too: read the bus with
+// DecodeEvents.
 func DecodeEvent(data []byte) (Event, error) {
-	var e Event
-	err := decode(data, "event", func(d *msgpack.Decoder, key string) error { return decodeEventField(d, key, &e) })
-	return e, err
+	events, err := DecodeEvents(data)
+	if err != nil {
+		return Event{}, err
+	}
+	if len(events) != 1 {
+		return events[0], fmt.Errorf("%w: the message carries %d changes: read it with DecodeEvents", ErrSchema, len(events))
+	}
+	return events[0], nil
 }
 
 // EncodeSnapshot returns the msgpack encoding of s.

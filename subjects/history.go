@@ -162,15 +162,16 @@ func (h *History) lastEvent(ctx context.Context, tenant, group string) (*lastEve
 	if err != nil {
 		return nil, fmt.Errorf("last event of %s.%s: %w", tenant, group, err)
 	}
-	e, err := DecodeEvent(msg.Data)
+	events, err := DecodeEvents(msg.Data)
 	if err != nil {
 		return nil, fmt.Errorf("last event of %s.%s (stream seq %d): %w", tenant, group, msg.Sequence, err)
 	}
-	return &lastEvent{Event: e, streamSeq: msg.Sequence}, nil
+	return &lastEvent{Event: events[len(events)-1], streamSeq: msg.Sequence}, nil
 }
 
-// Replay calls fn for every stored event of the group with a stream
-// sequence from..to (inclusive; to 0 means up to the newest), in order.
+// Replay calls fn for every stored change of the group in the messages with
+// a stream sequence from..to (inclusive; to 0 means up to the newest), in
+// order; the changes of one message share its stream sequence.
 // It stops at the first error fn returns, or when ctx is done.
 func (h *History) Replay(ctx context.Context, tenant, group string, from, to uint64, fn func(e *Event, streamSeq uint64) error) error {
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{Events(tenant, group)}, DeliverPolicy: jetstream.DeliverAllPolicy}
@@ -214,12 +215,14 @@ func drain(ctx context.Context, cons jetstream.Consumer, to uint64, fn func(*Eve
 		if err != nil {
 			return fmt.Errorf("replay metadata: %w", err)
 		}
-		e, err := DecodeEvent(msg.Data())
+		events, err := DecodeEvents(msg.Data())
 		if err != nil {
 			return fmt.Errorf("stream seq %d: %w", meta.Sequence.Stream, err)
 		}
-		if err := fn(&e, meta.Sequence.Stream); err != nil {
-			return err
+		for i := range events {
+			if err := fn(&events[i], meta.Sequence.Stream); err != nil {
+				return err
+			}
 		}
 		if meta.Sequence.Stream >= to || meta.NumPending == 0 {
 			return nil
