@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/sisbridge/sisbridge/internal/embednats"
+	"github.com/sisbridge/sisbridge/wallboard"
 )
 
 func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
@@ -64,7 +65,7 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 	log.Info().Str("nats", s.ClientURL()).Str("data_dir", dir).Msg("SIS Bridge starting (Ctrl-C stops)")
 	err = both(ctx,
 		func(ctx context.Context) error { return serveAdapter(ctx, nc, af.config(), src, log) },
-		func(ctx context.Context) error { return serveGateway(ctx, nc, &gf, nil, log) })
+		func(ctx context.Context) error { return serveGateway(ctx, nc, &gf, wallboard.Handler(), log) })
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

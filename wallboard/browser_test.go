@@ -1,0 +1,362 @@
+package wallboard_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sisbridge/sisbridge/bridge"
+	"github.com/sisbridge/sisbridge/internal/natstest"
+	"github.com/sisbridge/sisbridge/protocol"
+	"github.com/sisbridge/sisbridge/queue"
+	"github.com/sisbridge/sisbridge/router"
+	"github.com/sisbridge/sisbridge/subjects"
+	"github.com/sisbridge/sisbridge/wallboard"
+)
+
+// The setup below is a trimmed copy of bridge/harness_test.go: a NATS
+// server, a router adapter driven by the test, a gateway.
+
+type env struct {
+	t   *testing.T
+	ns  *server.Server
+	js  jetstream.JetStream
+	a   *router.Adapter
+	ctx context.Context
+	mu  sync.Mutex
+	q   map[string]*queue.Queue
+	// seats of the gateway that serve started
+	seats *seats
+}
+
+var testDirectory = router.State{
+	Tenants: []subjects.Tenant{{TenantID: "acme", Name: "Acme"}, {TenantID: "globex", Name: "Globex"}},
+	Groups: []subjects.Group{
+		{ServiceGroupID: "acme-sales", TenantID: "acme", Name: "Sales"},
+		{ServiceGroupID: "acme-support", TenantID: "acme", Name: "Support"},
+		{ServiceGroupID: "globex-chat", TenantID: "globex", Name: "Chat"},
+	},
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	ns := natstest.Server(t)
+	_, js := natstest.Connect(t, ns)
+	e := &env{t: t, ns: ns, js: js, ctx: ctx, q: map[string]*queue.Queue{}, seats: &seats{}}
+	for _, g := range testDirectory.Groups {
+		e.q[g.ServiceGroupID] = queue.New(g.ServiceGroupID)
+	}
+	a, err := router.Open(ctx, js, natstest.Logger(t), router.Config{StatusInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = a.Close(c)
+	})
+	st := testDirectory
+	st.Queues = map[string][]queue.Session{}
+	if err := a.LinkUp(ctx, &st); err != nil {
+		t.Fatal(err)
+	}
+	e.a = a
+	return e
+}
+
+// apply makes the router change a queue.
+func (e *env) apply(group string, c queue.Change) {
+	e.t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, err := e.q[group].Apply(c); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.a.Apply(e.ctx, group, c); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// enqueue adds a session, queued for wait, at the tail of a group.
+func (e *env) enqueue(group, callID, customer string, media queue.MediaType, agent int, wait time.Duration) {
+	e.t.Helper()
+	e.apply(group, queue.Change{Op: queue.OpEnqueue, CallID: callID, Session: queue.Session{
+		MediaType: media, PreferredAgentID: agent, CustomerInformation: customer,
+		TimeEnteredQueue: time.Now().UTC().Add(-wait)}})
+}
+
+// linkUp reports the router connected again, with its whole state.
+func (e *env) linkUp() {
+	e.t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := testDirectory
+	st.Queues = map[string][]queue.Session{}
+	for id, q := range e.q {
+		st.Queues[id] = q.Sessions()
+	}
+	if err := e.a.LinkUp(e.ctx, &st); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// serve starts a gateway and serves it beside the wallboard, the way the
+// binary mounts them; it returns the base URL.
+func (e *env) serve(cfg bridge.Config, users bridge.Authenticator) (*bridge.Server, string) {
+	e.t.Helper()
+	nc, js := natstest.Connect(e.t, e.ns)
+	srv, err := bridge.New(e.ctx, natstest.Logger(e.t), cfg, bridge.Deps{Conn: nc, JetStream: js, Seats: e.seats, Users: users})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", wallboard.Handler())
+	for _, p := range []string{protocol.Path, "/v1/groups", "/healthz", "/readyz", "/metrics"} {
+		mux.Handle(p, srv)
+	}
+	hs := httptest.NewServer(mux)
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		hs.Close()
+	})
+	waitFor(e.t, "the gateway to see the router", srv.RouterConnected)
+	return srv, hs.URL
+}
+
+// seats never runs out; it remembers the sessions it served.
+type seats struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (s *seats) Acquire(_ context.Context, sessionID string) (func(context.Context) error, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ids = append(s.ids, sessionID)
+	return func(context.Context) error { return nil }, nil
+}
+
+func (s *seats) last() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.ids) == 0 {
+		return ""
+	}
+	return s.ids[len(s.ids)-1]
+}
+
+// admin is the only host administrator.
+type admin struct{}
+
+func (admin) Authenticate(_ context.Context, logonID, password string) error {
+	if logonID == "admin" && password == "secret" {
+		return nil
+	}
+	return errors.New("not a host administrator")
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// chromium finds the browser, or skips the test (fails with
+// SIS_REQUIRE_ALL=1).
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	msg := "no chromium or chromium-browser in PATH: the browser test needs it (Debian: apt-get install chromium)"
+	if os.Getenv("SIS_REQUIRE_ALL") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// rows lists a card's rows as "CallID@position".
+func rows(p *page, group string) string {
+	var s string
+	p.eval(`Array.from(document.querySelectorAll('[data-group="`+group+`"] .row')).map(r => r.dataset.callId + '@' + r.querySelector('.pos').textContent).join(',')`, &s)
+	return s
+}
+
+func waitRows(t *testing.T, p *page, group, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := rows(p, group)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s shows %q, want %q", group, got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+const live = `<div id="status" class="status" data-state="live"`
+
+func TestBrowserShowsQueues(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t)
+	e.enqueue("acme-sales", "call-1", "+442079460001", queue.MediaVoice, 0, 95*time.Second)
+	e.enqueue("acme-sales", "call-2", "+442079460002", queue.MediaCallback, 1042, 61*time.Second)
+	e.enqueue("acme-support", "call-3", "jane@example.org", queue.MediaEmail, 0, 150*time.Second)
+	e.enqueue("globex-chat", "call-4", "+15555550104", queue.MediaChat, 0, 6*time.Minute)
+	// a long queue: 15 rows, then "+6 more"
+	for i := range 20 {
+		e.enqueue("acme-support", fmt.Sprintf("bulk-%d", i), fmt.Sprintf("+3120555%04d", i), queue.MediaSMS, 0, time.Duration(20-i)*time.Second)
+	}
+	// short keep-alives: a page that did not answer them would be closed with 4008 within the test
+	srv, base := e.serve(bridge.Config{KeepAlive: 300 * time.Millisecond, HeartbeatTimeout: time.Second}, nil)
+
+	p := openPage(t, bin, base+"/")
+	dom := p.waitDOM("the queues", []string{live, ">live<",
+		">Acme<", ">Globex<", ">Sales<", ">Support<", ">Chat<",
+		`data-call-id="call-1"`, `data-call-id="call-2"`, `data-call-id="call-3"`, `data-call-id="call-4"`, `data-call-id="bulk-13"`,
+		"+442079460001", "+442079460002", "jane@example.org", "+15555550104",
+		"agent 1042", `class="media media-callback">Callback<`, `class="media media-sms">SMS<`, ">+6 more<",
+		`<dd id="total-groups">3</dd>`, `<dd id="total-waiting">24</dd>`})
+	if strings.Contains(dom, `data-call-id="bulk-14"`) {
+		t.Error("a card lists more than 15 sessions")
+	}
+	waitRows(t, p, "acme-sales", "call-1@1,call-2@2")
+	var level, longest string
+	p.eval(`document.querySelector('[data-group="globex-chat"]').dataset.level`, &level)
+	p.eval(`document.querySelector('[data-group="acme-sales"] .longest').textContent`, &longest)
+	if level != "alert" || !strings.HasPrefix(longest, "01:3") {
+		t.Errorf("globex-chat level %q (want alert), acme-sales longest wait %q (want 01:3x)", level, longest)
+	}
+	p.screenshot("initial")
+
+	// live changes: an arrival, a hang-up, a move to the front
+	p.eval(`window.arrived = new Set();
+		new MutationObserver(ms => { for (const m of ms) for (const n of m.addedNodes)
+			if (n.classList && n.classList.contains('new')) arrived.add(n.dataset.callId); })
+		.observe(document.getElementById('board'), {subtree: true, childList: true}); true`, nil)
+	e.enqueue("acme-sales", "call-5", "+442079460005", queue.MediaWebCallBack, 0, 0)
+	waitRows(t, p, "acme-sales", "call-1@1,call-2@2,call-5@3")
+	e.apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: "call-1", Cause: queue.CauseDisconnect})
+	e.apply("acme-sales", queue.Change{Op: queue.OpMove, CallID: "call-5", Position: 1})
+	waitRows(t, p, "acme-sales", "call-5@1,call-2@2")
+	p.waitDOM("the departure", []string{">last left: Disconnect<", `<dd id="total-waiting">24</dd>`, `class="media media-webcallback">Web CB<`})
+	var arrived []string
+	p.eval(`Array.from(arrived)`, &arrived)
+	if strings.Join(arrived, ",") != "call-5" {
+		t.Errorf("rows highlighted as new: %v, want [call-5]", arrived)
+	}
+
+	// several keep-alives later the session is still there: the page answers them
+	time.Sleep(2500 * time.Millisecond)
+	dom = p.waitDOM("the page to stay live", []string{live}, "last close")
+	if st := srv.Stats(); st.Sessions != 1 || st.Subscriptions != 3 {
+		t.Errorf("gateway holds %+v, want 1 session with 3 subscriptions", st)
+	}
+	if strings.Contains(dom, `data-call-id="call-1"`) {
+		t.Error("a removed session is still shown")
+	}
+	p.screenshot("live")
+}
+
+func TestBrowserRouterDisconnected(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t)
+	e.enqueue("acme-sales", "call-1", "+442079460001", queue.MediaVoice, 0, 10*time.Second)
+	e.enqueue("globex-chat", "call-2", "+15555550102", queue.MediaChat, 0, 10*time.Second)
+	srv, base := e.serve(bridge.Config{}, nil)
+	p := openPage(t, bin, base+"/")
+	p.waitDOM("the queues", []string{live, `data-call-id="call-1"`, `data-call-id="call-2"`})
+
+	e.a.LinkDown(e.ctx, "test cut the link")
+	p.waitDOM("the router to be reported down", []string{`data-state="router"`, ">router disconnected<",
+		`<div id="banner" class="banner" role="alert">`, `<dd id="total-waiting">0</dd>`}, "data-call-id")
+	p.screenshot("router-disconnected")
+
+	// the queues change while the router is away; the page shows the new state once back
+	e.mu.Lock()
+	_, err := e.q["acme-sales"].Apply(queue.Change{Op: queue.OpRemove, CallID: "call-1", Cause: queue.CauseSessionAllocatedToAgent})
+	e.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.linkUp()
+	p.waitDOM("the page to be live again", []string{live, `<div id="banner" class="banner" role="alert" hidden="">`,
+		`data-call-id="call-2"`, `<dd id="total-waiting">1</dd>`}, `data-call-id="call-1"`)
+	waitFor(t, "the page to subscribe again", func() bool { return srv.Stats().Subscriptions == 3 })
+}
+
+func TestBrowserReconnects(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t)
+	e.enqueue("acme-support", "call-1", "+442079460001", queue.MediaVoice, 0, 10*time.Second)
+	srv, base := e.serve(bridge.Config{}, nil)
+	p := openPage(t, bin, base+"/")
+	p.waitDOM("the queues", []string{live, `data-call-id="call-1"`})
+	first := e.seats.last()
+
+	srv.SeatLost(first) // the gateway closes the connection with 1001
+	p.waitDOM("the page to reconnect", []string{live, `data-call-id="call-1"`, "last close: 1001 license seat lost"})
+	p.screenshot("reconnected")
+	if second := e.seats.last(); second == first {
+		t.Fatal("no new session after the close")
+	}
+	waitFor(t, "the new session's subscriptions", func() bool { return srv.Stats().Subscriptions == 3 })
+}
+
+func TestBrowserLogin(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t)
+	e.enqueue("acme-sales", "call-1", "+442079460001", queue.MediaVoice, 0, 10*time.Second)
+	_, base := e.serve(bridge.Config{Auth: true}, admin{})
+	p := openPage(t, bin, base+"/")
+	dom := p.waitDOM("the login form", []string{`data-state="login"`, `<form id="login" class="login" autocomplete="on">`})
+	if strings.Contains(dom, "call-1") || strings.Contains(dom, ">Sales<") {
+		t.Error("queue data shown without a login")
+	}
+	p.screenshot("login")
+
+	login := func(user, pass string) {
+		b, _ := json.Marshal([]string{user, pass})
+		p.eval(`(([u, p]) => {
+			document.getElementById('login-user').value = u;
+			document.getElementById('login-pass').value = p;
+			document.getElementById('login').requestSubmit();
+			return true; })(`+string(b)+`)`, nil)
+	}
+	login("admin", "wrong")
+	p.waitDOM("the login error", []string{`data-state="login"`, ">Wrong LogonID or password.<"})
+	login("admin", "secret")
+	// Initialize took the credentials, and so did GET /v1/groups (Basic)
+	p.waitDOM("the queues", []string{live, ">Sales<", `data-call-id="call-1"`, `<form id="login" class="login" autocomplete="on" hidden="">`})
+	var leftover string
+	p.eval(`document.getElementById('login-pass').value + localStorage.length + sessionStorage.length + document.cookie`, &leftover)
+	if leftover != "00" {
+		t.Errorf("credentials left in the page or its storage: %q", leftover)
+	}
+}
