@@ -257,3 +257,25 @@ func TestHTTPEndpoints(t *testing.T) {
 		}
 	}
 }
+
+func TestIdleViewIsDropped(t *testing.T) {
+	e := newEnv(t)
+	srv, url := e.gateway(bridge.Config{ViewIdle: 300 * time.Millisecond}, nil)
+	c := initialized(t, url, false)
+	ctx := ctxT(t)
+	if _, err := c.Subscribe(ctx, protocol.Request{ServiceGroupID: "acme-sales"}); err != nil {
+		t.Fatal(err)
+	}
+	if st := srv.Stats(); st.Views != 1 || st.Subscriptions != 1 || st.Sessions != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := c.Unsubscribe(ctx, "acme-sales"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the idle view to go", func() bool { return srv.Stats().Views == 0 })
+	// subscribing again builds it anew
+	if _, err := c.Subscribe(ctx, protocol.Request{ServiceGroupID: "acme-sales"}); err != nil {
+		t.Fatal(err)
+	}
+	untilComplete(t, c, client.NewMirror(false), "acme-sales")
+}
