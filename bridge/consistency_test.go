@@ -12,10 +12,8 @@ import (
 
 	"github.com/sisbridge/sisbridge/bridge"
 	"github.com/sisbridge/sisbridge/client"
-	"github.com/sisbridge/sisbridge/internal/natstest"
 	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/queue"
-	"github.com/sisbridge/sisbridge/router"
 	"github.com/sisbridge/sisbridge/router/sim"
 	"github.com/sisbridge/sisbridge/subjects"
 )
@@ -47,7 +45,8 @@ func fingerprint(ids []string, positions bool) uint64 {
 // group must equal the router's state at the Seq it last received, as the
 // stream's history tells.
 func TestConsistencyUnderChurn(t *testing.T) {
-	e := newEnvWith(t, nil)
+	e := bareEnv(t)
+	e.a = openAdapter(t, e) // the simulator reports the directory
 	src, err := sim.New(sim.Config{Seed: 11, Speed: 7200, Rate: 3, Start: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
@@ -231,24 +230,4 @@ func directoryGroupsFull(t *testing.T, e *env) []subjects.Group {
 		out = append(out, g)
 	}
 	return out
-}
-
-// newEnvWith is newEnv with a router adapter that a Source will drive
-// (state nil: the source reports the directory).
-func newEnvWith(t *testing.T, _ *router.State) *env {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	ns := natstest.Server(t)
-	_, js := natstest.Connect(t, ns)
-	a, err := router.Open(ctx, js, natstest.Logger(t), router.Config{StatusInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = a.Close(c)
-	})
-	return &env{t: t, ns: ns, js: js, a: a, ctx: ctx, q: map[string]*queue.Queue{}}
 }

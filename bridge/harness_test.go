@@ -45,11 +45,7 @@ var testDirectory = router.State{
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	ns := natstest.Server(t)
-	_, js := natstest.Connect(t, ns)
-	e := &env{t: t, ns: ns, js: js, ctx: ctx, q: map[string]*queue.Queue{}}
+	e := bareEnv(t)
 	for _, g := range testDirectory.Groups {
 		e.q[g.ServiceGroupID] = queue.New(g.ServiceGroupID)
 	}
@@ -57,19 +53,21 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// bareEnv is a NATS server and nothing on it yet.
+func bareEnv(t *testing.T) *env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	ns := natstest.Server(t)
+	_, js := natstest.Connect(t, ns)
+	return &env{t: t, ns: ns, js: js, ctx: ctx, q: map[string]*queue.Queue{}}
+}
+
 // restartAdapter starts a router adapter on the env's bus and reports the
 // router's whole state to it.
 func restartAdapter(t *testing.T, e *env) {
 	t.Helper()
-	a, err := router.Open(e.ctx, e.js, natstest.Logger(t), router.Config{StatusInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = a.Close(c)
-	})
+	a := openAdapter(t, e)
 	st := testDirectory
 	st.Queues = map[string][]queue.Session{}
 	for id, q := range e.q {
@@ -106,6 +104,21 @@ func (e *env) enqueue(group string, n int) []string {
 		ids = append(ids, id)
 	}
 	return ids
+}
+
+// openAdapter opens a router adapter on the env's bus, closed at cleanup.
+func openAdapter(t *testing.T, e *env) *router.Adapter {
+	t.Helper()
+	a, err := router.Open(e.ctx, e.js, natstest.Logger(t), router.Config{StatusInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = a.Close(c)
+	})
+	return a
 }
 
 // gateway starts a gateway on the env's NATS server and serves it over
