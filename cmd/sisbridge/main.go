@@ -3,6 +3,8 @@
 //	sisbridge run      everything in one process on an embedded NATS server
 //	sisbridge router   the router adapter alone, on a NATS server of your own
 //	sisbridge gateway  a gateway alone, on a NATS server of your own
+//	sisbridge users    the gateway's users
+//	sisbridge replay   record, play and inspect captures of router traffic
 //
 // Run "sisbridge COMMAND -h" for a command's flags.
 package main
@@ -39,6 +41,7 @@ commands:
   router   the router adapter alone: --nats URL --source sim|feed
   gateway  a gateway alone: --nats URL --listen ADDR
   users    add|remove|list|passwd the gateway's users (host administrators)
+  replay   record|play|inspect captures of router traffic
   version  print the version
 
 "sisbridge COMMAND -h" lists a command's flags.
@@ -62,6 +65,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 		return runGateway(ctx, args[1:], stderr)
 	case "users":
 		return runUsers(ctx, args[1:], stdin, os.Stdout, stderr)
+	case "replay":
+		return runReplay(ctx, args[1:], stdin, os.Stdout, stderr)
 	case "version":
 		fmt.Fprintln(stderr, "sisbridge", version)
 		return nil
