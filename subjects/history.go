@@ -49,21 +49,30 @@ func OpenHistory(ctx context.Context, js jetstream.JetStream) (*History, error) 
 	return &History{js: js, stream: stream, snaps: snaps}, nil
 }
 
-// snapshotAttempts and snapshotTimeout bound the reading of a snapshot: a
-// read that meets the snapshot's replacement (the writer purges the old
-// chunks) waits for chunks that are gone, or sees a digest mismatch, so each
-// attempt has a deadline and the next one reads the new snapshot.
-const (
-	snapshotAttempts = 4
-	snapshotTimeout  = 3 * time.Second
-)
+// snapshotAttempts bounds the reading of a snapshot. A read that meets the
+// snapshot's replacement (the writer purges the old chunks) waits for chunks
+// that are gone, or sees a digest mismatch; so each attempt has a deadline
+// scaled to the snapshot's size (a 10,000-session snapshot reads in tens of
+// milliseconds), doubled at each attempt, and the next attempt reads the new
+// snapshot.
+const snapshotAttempts = 5
+
+func snapshotDeadline(size uint64, attempt int) time.Duration {
+	base := 250*time.Millisecond + time.Duration(size/(8<<20))*time.Second
+	return base << (attempt - 1)
+}
 
 // Snapshot returns a group's latest snapshot; found is false when it has none.
 func (h *History) Snapshot(ctx context.Context, tenant, group string) (s Snapshot, found bool, err error) {
 	var data []byte
+	name := SnapshotName(tenant, group)
 	for attempt := 1; attempt <= snapshotAttempts; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, snapshotTimeout)
-		data, err = h.snaps.GetBytes(actx, SnapshotName(tenant, group))
+		var info *jetstream.ObjectInfo
+		if info, err = h.snaps.GetInfo(ctx, name); err != nil {
+			break
+		}
+		actx, cancel := context.WithTimeout(ctx, snapshotDeadline(info.Size, attempt))
+		data, err = h.snaps.GetBytes(actx, name)
 		cancel()
 		if err == nil || ctx.Err() != nil || errors.Is(err, jetstream.ErrObjectNotFound) {
 			break
