@@ -4,6 +4,7 @@
 package client
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -64,11 +65,12 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	}
 	c := &Client{conn: conn, format: opts.Format, events: make(chan protocol.Message, opts.EventBuffer),
 		done: make(chan struct{}), quit: make(chan struct{}), pending: map[int64]chan protocol.Message{}}
-	var src io.Reader = conn
-	if br != nil {
-		src = io.MultiReader(br, conn)
+	// Frames are read through a buffer: a frame header alone would
+	// otherwise cost a system call or two.
+	if br == nil {
+		br = bufio.NewReaderSize(conn, 32<<10)
 	}
-	go c.read(src)
+	go c.read(br)
 	return c, nil
 }
 

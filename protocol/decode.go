@@ -38,6 +38,12 @@ func readID(f Format, data []byte) *int64 {
 // DecodeMessage decodes a server message, as a client does.
 func DecodeMessage(f Format, data []byte) (Message, error) {
 	var m Message
+	if f == Msgpack && mpcheck.Bounds(data) == nil {
+		if err := decodeMessageMsgpack(data, &m); err == nil && m.Event != "" {
+			return m, nil // an event, read without reflection
+		}
+		m = Message{}
+	}
 	if err := unmarshal(f, data, &m); err != nil {
 		return m, fmt.Errorf("decode server message: %w", err)
 	}

@@ -1,0 +1,314 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/sisbridge/sisbridge/bridge"
+)
+
+// fanoutOpts are the flags of sisload fanout.
+type fanoutOpts struct {
+	clients    int
+	groups     int
+	perClient  int
+	rate       float64
+	duration   time.Duration
+	format     string
+	writeDelay time.Duration
+	coalesce   time.Duration
+	only       string
+	jsonFile   string
+	procs      int
+	buffer     int
+	parallel   int
+	prefill    int
+	drain      time.Duration
+	setup      time.Duration
+	timeout    time.Duration
+	seed       uint64
+	logLevel   string
+}
+
+// register declares the flags.
+func (o *fanoutOpts) register(fs *flag.FlagSet) {
+	fs.IntVar(&o.clients, "clients", 2000, "clients of each system")
+	fs.IntVar(&o.groups, "groups", 100, "service groups in the directory")
+	fs.IntVar(&o.perClient, "per-client", 10, "distinct random groups each client subscribes to")
+	fs.Float64Var(&o.rate, "rate", 2000, "router changes per second, spread at random over the groups")
+	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long the router driver runs, per system")
+	fs.StringVar(&o.format, "format", "json", "gateway subprotocol: json or msgpack")
+	fs.DurationVar(&o.writeDelay, "write-delay", 0, "gateway WriteDelay (let a client's frames gather before writing)")
+	fs.DurationVar(&o.coalesce, "coalesce", 0, "gateway Coalesce (let a group's changes gather into one SessionsUpdated)")
+	fs.StringVar(&o.only, "only", "", "run one system only: gateway or nats")
+	fs.StringVar(&o.jsonFile, "json", "", "also write the results to this JSON file")
+	fs.IntVar(&o.procs, "client-procs", -1, "child processes running the clients; -1: in this process unless the open-file limit is too low for both ends")
+	fs.IntVar(&o.buffer, "client-buffer", 128, "events a gateway client buffers before it stops reading")
+	fs.IntVar(&o.parallel, "dial-parallel", 64, "clients connecting at once")
+	fs.IntVar(&o.prefill, "depth", 20, "sessions per group, before and during the run")
+	fs.DurationVar(&o.drain, "drain", 10*time.Second, "after the driver stops, how long clients may take to catch up")
+	fs.DurationVar(&o.setup, "setup-timeout", 5*time.Minute, "bound on connecting and subscribing every client")
+	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "bound on the whole command")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the group assignment")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the embedded server, adapter and gateway")
+}
+
+// validate reports bad flag values.
+func (o *fanoutOpts) validate() error {
+	var errs []error
+	if o.clients < 1 || o.groups < 1 || o.perClient < 1 || o.perClient > o.groups {
+		errs = append(errs, fmt.Errorf("want clients ≥ 1, groups ≥ 1 and 1 ≤ per-client ≤ groups (got %d, %d, %d)", o.clients, o.groups, o.perClient))
+	}
+	if o.rate <= 0 || o.duration <= 0 {
+		errs = append(errs, errors.New("rate and duration: want more than 0"))
+	}
+	if o.only != "" && o.only != kindGateway && o.only != kindNATS {
+		errs = append(errs, fmt.Errorf("only %q: want gateway or nats", o.only))
+	}
+	if _, err := parseFormat(o.format); err != nil {
+		errs = append(errs, err)
+	}
+	if o.buffer < 1 || o.parallel < 1 || o.prefill < 1 {
+		errs = append(errs, errors.New("client-buffer, dial-parallel and depth: want at least 1"))
+	}
+	return errors.Join(errs...)
+}
+
+// runResult is one system's figures.
+type runResult struct {
+	System           string        `json:"system"`
+	Clients          int           `json:"clients"`
+	Groups           int           `json:"groups"`
+	GroupsPerClient  int           `json:"groupsPerClient"`
+	ClientProcs      int           `json:"clientProcs"`
+	TargetRate       float64       `json:"targetChangesPerSec"`
+	Changes          int64         `json:"changes"`
+	ChangesPerSec    float64       `json:"changesPerSec"`
+	Deliveries       int64         `json:"deliveries"`
+	Expected         int64         `json:"expectedDeliveries"`
+	DeliveriesPerSec float64       `json:"deliveriesPerSec"`
+	Window           time.Duration `json:"windowNs"`
+	P50              time.Duration `json:"p50Ns"`
+	P99              time.Duration `json:"p99Ns"`
+	P999             time.Duration `json:"p999Ns"`
+	Max              time.Duration `json:"maxNs"`
+	Untimed          int64         `json:"untimed"`
+	Undecoded        int64         `json:"undecoded"`
+	RouterDown       int64         `json:"routerDisconnected"`
+	Closed           int64         `json:"closedClients"`
+	Closed4009       int64         `json:"closed4009"`
+	CloseCodes       map[int]int64 `json:"closeCodes,omitempty"`
+	Lagging          int64         `json:"laggingClients"`
+	KeepAlives       int64         `json:"keepAlives"`
+	Dropped          int64         `json:"droppedByClient"`
+	SlowConsumer     int64         `json:"slowConsumerErrors"`
+	ServerSlow       int64         `json:"serverSlowConsumers"`
+	CPU              time.Duration `json:"cpuNs"`
+	ClientCPU        time.Duration `json:"clientProcsCpuNs"`
+	OtherCPU         time.Duration `json:"otherProcessesCpuNs"`
+	Heap             uint64        `json:"heapBytes"`
+	ClientHeap       uint64        `json:"clientProcsHeapBytes"`
+}
+
+// runFanout runs the fan-out comparison and returns one result per system.
+func runFanout(ctx context.Context, o fanoutOpts, stderr io.Writer) ([]runResult, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	limit := raiseOpenFiles()
+	procs, err := clientProcs(o, limit)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "open-file limit %d; clients in %s\n", limit, procsLabel(procs))
+	log, err := newLogger(o.logLevel)
+	if err != nil {
+		return nil, err
+	}
+	st, err := startStack(ctx, log, o.groups, o.prefill)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	assign, err := assignGroups(o.clients, o.perClient, st.groups, o.seed)
+	if err != nil {
+		return nil, err
+	}
+	base := fleetConfig{NatsURL: st.ClientURL(), Tenant: loadTenant, Assign: assign, Format: o.format,
+		Buffer: o.buffer, Parallel: o.parallel, Setup: o.setup}
+	var out []runResult
+	if o.only != kindNATS {
+		r, err := gatewayRun(ctx, st, o, base, procs, stderr)
+		if err != nil {
+			return out, fmt.Errorf("gateway run: %w", err)
+		}
+		out = append(out, r)
+	}
+	if o.only != kindGateway {
+		r, err := natsRun(ctx, st, o, base, procs, stderr)
+		if err != nil {
+			return out, fmt.Errorf("nats websocket run: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// fdHeadroom is what the process needs besides the clients' connections:
+// the NATS server's and gateway's own connections, JetStream's files.
+const fdHeadroom = 512
+
+// clientProcs returns how many child processes run the clients: the
+// flag's value, or (auto) none when both ends of every connection fit
+// under the open-file limit, else enough children for the client ends.
+func clientProcs(o fanoutOpts, limit uint64) (int, error) {
+	if o.procs >= 0 {
+		return o.procs, nil
+	}
+	n := uint64(o.clients)
+	if 2*n+fdHeadroom <= limit {
+		return 0, nil
+	}
+	if n+fdHeadroom > limit {
+		return 0, fmt.Errorf("%d clients need %d open files for the server ends alone; the limit is %d (hard limit; raise it with ulimit -Hn as root)", n, n+fdHeadroom, limit)
+	}
+	per := limit - fdHeadroom
+	return int((n + per - 1) / per), nil
+}
+
+func procsLabel(procs int) string {
+	if procs == 0 {
+		return "this process"
+	}
+	return fmt.Sprintf("%d child process(es)", procs)
+}
+
+// gatewayRun measures our gateway.
+func gatewayRun(ctx context.Context, st *stack, o fanoutOpts, cfg fleetConfig, procs int, stderr io.Writer) (runResult, error) {
+	gw, err := st.startGateway(ctx, bridge.Config{WriteDelay: o.writeDelay, Coalesce: o.coalesce}, o.clients+10)
+	if err != nil {
+		return runResult{}, err
+	}
+	defer gw.close()
+	cfg.Kind, cfg.URL = kindGateway, gw.url
+	fmt.Fprintf(stderr, "[gateway] connecting %d clients to %s\n", o.clients, gw.url)
+	started := time.Now()
+	fl, err := startFleet(ctx, cfg, procs)
+	if err != nil {
+		return runResult{}, err
+	}
+	defer fl.Close()
+	fmt.Fprintf(stderr, "[gateway] %d clients subscribed in %s\n", o.clients, time.Since(started).Round(time.Millisecond))
+	return measure(ctx, kindGateway, st, fl, o, cfg.Assign, procs, stderr)
+}
+
+// natsRun measures nats-server's WebSocket listener.
+func natsRun(ctx context.Context, st *stack, o fanoutOpts, cfg fleetConfig, procs int, stderr io.Writer) (runResult, error) {
+	cfg.Kind, cfg.URL = kindNATS, st.WebsocketURL()
+	fmt.Fprintf(stderr, "[nats] connecting %d clients to %s\n", o.clients, cfg.URL)
+	started := time.Now()
+	fl, err := startFleet(ctx, cfg, procs)
+	if err != nil {
+		return runResult{}, err
+	}
+	defer fl.Close()
+	fmt.Fprintf(stderr, "[nats] %d clients subscribed in %s\n", o.clients, time.Since(started).Round(time.Millisecond))
+	return measure(ctx, kindNATS, st, fl, o, cfg.Assign, procs, stderr)
+}
+
+// measure runs the driver against a subscribed fleet and gathers the
+// figures of the window from the driver's start to the end of the drain.
+func measure(ctx context.Context, name string, st *stack, fl fleet, o fanoutOpts, assign [][]string, procs int, stderr io.Writer) (runResult, error) {
+	startSeq := map[string]uint64{}
+	for _, g := range st.groups {
+		startSeq[g], _, _ = st.adapter.Group(g)
+	}
+	slow0 := serverSlowConsumers(st.ns)
+	liveHeap()
+	busy0, busyOK := machineBusy()
+	cpu0 := cpuTime()
+	if err := fl.Begin(); err != nil {
+		return runResult{}, err
+	}
+	stop := make(chan struct{})
+	lines := progressLines(name, st.driver, fl, stderr, stop)
+	t0 := time.Now()
+	p, err := st.driver.run(ctx, o.rate, o.duration)
+	var fs fleetStats
+	if err == nil {
+		fs, err = fl.Finish(ctx, p.Final, o.drain)
+	}
+	window := time.Since(t0)
+	cpu := cpuTime() - cpu0
+	busy1, busyOK1 := machineBusy()
+	close(stop)
+	<-lines
+	if err != nil {
+		return runResult{}, err
+	}
+	var expected int64
+	subs := subscribers(assign)
+	for g, seq := range p.Final {
+		expected += int64(seq-startSeq[g]) * int64(subs[g])
+	}
+	lat := fs.Hist.summary()
+	others := time.Duration(-1)
+	if busyOK && busyOK1 {
+		others = max(busy1-busy0-cpu-fs.CPU, 0)
+	}
+	return runResult{
+		System: name, Clients: o.clients, Groups: o.groups, GroupsPerClient: o.perClient, ClientProcs: procs,
+		TargetRate: o.rate, Changes: p.Applied, ChangesPerSec: p.Rate(),
+		Deliveries: fs.Deliveries, Expected: expected, DeliveriesPerSec: float64(fs.Deliveries) / window.Seconds(), Window: window,
+		P50: lat.P50, P99: lat.P99, P999: lat.P999, Max: lat.Max, Untimed: fs.Untimed,
+		Undecoded: fs.Undecoded, RouterDown: fs.RouterDisconnected,
+		Closed: fs.Closed, Closed4009: fs.Closed4009, CloseCodes: fs.CloseCodes, Lagging: fs.Lagging, KeepAlives: fs.KeepAlives,
+		Dropped: fs.Dropped, SlowConsumer: fs.SlowConsumer, ServerSlow: serverSlowConsumers(st.ns) - slow0,
+		CPU: cpu + fs.CPU, ClientCPU: fs.CPU, OtherCPU: others, Heap: liveHeap(), ClientHeap: fs.Heap,
+	}, nil
+}
+
+// serverSlowConsumers returns how many clients nats-server has closed as
+// slow consumers since it started.
+func serverSlowConsumers(ns *server.Server) int64 {
+	v, err := ns.Varz(nil)
+	if err != nil {
+		return 0
+	}
+	return v.SlowConsumers
+}
+
+// progressLines prints, every second until stop closes, the changes and
+// deliveries per second of the last second; the returned channel closes
+// when it has stopped.
+func progressLines(name string, d *driver, fl fleet, w io.Writer, stop <-chan struct{}) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		start, last := time.Now(), time.Now()
+		var lastChanges, lastDeliveries int64
+		for {
+			select {
+			case <-stop:
+				return
+			case now := <-t.C:
+				changes := d.applied.Load()
+				deliveries, closed := fl.Progress()
+				secs := now.Sub(last).Seconds()
+				fmt.Fprintf(w, "[%s] %3.0fs  changes/s %6.0f  deliveries/s %9.0f  closed %d\n", name, now.Sub(start).Seconds(),
+					float64(changes-lastChanges)/secs, float64(deliveries-lastDeliveries)/secs, closed)
+				last, lastChanges, lastDeliveries = now, changes, deliveries
+			}
+		}
+	}()
+	return done
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sisbridge/sisbridge/client"
+	"github.com/sisbridge/sisbridge/protocol"
+)
+
+// gwFleet is a fleet of Session Information clients of our gateway, run as
+// goroutines of this process.
+type gwFleet struct {
+	cfg     fleetConfig
+	t       tally
+	times   *acceptTimes
+	clients []*gwClient
+	ctx     context.Context // cancelled by Close: ends Heartbeats in flight
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // every client's reader and Heartbeat
+}
+
+// gwClient is one connection and how far it got.
+type gwClient struct {
+	c *client.Client
+	p *progress
+}
+
+// parseFormat returns the protocol format a flag names.
+func parseFormat(s string) (protocol.Format, error) {
+	switch s {
+	case "", "json":
+		return protocol.JSON, nil
+	case "msgpack":
+		return protocol.Msgpack, nil
+	}
+	return protocol.JSON, fmt.Errorf("format %q: want json or msgpack", s)
+}
+
+// startGatewayFleet connects every client, initializes it without queue
+// positions, subscribes it to its groups and waits until each got
+// InitialDataComplete for all of them.
+func startGatewayFleet(ctx context.Context, cfg fleetConfig) (f *gwFleet, err error) {
+	format, err := parseFormat(cfg.Format)
+	if err != nil {
+		return nil, err
+	}
+	f = &gwFleet{cfg: cfg, clients: make([]*gwClient, len(cfg.Assign))}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	if f.times, err = watchAcceptTimes(cfg.NatsURL); err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, cfg.Setup)
+	defer cancel()
+	err = forEachParallel(sctx, len(cfg.Assign), cfg.Parallel, func(ctx context.Context, i int) error {
+		return f.connect(ctx, i, format)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gateway clients: %w", err)
+	}
+	n := int64(len(f.clients))
+	if err := waitUntil(sctx, cfg.Setup, func() bool { return f.t.ready.Load()+f.t.closed.Load() >= n }); err != nil {
+		return nil, fmt.Errorf("gateway clients: %d of %d got all their initial data: %w", f.t.ready.Load(), n, err)
+	}
+	if c := f.t.closed.Load(); c > 0 {
+		return nil, fmt.Errorf("gateway clients: %d closed while subscribing", c)
+	}
+	return f, nil
+}
+
+// connect dials client i, initializes it, starts its reader and subscribes
+// it to its groups.
+func (f *gwFleet) connect(ctx context.Context, i int, format protocol.Format) error {
+	c, err := client.Dial(ctx, f.cfg.URL, client.Options{Format: format, EventBuffer: f.cfg.Buffer})
+	if err != nil {
+		return fmt.Errorf("client %d: %w", i, err)
+	}
+	gc := &gwClient{c: c, p: newProgress(f.cfg.Assign[i])}
+	f.clients[i] = gc
+	if err := c.Initialize(ctx, "", "", false); err != nil {
+		return fmt.Errorf("client %d: initialize: %w", i, err)
+	}
+	f.wg.Add(1)
+	go f.read(gc)
+	for _, g := range gc.p.groups {
+		if _, err := c.Subscribe(ctx, protocol.Request{ServiceGroupID: g}); err != nil {
+			return fmt.Errorf("client %d: subscribe to %s: %w", i, g, err)
+		}
+	}
+	return nil
+}
+
+// read takes a client's events until its connection ends.
+func (f *gwFleet) read(gc *gwClient) {
+	defer f.wg.Done()
+	complete := make([]bool, len(gc.p.groups))
+	completed := 0
+	for m := range gc.c.Events() {
+		switch m.Event {
+		case protocol.EventInitialDataComplete:
+			if i, ok := gc.p.index[m.ServiceGroupID]; ok && !complete[i] {
+				complete[i] = true
+				gc.p.last[i].Store(m.Seq)
+				if completed++; completed == len(complete) {
+					f.t.ready.Add(1)
+				}
+			}
+		case protocol.EventSessionsUpdated:
+			if i, ok := gc.p.index[m.ServiceGroupID]; ok && complete[i] {
+				f.count(m)
+				gc.p.last[i].Store(m.Seq)
+			}
+		case protocol.EventRouterDisconnected:
+			f.t.routerDown.Add(1)
+		case protocol.EventKeepAlive:
+			f.t.keepAlives.Add(1)
+			f.wg.Add(1)
+			go f.heartbeat(gc.c)
+		}
+	}
+	gc.p.closed.Store(true)
+	if f.t.stopping.Load() {
+		return
+	}
+	code, _ := gc.c.CloseCode()
+	f.t.closedWith(code)
+}
+
+// count records a live SessionsUpdated. With queue positions off each
+// update is one router change (Add for an enqueue, Remove for a removal),
+// and the event's Seq is that of its last change: update i of n carries
+// change Seq-(n-1-i), and its latency is measured from that change's
+// acceptance time.
+func (f *gwFleet) count(m protocol.Message) {
+	if !f.t.counting.Load() {
+		return
+	}
+	now := time.Now()
+	n := uint64(len(m.SessionUpdates))
+	f.t.deliveries.Add(int64(n))
+	for i := range n {
+		f.times.record(&f.t.hist, m.ServiceGroupID, m.Seq-(n-1-i), now)
+	}
+}
+
+// heartbeat answers a KeepAlive; it runs apart from the reader, which must
+// go on taking events for the reply to get through.
+func (f *gwFleet) heartbeat(c *client.Client) {
+	defer f.wg.Done()
+	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
+	defer cancel()
+	_ = c.Heartbeat(ctx)
+}
+
+// Begin starts counting.
+func (f *gwFleet) Begin() error {
+	f.t.counting.Store(true)
+	return nil
+}
+
+// Progress returns the deliveries and closed clients so far.
+func (f *gwFleet) Progress() (int64, int64) { return f.t.deliveries.Load(), f.t.closed.Load() }
+
+// Finish drains and returns the counts.
+func (f *gwFleet) Finish(ctx context.Context, final map[string]uint64, drain time.Duration) (fleetStats, error) {
+	ps := make([]*progress, len(f.clients))
+	for i, c := range f.clients {
+		ps[i] = c.p
+	}
+	lagging := drainUntilCaughtUp(ctx, ps, final, drain)
+	f.t.counting.Store(false)
+	untimed, undecoded := f.times.resolve(&f.t.hist)
+	f.t.untimed.Add(untimed)
+	f.t.undecoded.Add(undecoded)
+	st := f.t.stats()
+	st.Lagging = lagging
+	return st, nil
+}
+
+// Close closes every client and waits for the readers and Heartbeats.
+func (f *gwFleet) Close() {
+	f.t.stopping.Store(true)
+	f.cancel()
+	var wg sync.WaitGroup
+	for _, c := range f.clients {
+		if c != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = c.c.Close()
+			}()
+		}
+	}
+	wg.Wait()
+	f.wg.Wait()
+	if f.times != nil {
+		f.times.close()
+	}
+}

@@ -1,0 +1,181 @@
+// Command sisload measures SIS Bridge under load, on loopback, everything
+// started in this process (docs/benchmarks.md):
+//
+//	sisload fanout     fan-out by the gateway and, side by side, by
+//	                   nats-server's own WebSocket listener
+//	sisload subscribe  time from Subscribe to InitialDataComplete on a deep queue
+//	sisload idle       memory per idle connection, clients in a child process
+//
+// Every run is bounded in time and stops by itself.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+)
+
+const usage = `usage: sisload <command> [flags]
+
+commands:
+  fanout     fan-out of router changes to WebSocket clients: our gateway and
+             nats-server's WebSocket listener, side by side
+  subscribe  time from Subscribe to InitialDataComplete on a deep queue
+  idle       memory per idle connection of each system
+
+"sisload <command> -h" lists a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopProfile := profile(os.Getenv("SISLOAD_CPUPROFILE"))
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stopProfile()
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "sisload:", err)
+		os.Exit(1)
+	}
+}
+
+// profile writes a CPU profile of the whole run to path, when set (the
+// environment variable SISLOAD_CPUPROFILE); the returned function stops it.
+func profile(path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sisload: cpu profile:", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "sisload: cpu profile:", err)
+		_ = f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
+}
+
+// run dispatches a command.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command")
+	}
+	switch args[0] {
+	case "fanout":
+		return fanoutCommand(ctx, args[1:], stdout, stderr)
+	case "subscribe":
+		return subscribeCommand(ctx, args[1:], stdout, stderr)
+	case "idle":
+		return idleCommand(ctx, args[1:], stdout, stderr)
+	case childCommand:
+		return runFleetChild(ctx, stdin, stdout)
+	case idleChildCommand:
+		return runIdleChild(ctx, args[1:], stdin, stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// parseFlags parses a command's flags; it refuses positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+func fanoutCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sisload fanout", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o fanoutOpts
+	o.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	rs, err := runFanout(ctx, o, stderr)
+	if len(rs) > 0 {
+		printFanout(stdout, o, rs)
+	}
+	if err != nil {
+		return err
+	}
+	if o.jsonFile != "" {
+		return writeJSON(o.jsonFile, rs)
+	}
+	return nil
+}
+
+func subscribeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sisload subscribe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o subscribeOpts
+	o.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	r, err := runSubscribe(ctx, o, stderr)
+	if err != nil {
+		return err
+	}
+	printSubscribe(stdout, r)
+	if o.jsonFile != "" {
+		return writeJSON(o.jsonFile, r)
+	}
+	return nil
+}
+
+func idleCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sisload idle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o idleOpts
+	o.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	rs, err := runIdle(ctx, o, stderr)
+	if len(rs) > 0 {
+		printIdle(stdout, rs)
+	}
+	if err != nil {
+		return err
+	}
+	if o.jsonFile != "" {
+		return writeJSON(o.jsonFile, rs)
+	}
+	return nil
+}
+
+// printIdle prints the idle table.
+func printIdle(w io.Writer, rs []idleResult) {
+	fmt.Fprintf(w, "\nidle: memory of idle connections in the serving process (clients in a child process)\n")
+	fmt.Fprintf(w, "%-8s %8s %-24s %14s %12s %12s %14s %16s\n", "system", "conns", "each connection", "heap+stack/conn", "heap/conn", "stack/conn", "goroutines/conn", "total MiB (+)")
+	for _, r := range rs {
+		what := "initialized"
+		if r.System == kindNATS {
+			what = "1 subscription"
+		} else if r.Subscribed {
+			what = "initialized, 1 group"
+		}
+		total := (float64(r.After.Bytes()) - float64(r.Before.Bytes())) / (1 << 20)
+		fmt.Fprintf(w, "%-8s %8d %-24s %14.0f %12.0f %12.0f %14.2f %16.1f\n", systemLabel(r.System), r.Clients, what,
+			r.BytesPerConn, r.HeapPerConn, r.StackPerConn, r.GoroutinesPer, total)
+	}
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"testing"
+	"time"
+)
+
+// TestFanoutTiny runs a tiny fan-out against both systems, clients in this
+// process, and checks that each delivered every change to every subscriber
+// with no drop and no closed client.
+func TestFanoutTiny(t *testing.T) {
+	fs := flag.NewFlagSet("fanout", flag.ContinueOnError)
+	var o fanoutOpts
+	o.register(fs)
+	args := []string{"--clients", "20", "--groups", "5", "--per-client", "3", "--rate", "200", "--duration", "2s",
+		"--client-procs", "0", "--drain", "5s", "--timeout", "25s", "--log-level", "error"}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 28*time.Second)
+	defer cancel()
+	var progress bytes.Buffer
+	rs, err := runFanout(ctx, o, &progress)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	if len(rs) != 2 {
+		t.Fatalf("got %d results, want 2", len(rs))
+	}
+	for _, r := range rs {
+		if r.Deliveries == 0 || r.Changes == 0 {
+			t.Errorf("%s: %d deliveries of %d changes", r.System, r.Deliveries, r.Changes)
+		}
+		if r.Deliveries != r.Expected {
+			t.Errorf("%s: %d deliveries, want %d", r.System, r.Deliveries, r.Expected)
+		}
+		if drops := r.Closed + r.Dropped + r.SlowConsumer + r.ServerSlow + r.Lagging; drops != 0 {
+			t.Errorf("%s: closed %d, dropped %d, slow %d/%d, lagging %d", r.System, r.Closed, r.Dropped, r.SlowConsumer, r.ServerSlow, r.Lagging)
+		}
+		if r.P50 <= 0 || r.Max < r.P99 || r.P99 < r.P50 || r.Untimed != 0 || r.Undecoded != 0 || r.RouterDown != 0 {
+			t.Errorf("%s: latencies p50 %s p99 %s max %s, %d untimed, %d undecoded, %d RouterDisconnected",
+				r.System, r.P50, r.P99, r.Max, r.Untimed, r.Undecoded, r.RouterDown)
+		}
+	}
+	printFanout(io.Discard, o, rs)
+}
+
+// TestHistogramQuantiles checks the buckets' precision and the quantiles.
+func TestHistogramQuantiles(t *testing.T) {
+	var h histogram
+	for i := 1; i <= 1000; i++ {
+		h.Record(time.Duration(i) * time.Microsecond)
+	}
+	s := h.Snapshot()
+	if s.Total() != 1000 || s.Max != int64(time.Millisecond) {
+		t.Fatalf("total %d max %d", s.Total(), s.Max)
+	}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 500 * time.Microsecond}, {0.99, 990 * time.Microsecond}, {0.999, 999 * time.Microsecond}, {1, time.Millisecond}} {
+		got := s.Quantile(c.q)
+		if diff := got - c.want; diff < -c.want/50 || diff > c.want/50 {
+			t.Errorf("q%.3f = %s, want %s ± 2%%", c.q, got, c.want)
+		}
+	}
+	for v := uint64(1); v < 1<<40; v = v*3 + 1 {
+		mid := bucketMid(bucketOf(v))
+		if d := float64(mid) - float64(v); d > float64(v)/60 || d < -float64(v)/60 {
+			t.Errorf("value %d lands in a bucket centred on %d", v, mid)
+		}
+	}
+}
+
+// TestAssignGroups checks that each client gets distinct groups.
+func TestAssignGroups(t *testing.T) {
+	a, err := assignGroups(50, 4, groupNames(6), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, gs := range a {
+		seen := map[string]bool{}
+		for _, g := range gs {
+			if seen[g] {
+				t.Fatalf("client %d has %s twice: %v", i, g, gs)
+			}
+			seen[g] = true
+		}
+	}
+	if _, err := assignGroups(1, 7, groupNames(6), 1); err == nil {
+		t.Error("7 of 6 groups: no error")
+	}
+}
