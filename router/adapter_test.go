@@ -103,6 +103,32 @@ func (d *driver) state() *State {
 	return &st
 }
 
+// linkedAdapter starts a NATS server and an adapter whose router (a driver
+// with the given seed) has reported its state.
+func linkedAdapter(t *testing.T, cfg Config, seed uint64) (*Adapter, jetstream.JetStream, *driver) {
+	t.Helper()
+	s := natstest.Server(t)
+	_, js := natstest.Connect(t, s)
+	a := openAdapter(t, js, cfg)
+	d := newDriver(seed)
+	if err := a.LinkUp(testCtx(t), d.state()); err != nil {
+		t.Fatal(err)
+	}
+	return a, js, d
+}
+
+// drive applies n random changes of the driver's router.
+func drive(t *testing.T, a *Adapter, d *driver, n int) {
+	t.Helper()
+	ctx := testCtx(t)
+	for range n {
+		g, c := d.change()
+		if err := a.Apply(ctx, g, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // streamEvents reads every event of the stream in order.
 func streamEvents(t *testing.T, js jetstream.JetStream) []subjects.Event {
 	t.Helper()
@@ -173,20 +199,9 @@ func sameQueue(t *testing.T, what string, got, want []queue.Session) {
 }
 
 func TestPublishesOrderedNumberedEvents(t *testing.T) {
-	s := natstest.Server(t)
-	_, js := natstest.Connect(t, s)
-	a := openAdapter(t, js, Config{})
+	a, js, d := linkedAdapter(t, Config{}, 1)
 	ctx := testCtx(t)
-	d := newDriver(1)
-	if err := a.LinkUp(ctx, d.state()); err != nil {
-		t.Fatal(err)
-	}
-	for range 3000 {
-		g, c := d.change()
-		if err := a.Apply(ctx, g, c); err != nil {
-			t.Fatal(err)
-		}
-	}
+	drive(t, a, d, 3000)
 	if err := a.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -203,16 +218,9 @@ func TestPublishesOrderedNumberedEvents(t *testing.T) {
 }
 
 func TestRepeatedPublishIsStoredOnce(t *testing.T) {
-	s := natstest.Server(t)
-	_, js := natstest.Connect(t, s)
-	a := openAdapter(t, js, Config{})
+	a, js, d := linkedAdapter(t, Config{}, 2)
 	ctx := testCtx(t)
-	d := newDriver(2)
-	_ = a.LinkUp(ctx, d.state())
-	g, c := d.change()
-	if err := a.Apply(ctx, g, c); err != nil {
-		t.Fatal(err)
-	}
+	drive(t, a, d, 1)
 	if err := a.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -234,12 +242,8 @@ func TestRepeatedPublishIsStoredOnce(t *testing.T) {
 }
 
 func TestRejectsBadChangesAndChangesNothing(t *testing.T) {
-	s := natstest.Server(t)
-	_, js := natstest.Connect(t, s)
-	a := openAdapter(t, js, Config{})
+	a, js, d := linkedAdapter(t, Config{}, 3)
 	ctx := testCtx(t)
-	d := newDriver(3)
-	_ = a.LinkUp(ctx, d.state())
 	g, c := d.change()
 	if err := a.Apply(ctx, g, c); err != nil {
 		t.Fatal(err)
@@ -278,18 +282,9 @@ func TestRejectsBadChangesAndChangesNothing(t *testing.T) {
 }
 
 func TestSnapshotPlusLaterEventsEqualsLiveState(t *testing.T) {
-	s := natstest.Server(t)
-	_, js := natstest.Connect(t, s)
-	a := openAdapter(t, js, Config{SnapshotEvery: 37})
+	a, js, d := linkedAdapter(t, Config{SnapshotEvery: 37}, 4)
 	ctx := testCtx(t)
-	d := newDriver(4)
-	_ = a.LinkUp(ctx, d.state())
-	for range 1000 {
-		g, c := d.change()
-		if err := a.Apply(ctx, g, c); err != nil {
-			t.Fatal(err)
-		}
-	}
+	drive(t, a, d, 1000)
 	if err := a.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -329,20 +324,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // TestBacklogBatchesChanges: changes arriving faster than JetStream
 // acknowledges them share messages, and the history stays exact.
 func TestBacklogBatchesChanges(t *testing.T) {
-	s := natstest.Server(t)
-	_, js := natstest.Connect(t, s)
-	a := openAdapter(t, js, Config{Window: 64, MaxBatch: 16})
+	a, js, d := linkedAdapter(t, Config{Window: 64, MaxBatch: 16}, 8)
 	ctx := testCtx(t)
-	d := newDriver(8)
-	if err := a.LinkUp(ctx, d.state()); err != nil {
-		t.Fatal(err)
-	}
-	for range 20_000 {
-		g, c := d.change()
-		if err := a.Apply(ctx, g, c); err != nil {
-			t.Fatal(err)
-		}
-	}
+	drive(t, a, d, 20_000)
 	if err := a.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -73,16 +73,9 @@ func TestRouterStatusFollowsTheLink(t *testing.T) {
 }
 
 func TestSyncPublishesTheDifference(t *testing.T) {
-	s := natstest.Server(t)
-	_, js := natstest.Connect(t, s)
+	a, js, d := linkedAdapter(t, Config{}, 7)
 	ctx := testCtx(t)
-	a := openAdapter(t, js, Config{})
-	d := newDriver(7)
-	_ = a.LinkUp(ctx, d.state())
-	for range 50 {
-		g, c := d.change()
-		_ = a.Apply(ctx, g, c)
-	}
+	drive(t, a, d, 50)
 	before := len(streamEvents(t, js))
 	target := []queue.Session{{CallID: "new-1", MediaType: queue.MediaChat}}
 	if err := a.Sync(ctx, "acme-sales", target); err != nil {

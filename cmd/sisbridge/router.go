@@ -107,29 +107,44 @@ func (f *feedFlags) source(stdin io.Reader, log zerolog.Logger) (router.Source, 
 	return src, closer, nil
 }
 
+// routerFlags are the flags of the commands that run a router adapter.
+type routerFlags struct {
+	lf     logFlags
+	af     adapterFlags
+	sf     simFlags
+	ff     feedFlags
+	source string
+}
+
+func (r *routerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&r.source, "source", "sim", "router source: sim or feed")
+	r.lf.register(fs)
+	r.af.register(fs)
+	r.sf.register(fs)
+	r.ff.register(fs)
+}
+
+// setup parses args and builds the logger and the router source; the
+// returned function closes the source's file.
+func (r *routerFlags) setup(fs *flag.FlagSet, args []string, stdin io.Reader, stderr io.Writer) (zerolog.Logger, router.Source, func(), error) {
+	if err := fs.Parse(args); err != nil {
+		return zerolog.Logger{}, nil, nil, err
+	}
+	log, err := r.lf.logger(stderr)
+	if err != nil {
+		return log, nil, nil, err
+	}
+	src, closeSrc, err := pickSource(r.source, &r.sf, &r.ff, stdin, log)
+	return log, src, closeSrc, err
+}
+
 func runRouter(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sisbridge router", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var (
-		lf      logFlags
-		af      adapterFlags
-		sf      simFlags
-		ff      feedFlags
-		natsURL = fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL (credentials in the URL are never logged)")
-		source  = fs.String("source", "sim", "router source: sim or feed")
-	)
-	lf.register(fs)
-	af.register(fs)
-	sf.register(fs)
-	ff.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	log, err := lf.logger(stderr)
-	if err != nil {
-		return err
-	}
-	src, closeSrc, err := pickSource(*source, &sf, &ff, stdin, log)
+	var rf routerFlags
+	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL (credentials in the URL are never logged)")
+	rf.register(fs)
+	log, src, closeSrc, err := rf.setup(fs, args, stdin, stderr)
 	if err != nil {
 		return err
 	}
@@ -139,8 +154,8 @@ func runRouter(ctx context.Context, args []string, stdin io.Reader, stderr io.Wr
 		return fmt.Errorf("connect to NATS at %s: %w", redact(*natsURL), err)
 	}
 	defer nc.Close()
-	log.Info().Str("nats", redact(*natsURL)).Str("source", *source).Msg("router adapter starting")
-	return serveAdapter(ctx, nc, af.config(), src, log)
+	log.Info().Str("nats", redact(*natsURL)).Str("source", rf.source).Msg("router adapter starting")
+	return serveAdapter(ctx, nc, rf.af.config(), src, log)
 }
 
 func pickSource(name string, sf *simFlags, ff *feedFlags, stdin io.Reader, log zerolog.Logger) (router.Source, func(), error) {

@@ -17,30 +17,16 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 	fs := flag.NewFlagSet("sisbridge run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		lf         logFlags
-		af         adapterFlags
-		sf         simFlags
+		rf         routerFlags
+		gf         gatewayFlags
 		natsListen = fs.String("nats-listen", "127.0.0.1:4222", "address of the embedded NATS server (port 0: any free port)")
 		dataDir    = fs.String("data-dir", "sisbridge-data", "directory of the embedded NATS server's JetStream files")
 		maxStore   = fs.Int64("nats-max-store", 1<<30, "JetStream file storage limit, bytes")
 		syncAlways = fs.Bool("nats-sync-always", false, "fsync every write before acknowledging it (slower; survives power loss)")
-		gf         gatewayFlags
-		ff         feedFlags
-		source     = fs.String("source", "sim", "router source: sim or feed")
 	)
-	lf.register(fs)
-	af.register(fs)
-	sf.register(fs)
-	ff.register(fs)
+	rf.register(fs)
 	gf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	log, err := lf.logger(stderr)
-	if err != nil {
-		return err
-	}
-	src, closeSrc, err := pickSource(*source, &sf, &ff, stdin, log)
+	log, src, closeSrc, err := rf.setup(fs, args, stdin, stderr)
 	if err != nil {
 		return err
 	}
@@ -64,7 +50,7 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 	defer nc.Close()
 	log.Info().Str("nats", s.ClientURL()).Str("data_dir", dir).Msg("SIS Bridge starting (Ctrl-C stops)")
 	err = both(ctx,
-		func(ctx context.Context) error { return serveAdapter(ctx, nc, af.config(), src, log) },
+		func(ctx context.Context) error { return serveAdapter(ctx, nc, rf.af.config(), src, log) },
 		func(ctx context.Context) error { return serveGateway(ctx, nc, &gf, wallboard.Handler(), log) })
 	if errors.Is(err, context.Canceled) {
 		return nil
