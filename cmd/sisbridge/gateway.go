@@ -125,7 +125,11 @@ func serveGateway(ctx context.Context, nc *nats.Conn, gf *gatewayFlags, extra ht
 	}
 	srvRef.Store(srv)
 	defer closeWithin(srv.Shutdown, 10*time.Second)
-	return listenAndServe(ctx, gf, mount(srv, extra), glog)
+	what := "gateway listening"
+	if extra != nil {
+		what = "gateway listening; open the url for the wallboard"
+	}
+	return listenAndServe(ctx, gf, mount(srv, extra), glog, what)
 }
 
 // waitForBus waits until the router adapter has created the streams and
@@ -172,7 +176,7 @@ func mount(srv http.Handler, extra http.Handler) http.Handler {
 }
 
 // listenAndServe serves h on the gateway's address until ctx ends.
-func listenAndServe(ctx context.Context, gf *gatewayFlags, h http.Handler, log zerolog.Logger) error {
+func listenAndServe(ctx context.Context, gf *gatewayFlags, h http.Handler, log zerolog.Logger, what string) error {
 	ln, err := net.Listen("tcp", gf.listen)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -190,7 +194,7 @@ func listenAndServe(ctx context.Context, gf *gatewayFlags, h http.Handler, log z
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info().Str("url", fmt.Sprintf("%s://%s/", scheme, ln.Addr())).Msg("gateway listening")
+	log.Info().Str("url", fmt.Sprintf("%s://%s/", scheme, ln.Addr())).Msg(what)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("gateway: %w", err)
