@@ -228,9 +228,11 @@ func (c *conn) take() ([]frame, bool) {
 }
 
 func (c *conn) write(bw *bufio.Writer, frames []frame, closing bool) error {
-	if !closing {
+	c.wmu.Lock()
+	if !c.closing { // closeWith has set a shorter deadline: keep it
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	}
+	c.wmu.Unlock()
 	var oldest time.Time
 	for i := range frames {
 		f := &frames[i]
