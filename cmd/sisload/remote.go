@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,6 +84,12 @@ type remoteFleet struct {
 // reports them ready.
 func startRemoteFleet(ctx context.Context, exe string, cfg fleetConfig) (*remoteFleet, error) {
 	cmd := exec.Command(exe, childCommand)
+	if cpus := os.Getenv("SISLOAD_CHILD_CPUS"); cpus != "" {
+		// The clients on their own cores: taskset runs the child there, and
+		// its Go runtime sizes itself to them.
+		cmd = exec.Command("taskset", "-c", cpus, exe, childCommand)
+		cmd.Env = append(os.Environ(), "GOMAXPROCS="+fmt.Sprint(strings.Count(cpus, ",")+1))
+	}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
