@@ -17,7 +17,7 @@ import (
 
 func TestAuthentication(t *testing.T) {
 	e := newEnv(t)
-	kv, err := users.OpenBucket(e.ctx, e.js, subjects.Config{})
+	kv, err := users.OpenBucket(e.Ctx, e.JS, subjects.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,14 +25,14 @@ func TestAuthentication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Add(e.ctx, "admin@example.com", "correct horse", []string{users.RoleHostAdministrator}); err != nil {
+	if err := store.Add(e.Ctx, "admin@example.com", "correct horse", []string{users.RoleHostAdministrator}); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Add(e.ctx, "agent", "agent password", nil); err != nil {
+	if err := store.Add(e.Ctx, "agent", "agent password", nil); err != nil {
 		t.Fatal(err)
 	}
-	nc, js := natstest.Connect(t, e.ns)
-	srv, err := bridge.New(e.ctx, natstest.Logger(t), bridge.Config{Auth: true}, bridge.Deps{Conn: nc, JetStream: js, Users: store, Seats: &countingSeats{max: 10}})
+	nc, js := natstest.Connect(t, e.NS)
+	srv, err := bridge.New(e.Ctx, natstest.Logger(t), bridge.Config{Auth: true}, bridge.Deps{Conn: nc, JetStream: js, Users: store, Seats: &countingSeats{max: 10}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestAuthentication(t *testing.T) {
 // TestLicenseSeatsAcrossGateways: two gateways on one NATS share the seats.
 func TestLicenseSeatsAcrossGateways(t *testing.T) {
 	e := newEnv(t)
-	kv, err := e.js.KeyValue(e.ctx, subjects.BucketSeats)
+	kv, err := e.JS.KeyValue(e.Ctx, subjects.BucketSeats)
 	if err != nil {
 		t.Fatal(err)
 	}

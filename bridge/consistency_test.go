@@ -46,14 +46,14 @@ func fingerprint(ids []string, positions bool) uint64 {
 // stream's history tells.
 func TestConsistencyUnderChurn(t *testing.T) {
 	e := bareEnv(t)
-	e.a = openAdapter(t, e) // the simulator reports the directory
+	e.Adapter = e.OpenAdapter() // the simulator reports the directory
 	src, err := sim.New(sim.Config{Seed: 11, Speed: 7200, Rate: 3, Start: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stopSim := context.WithCancel(e.ctx)
+	runCtx, stopSim := context.WithCancel(e.Ctx)
 	simDone := make(chan error, 1)
-	go func() { simDone <- e.a.Run(runCtx, src) }()
+	go func() { simDone <- e.Adapter.Run(runCtx, src) }()
 	_, url := e.gateway(bridge.Config{}, nil)
 	groups := make([]string, 0, 9)
 	waitFor(t, "the simulator's directory", func() bool { return len(directoryGroups(t, e)) == 9 })
@@ -64,7 +64,7 @@ func TestConsistencyUnderChurn(t *testing.T) {
 		obs []observation
 		wg  sync.WaitGroup
 	)
-	churnCtx, stopChurn := context.WithTimeout(e.ctx, 4*time.Second)
+	churnCtx, stopChurn := context.WithTimeout(e.Ctx, 4*time.Second)
 	defer stopChurn()
 	for i := range 16 {
 		wg.Add(1)
@@ -84,7 +84,7 @@ func TestConsistencyUnderChurn(t *testing.T) {
 	if err := <-simDone; err != nil {
 		t.Fatal(err)
 	}
-	if err := e.a.Flush(e.ctx); err != nil {
+	if err := e.Adapter.Flush(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
 	oracle := historyPrints(t, e)
@@ -175,11 +175,11 @@ func ignoreEnd(ctx context.Context, err error) error {
 }
 
 func directoryGroups(t *testing.T, e *env) []string {
-	kv, err := e.js.KeyValue(e.ctx, subjects.BucketDirectory)
+	kv, err := e.JS.KeyValue(e.Ctx, subjects.BucketDirectory)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := subjects.ReadDirectory(e.ctx, kv)
+	d, err := subjects.ReadDirectory(e.Ctx, kv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func directoryGroups(t *testing.T, e *env) []string {
 // each sequence number, with and without positions.
 func historyPrints(t *testing.T, e *env) map[string]map[bool]map[uint64]uint64 {
 	t.Helper()
-	hist, err := subjects.OpenHistory(e.ctx, e.js)
+	hist, err := subjects.OpenHistory(e.Ctx, e.JS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func historyPrints(t *testing.T, e *env) map[string]map[bool]map[uint64]uint64 {
 	for _, g := range directoryGroupsFull(t, e) {
 		q := queue.New(g.ServiceGroupID)
 		prints := map[bool]map[uint64]uint64{true: {0: fingerprint(nil, true)}, false: {0: fingerprint(nil, false)}}
-		err := hist.Replay(e.ctx, g.TenantID, g.ServiceGroupID, 1, 0, func(ev *subjects.Event, _ uint64) error {
+		err := hist.Replay(e.Ctx, g.TenantID, g.ServiceGroupID, 1, 0, func(ev *subjects.Event, _ uint64) error {
 			if _, err := q.Apply(ev.Change); err != nil {
 				return err
 			}
@@ -220,8 +220,8 @@ func historyPrints(t *testing.T, e *env) map[string]map[bool]map[uint64]uint64 {
 }
 
 func directoryGroupsFull(t *testing.T, e *env) []subjects.Group {
-	kv, _ := e.js.KeyValue(e.ctx, subjects.BucketDirectory)
-	d, err := subjects.ReadDirectory(e.ctx, kv)
+	kv, _ := e.JS.KeyValue(e.Ctx, subjects.BucketDirectory)
+	d, err := subjects.ReadDirectory(e.Ctx, kv)
 	if err != nil {
 		t.Fatal(err)
 	}

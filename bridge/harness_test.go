@@ -10,131 +10,48 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sisbridge/sisbridge/bridge"
 	"github.com/sisbridge/sisbridge/client"
-	"github.com/sisbridge/sisbridge/internal/natstest"
+	"github.com/sisbridge/sisbridge/internal/stacktest"
 	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/queue"
-	"github.com/sisbridge/sisbridge/router"
-	"github.com/sisbridge/sisbridge/subjects"
 )
 
-// env is a NATS server, a router adapter driven by the test, and the means
-// to start gateways on it.
+// env is the stack the tests drive (stacktest.Env) and a counter for
+// CallIDs.
 type env struct {
-	t   *testing.T
-	ns  *server.Server
-	js  jetstream.JetStream
-	a   *router.Adapter
-	ctx context.Context
-	mu  sync.Mutex
-	q   map[string]*queue.Queue // the router's queues, as the test drives them
-	n   int
+	*stacktest.Env
+	n int
 }
 
-var testDirectory = router.State{
-	Tenants: []subjects.Tenant{{TenantID: "acme", Name: "Acme"}, {TenantID: "globex", Name: "Globex"}},
-	Groups: []subjects.Group{
-		{ServiceGroupID: "acme-sales", TenantID: "acme", Name: "Sales"},
-		{ServiceGroupID: "acme-support", TenantID: "acme", Name: "Support"},
-		{ServiceGroupID: "globex-chat", TenantID: "globex", Name: "Chat"},
-	},
-}
-
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	e := bareEnv(t)
-	for _, g := range testDirectory.Groups {
-		e.q[g.ServiceGroupID] = queue.New(g.ServiceGroupID)
-	}
-	restartAdapter(t, e)
-	return e
-}
+func newEnv(t *testing.T) *env { return &env{Env: stacktest.New(t)} }
 
 // bareEnv is a NATS server and nothing on it yet.
-func bareEnv(t *testing.T) *env {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	ns := natstest.Server(t)
-	_, js := natstest.Connect(t, ns)
-	return &env{t: t, ns: ns, js: js, ctx: ctx, q: map[string]*queue.Queue{}}
-}
-
-// restartAdapter starts a router adapter on the env's bus and reports the
-// router's whole state to it.
-func restartAdapter(t *testing.T, e *env) {
-	t.Helper()
-	a := openAdapter(t, e)
-	st := testDirectory
-	st.Queues = map[string][]queue.Session{}
-	for id, q := range e.q {
-		st.Queues[id] = q.Sessions()
-	}
-	if err := a.LinkUp(e.ctx, &st); err != nil {
-		t.Fatal(err)
-	}
-	e.a = a
-}
-
-// apply makes the router change a queue.
-func (e *env) apply(group string, c queue.Change) {
-	e.t.Helper()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if _, err := e.q[group].Apply(c); err != nil {
-		e.t.Fatal(err)
-	}
-	if err := e.a.Apply(e.ctx, group, c); err != nil {
-		e.t.Fatal(err)
-	}
-}
+func bareEnv(t *testing.T) *env { return &env{Env: stacktest.Bare(t)} }
 
 // enqueue adds n sessions at the tail of a group; it returns their CallIDs.
 func (e *env) enqueue(group string, n int) []string {
-	e.t.Helper()
+	e.TB.Helper()
 	var ids []string
 	for range n {
 		e.n++
 		id := fmt.Sprintf("call-%d", e.n)
-		e.apply(group, queue.Change{Op: queue.OpEnqueue, CallID: id, Session: queue.Session{MediaType: queue.MediaVoice,
+		e.Apply(group, queue.Change{Op: queue.OpEnqueue, CallID: id, Session: queue.Session{MediaType: queue.MediaVoice,
 			TimeEnteredQueue: time.Date(2026, 11, 25, 9, 0, e.n, 0, time.UTC), CustomerInformation: "+442079460" + fmt.Sprintf("%03d", e.n%1000)}})
 		ids = append(ids, id)
 	}
 	return ids
 }
 
-// openAdapter opens a router adapter on the env's bus, closed at cleanup.
-func openAdapter(t *testing.T, e *env) *router.Adapter {
-	t.Helper()
-	a, err := router.Open(e.ctx, e.js, natstest.Logger(t), router.Config{StatusInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = a.Close(c)
-	})
-	return a
-}
-
 // gateway starts a gateway on the env's NATS server and serves it over
-// loopback HTTP.
+// loopback HTTP; it returns the WebSocket URL.
 func (e *env) gateway(cfg bridge.Config, seats bridge.Seats) (*bridge.Server, string) {
-	e.t.Helper()
-	nc, js := natstest.Connect(e.t, e.ns)
+	e.TB.Helper()
 	if seats == nil {
 		seats = &countingSeats{max: 1000}
 	}
-	srv, err := bridge.New(e.ctx, natstest.Logger(e.t), cfg, bridge.Deps{Conn: nc, JetStream: js, Seats: seats})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	base := newHTTPServer(e.t, srv)
-	waitFor(e.t, "the gateway to see the router", srv.RouterConnected)
+	srv := e.Gateway(cfg, seats, nil)
+	base := newHTTPServer(e.TB, srv)
 	return srv, "ws" + strings.TrimPrefix(base, "http") + protocol.Path
 }
 
@@ -210,15 +127,9 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	stacktest.WaitFor(t, what, cond)
 }
 
 // next returns the next event, skipping KeepAlives unless asked for.

@@ -119,7 +119,7 @@ func TestSlowClientIsClosedOthersGoOn(t *testing.T) {
 	// changes meanwhile
 	ivr := []queue.IVRInfo{{Label: "Notes", Data: strings.Repeat("n", 4000)}}
 	for i := range 3000 {
-		e.apply("acme-sales", queue.Change{Op: queue.OpEnqueue, CallID: fmt.Sprintf("big-%d", i), Session: queue.Session{MediaType: queue.MediaEmail, IVRInformation: ivr}})
+		e.Apply("acme-sales", queue.Change{Op: queue.OpEnqueue, CallID: fmt.Sprintf("big-%d", i), Session: queue.Session{MediaType: queue.MediaEmail, IVRInformation: ivr}})
 		if i%60 == 0 {
 			e.enqueue("globex-chat", 1)
 		}
@@ -129,16 +129,16 @@ func TestSlowClientIsClosedOthersGoOn(t *testing.T) {
 		// the close frame can be lost behind unread data; the connection is gone either way
 		t.Logf("slow client close code %d", code)
 	}
-	if err := e.a.Flush(ctx); err != nil {
+	if err := e.Adapter.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	last, _, _ := e.a.Group("globex-chat")
+	last, _, _ := e.Adapter.Group("globex-chat")
 	for m.Seq["globex-chat"] < last {
 		if err := m.Apply(next(t, fast)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got, want := callIDs(m.Groups["globex-chat"]), queueIDs(e.q["globex-chat"]); strings.Join(got, ",") != strings.Join(want, ",") {
+	if got, want := callIDs(m.Groups["globex-chat"]), queueIDs(e.Queues["globex-chat"]); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatal("the fast client's queue differs from the router's")
 	}
 }
@@ -153,7 +153,7 @@ func TestRouterDisconnectAndReturn(t *testing.T) {
 		t.Fatal(err)
 	}
 	untilComplete(t, c, client.NewMirror(false), "acme-sales")
-	e.a.LinkDown(ctx, "test cut the link")
+	e.Adapter.LinkDown(ctx, "test cut the link")
 	if ev := next(t, c); ev.Event != protocol.EventRouterDisconnected {
 		t.Fatalf("got %+v", ev)
 	}
@@ -164,7 +164,7 @@ func TestRouterDisconnectAndReturn(t *testing.T) {
 	if err := c.Heartbeat(ctx); faultType(err) != protocol.InvalidRequestFault {
 		t.Fatalf("heartbeat without a session: %v", err)
 	}
-	if err := e.a.LinkUp(ctx, nil); err != nil {
+	if err := e.Adapter.LinkUp(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "Initialize to work again", func() bool { return c.Initialize(ctx, "", "", false) == nil })
@@ -180,7 +180,7 @@ func TestStatusSilenceMeansDisconnected(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	_ = e.a.Close(ctx) // a clean stop says "disconnected" at once
+	_ = e.Adapter.Close(ctx) // a clean stop says "disconnected" at once
 	if ev := next(t, c); ev.Event != protocol.EventRouterDisconnected {
 		t.Fatalf("got %+v", ev)
 	}

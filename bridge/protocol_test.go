@@ -95,7 +95,7 @@ func TestSubscribeInitialDataThenLive(t *testing.T) {
 			t.Fatalf("second subscribe: %+v %v", res, err)
 		}
 		// a live change and the shifts it causes come in one event
-		e.apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: ids[0], Cause: queue.CauseSessionAllocatedToAgent})
+		e.Apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: ids[0], Cause: queue.CauseSessionAllocatedToAgent})
 		seq++
 		ev := next(t, c)
 		if ev.Seq != seq || len(ev.SessionUpdates) != len(ids) || ev.SessionUpdates[0].UpdateType != "Remove" ||
@@ -150,8 +150,8 @@ func TestModifyOnlyForPositionSessions(t *testing.T) {
 		}
 		untilComplete(t, p.c, p.m, "globex-chat")
 	}
-	e.apply("globex-chat", queue.Change{Op: queue.OpMove, CallID: ids[4], Position: 1})
-	e.apply("globex-chat", queue.Change{Op: queue.OpRemove, CallID: ids[2], Cause: queue.CauseDisconnect})
+	e.Apply("globex-chat", queue.Change{Op: queue.OpMove, CallID: ids[4], Position: 1})
+	e.Apply("globex-chat", queue.Change{Op: queue.OpRemove, CallID: ids[2], Cause: queue.CauseDisconnect})
 	// the gateway may carry both changes in one event: read up to Seq 7
 	var updates []protocol.SessionUpdate
 	for ev := (protocol.Message{}); ev.Seq != 7; {
@@ -168,7 +168,7 @@ func TestModifyOnlyForPositionSessions(t *testing.T) {
 	if evo.Seq != 7 || len(evo.SessionUpdates) != 1 || evo.SessionUpdates[0].UpdateType != "Remove" || evo.SessionUpdates[0].RemoveCause != "Disconnect" {
 		t.Fatalf("a session without positions got %+v", evo)
 	}
-	want := queueIDs(e.q["globex-chat"])
+	want := queueIDs(e.Queues["globex-chat"])
 	if got := callIDs(mw.Groups["globex-chat"]); !slices.Equal(got, want) {
 		t.Fatalf("position mirror %v, router %v", got, want)
 	}

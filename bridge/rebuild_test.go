@@ -32,34 +32,34 @@ func TestViewRebuildsWhenHistoryIsRenumbered(t *testing.T) {
 		t.Fatal(err)
 	}
 	untilComplete(t, c, m, "acme-sales")
-	first := e.a
+	first := e.Adapter
 	for i := range 10 {
-		e.apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: ids[i], Cause: queue.CauseSessionAllocatedToAgent})
+		e.Apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: ids[i], Cause: queue.CauseSessionAllocatedToAgent})
 	}
 	catchUp(t, e, c, m, "acme-sales")
 
 	// The tail is lost: the last five events vanish from the stream.
-	s, err := e.js.Stream(e.ctx, subjects.StreamEvents)
+	s, err := e.JS.Stream(e.Ctx, subjects.StreamEvents)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, _ := s.Info(e.ctx)
+	info, _ := s.Info(e.Ctx)
 	for seq := info.State.LastSeq - 4; seq <= info.State.LastSeq; seq++ {
-		if err := s.DeleteMsg(e.ctx, seq); err != nil {
+		if err := s.DeleteMsg(e.Ctx, seq); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A new adapter on its own connection, with no snapshot newer than the loss.
-	nc, err := nats.Connect(e.ns.ClientURL())
+	nc, err := nats.Connect(e.NS.ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
 	js2, _ := jetstream.New(nc)
-	snaps, _ := e.js.ObjectStore(e.ctx, subjects.BucketSnapshots)
-	_ = snaps.Delete(e.ctx, subjects.SnapshotName("acme", "acme-sales"))
+	snaps, _ := e.JS.ObjectStore(e.Ctx, subjects.BucketSnapshots)
+	_ = snaps.Delete(e.Ctx, subjects.SnapshotName("acme", "acme-sales"))
 	_ = first // left running: its router status keeps the router connected
-	second, err := router.Open(e.ctx, js2, natstest.Logger(t), router.Config{Name: "second"})
+	second, err := router.Open(e.Ctx, js2, natstest.Logger(t), router.Config{Name: "second"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,13 +71,13 @@ func TestViewRebuildsWhenHistoryIsRenumbered(t *testing.T) {
 	if seq, _, _ := second.Group("acme-sales"); seq != 45 {
 		t.Fatalf("restored at %d, want 45", seq)
 	}
-	if err := second.Sync(e.ctx, "acme-sales", e.q["acme-sales"].Sessions()); err != nil {
+	if err := second.Sync(e.Ctx, "acme-sales", e.Queues["acme-sales"].Sessions()); err != nil {
 		t.Fatal(err)
 	}
-	if err := second.Flush(e.ctx); err != nil {
+	if err := second.Flush(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
-	want := queueIDs(e.q["acme-sales"])
+	want := queueIDs(e.Queues["acme-sales"])
 	waitFor(t, "the client to hold the router's queue", func() bool {
 		select {
 		case ev := <-c.Events():
@@ -95,17 +95,17 @@ func TestViewRebuildsWhenHistoryIsRenumbered(t *testing.T) {
 // its clients RouterDisconnected within the status timeout.
 func TestSilentAdapterMeansRouterDisconnected(t *testing.T) {
 	e := newEnv(t)
-	_ = e.a.Close(e.ctx) // the env's adapter steps aside cleanly
-	nc, err := nats.Connect(e.ns.ClientURL())
+	_ = e.Adapter.Close(e.Ctx) // the env's adapter steps aside cleanly
+	nc, err := nats.Connect(e.NS.ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	js2, _ := jetstream.New(nc)
-	a, err := router.Open(e.ctx, js2, natstest.Logger(t), router.Config{StatusInterval: 100 * time.Millisecond})
+	a, err := router.Open(e.Ctx, js2, natstest.Logger(t), router.Config{StatusInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.LinkUp(e.ctx, nil); err != nil {
+	if err := a.LinkUp(e.Ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	_, url := e.gateway(bridge.Config{StatusTimeout: time.Second}, nil)
@@ -127,7 +127,7 @@ func TestGatewayLosingNATSMeansRouterDisconnected(t *testing.T) {
 	e := newEnv(t)
 	_, url := e.gateway(bridge.Config{}, nil)
 	c := initialized(t, url, false)
-	e.ns.Shutdown()
+	e.NS.Shutdown()
 	if ev := next(t, c); ev.Event != protocol.EventRouterDisconnected {
 		t.Fatalf("got %+v", ev)
 	}

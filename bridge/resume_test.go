@@ -55,8 +55,8 @@ func TestResumeSendsOnlyTheMissedChanges(t *testing.T) {
 	seen := untilComplete(t, first, m, "acme-support").Seq
 	_ = first.Close()
 	// while the client is away: a removal, a move and two arrivals
-	e.apply("acme-support", queue.Change{Op: queue.OpRemove, CallID: ids[10], Cause: queue.CauseOverflow})
-	e.apply("acme-support", queue.Change{Op: queue.OpMove, CallID: ids[40], Position: 2})
+	e.Apply("acme-support", queue.Change{Op: queue.OpRemove, CallID: ids[10], Cause: queue.CauseOverflow})
+	e.Apply("acme-support", queue.Change{Op: queue.OpMove, CallID: ids[40], Position: 2})
 	e.enqueue("acme-support", 2)
 
 	second := initialized(t, url, true)
@@ -65,7 +65,7 @@ func TestResumeSendsOnlyTheMissedChanges(t *testing.T) {
 		t.Fatal("not resumed")
 	}
 	catchUp(t, e, second, m, "acme-support")
-	if got, want := callIDs(m.Groups["acme-support"]), queueIDs(e.q["acme-support"]); !slices.Equal(got, want) {
+	if got, want := callIDs(m.Groups["acme-support"]), queueIDs(e.Queues["acme-support"]); !slices.Equal(got, want) {
 		t.Fatalf("after resume\n got %v\nwant %v", got, want)
 	}
 	if m.Seq["acme-support"] != seen+4 {
@@ -93,17 +93,17 @@ func TestResumeFallsBackToFullData(t *testing.T) {
 func TestResumeNeedsTheHistory(t *testing.T) {
 	e := newEnv(t)
 	e.enqueue("globex-chat", 30)
-	if err := e.a.Close(e.ctx); err != nil { // a final snapshot at 30
+	if err := e.Adapter.Close(e.Ctx); err != nil { // a final snapshot at 30
 		t.Fatal(err)
 	}
-	s, err := e.js.Stream(e.ctx, subjects.StreamEvents)
+	s, err := e.JS.Stream(e.Ctx, subjects.StreamEvents)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Purge(e.ctx, jetstream.WithPurgeSequence(20)); err != nil { // events 1..19 gone
+	if err := s.Purge(e.Ctx, jetstream.WithPurgeSequence(20)); err != nil { // events 1..19 gone
 		t.Fatal(err)
 	}
-	restartAdapter(t, e)
+	e.StartAdapter()
 	_, url := e.gateway(bridge.Config{}, nil)
 	c := initialized(t, url, false)
 	m := client.NewMirror(false)
@@ -125,7 +125,7 @@ func TestResumeNeedsTheHistory(t *testing.T) {
 	if updates += catchUp(t, e, c, m, "globex-chat"); !*res.Resumed || updates != 5 {
 		t.Fatalf("resume from 30 (the snapshot, events after it kept): resumed %v, %d updates", *res.Resumed, updates)
 	}
-	if got, want := callIDs(m.Groups["globex-chat"]), queueIDs(e.q["globex-chat"]); !slices.Equal(got, want) {
+	if got, want := callIDs(m.Groups["globex-chat"]), queueIDs(e.Queues["globex-chat"]); !slices.Equal(got, want) {
 		t.Fatalf("after resume\n got %v\nwant %v", got, want)
 	}
 }
@@ -134,10 +134,10 @@ func TestResumeNeedsTheHistory(t *testing.T) {
 // of the group; it returns how many updates that took.
 func catchUp(t *testing.T, e *env, c *client.Client, m *client.Mirror, group string) int {
 	t.Helper()
-	if err := e.a.Flush(e.ctx); err != nil {
+	if err := e.Adapter.Flush(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
-	last, _, _ := e.a.Group(group)
+	last, _, _ := e.Adapter.Group(group)
 	updates := 0
 	for m.Seq[group] < last {
 		ev := next(t, c)

@@ -14,127 +14,50 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sisbridge/sisbridge/bridge"
-	"github.com/sisbridge/sisbridge/internal/natstest"
+	"github.com/sisbridge/sisbridge/internal/stacktest"
 	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/queue"
-	"github.com/sisbridge/sisbridge/router"
-	"github.com/sisbridge/sisbridge/subjects"
 	"github.com/sisbridge/sisbridge/wallboard"
 )
 
-// The setup below is a trimmed copy of bridge/harness_test.go: a NATS
-// server, a router adapter driven by the test, a gateway.
-
+// env is the stack the tests drive (stacktest.Env) and the seats of the
+// gateway that serve started.
 type env struct {
-	t   *testing.T
-	ns  *server.Server
-	js  jetstream.JetStream
-	a   *router.Adapter
-	ctx context.Context
-	mu  sync.Mutex
-	q   map[string]*queue.Queue
-	// seats of the gateway that serve started
+	*stacktest.Env
 	seats *seats
 }
 
-var testDirectory = router.State{
-	Tenants: []subjects.Tenant{{TenantID: "acme", Name: "Acme"}, {TenantID: "globex", Name: "Globex"}},
-	Groups: []subjects.Group{
-		{ServiceGroupID: "acme-sales", TenantID: "acme", Name: "Sales"},
-		{ServiceGroupID: "acme-support", TenantID: "acme", Name: "Support"},
-		{ServiceGroupID: "globex-chat", TenantID: "globex", Name: "Chat"},
-	},
-}
-
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	ns := natstest.Server(t)
-	_, js := natstest.Connect(t, ns)
-	e := &env{t: t, ns: ns, js: js, ctx: ctx, q: map[string]*queue.Queue{}, seats: &seats{}}
-	for _, g := range testDirectory.Groups {
-		e.q[g.ServiceGroupID] = queue.New(g.ServiceGroupID)
-	}
-	a, err := router.Open(ctx, js, natstest.Logger(t), router.Config{StatusInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = a.Close(c)
-	})
-	st := testDirectory
-	st.Queues = map[string][]queue.Session{}
-	if err := a.LinkUp(ctx, &st); err != nil {
-		t.Fatal(err)
-	}
-	e.a = a
-	return e
-}
-
-// apply makes the router change a queue.
-func (e *env) apply(group string, c queue.Change) {
-	e.t.Helper()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if _, err := e.q[group].Apply(c); err != nil {
-		e.t.Fatal(err)
-	}
-	if err := e.a.Apply(e.ctx, group, c); err != nil {
-		e.t.Fatal(err)
-	}
-}
+func newEnv(t *testing.T) *env { return &env{Env: stacktest.New(t), seats: &seats{}} }
 
 // enqueue adds a session, queued for wait, at the tail of a group.
 func (e *env) enqueue(group, callID, customer string, media queue.MediaType, agent int, wait time.Duration) {
-	e.t.Helper()
-	e.apply(group, queue.Change{Op: queue.OpEnqueue, CallID: callID, Session: queue.Session{
+	e.TB.Helper()
+	e.Apply(group, queue.Change{Op: queue.OpEnqueue, CallID: callID, Session: queue.Session{
 		MediaType: media, PreferredAgentID: agent, CustomerInformation: customer,
 		TimeEnteredQueue: time.Now().UTC().Add(-wait)}})
 }
 
 // linkUp reports the router connected again, with its whole state.
 func (e *env) linkUp() {
-	e.t.Helper()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	st := testDirectory
-	st.Queues = map[string][]queue.Session{}
-	for id, q := range e.q {
-		st.Queues[id] = q.Sessions()
-	}
-	if err := e.a.LinkUp(e.ctx, &st); err != nil {
-		e.t.Fatal(err)
+	e.TB.Helper()
+	if err := e.Adapter.LinkUp(e.Ctx, e.State()); err != nil {
+		e.TB.Fatal(err)
 	}
 }
 
 // serve starts a gateway and serves it beside the wallboard, the way the
 // binary mounts them; it returns the base URL.
 func (e *env) serve(cfg bridge.Config, users bridge.Authenticator) (*bridge.Server, string) {
-	e.t.Helper()
-	nc, js := natstest.Connect(e.t, e.ns)
-	srv, err := bridge.New(e.ctx, natstest.Logger(e.t), cfg, bridge.Deps{Conn: nc, JetStream: js, Seats: e.seats, Users: users})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	e.TB.Helper()
+	srv := e.Gateway(cfg, e.seats, users)
 	mux := http.NewServeMux()
 	mux.Handle("/", wallboard.Handler())
 	for _, p := range []string{protocol.Path, "/v1/groups", "/healthz", "/readyz", "/metrics"} {
 		mux.Handle(p, srv)
 	}
 	hs := httptest.NewServer(mux)
-	e.t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		hs.Close()
-	})
-	waitFor(e.t, "the gateway to see the router", srv.RouterConnected)
+	e.TB.Cleanup(hs.Close)
 	return srv, hs.URL
 }
 
@@ -170,15 +93,9 @@ func (admin) Authenticate(_ context.Context, logonID, password string) error {
 	return errors.New("not a host administrator")
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	stacktest.WaitFor(t, what, cond)
 }
 
 // chromium finds the browser, or skips the test (fails with
@@ -262,8 +179,8 @@ func TestBrowserShowsQueues(t *testing.T) {
 		.observe(document.getElementById('board'), {subtree: true, childList: true}); true`, nil)
 	e.enqueue("acme-sales", "call-5", "+442079460005", queue.MediaWebCallBack, 0, 0)
 	waitRows(t, p, "acme-sales", "call-1@1,call-2@2,call-5@3")
-	e.apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: "call-1", Cause: queue.CauseDisconnect})
-	e.apply("acme-sales", queue.Change{Op: queue.OpMove, CallID: "call-5", Position: 1})
+	e.Apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: "call-1", Cause: queue.CauseDisconnect})
+	e.Apply("acme-sales", queue.Change{Op: queue.OpMove, CallID: "call-5", Position: 1})
 	waitRows(t, p, "acme-sales", "call-5@1,call-2@2")
 	p.waitDOM("the departure", []string{">last left: Disconnect<", `<dd id="total-waiting">24</dd>`, `class="media media-webcallback">Web CB<`})
 	var arrived []string
@@ -293,18 +210,13 @@ func TestBrowserRouterDisconnected(t *testing.T) {
 	p := openPage(t, bin, base+"/")
 	p.waitDOM("the queues", []string{live, `data-call-id="call-1"`, `data-call-id="call-2"`})
 
-	e.a.LinkDown(e.ctx, "test cut the link")
+	e.Adapter.LinkDown(e.Ctx, "test cut the link")
 	p.waitDOM("the router to be reported down", []string{`data-state="router"`, ">router disconnected<",
 		`<div id="banner" class="banner" role="alert">`, `<dd id="total-waiting">0</dd>`}, "data-call-id")
 	p.screenshot("router-disconnected")
 
 	// the queues change while the router is away; the page shows the new state once back
-	e.mu.Lock()
-	_, err := e.q["acme-sales"].Apply(queue.Change{Op: queue.OpRemove, CallID: "call-1", Cause: queue.CauseSessionAllocatedToAgent})
-	e.mu.Unlock()
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.ApplyUnheard("acme-sales", queue.Change{Op: queue.OpRemove, CallID: "call-1", Cause: queue.CauseSessionAllocatedToAgent})
 	e.linkUp()
 	p.waitDOM("the page to be live again", []string{live, `<div id="banner" class="banner" role="alert" hidden="">`,
 		`data-call-id="call-2"`, `<dd id="total-waiting">1</dd>`}, `data-call-id="call-1"`)

@@ -1,0 +1,155 @@
+// Package stacktest runs SIS Bridge for tests, on loopback: a NATS server
+// with JetStream, a router adapter that the test drives as its router, and
+// gateways on that bus.
+package stacktest
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sisbridge/sisbridge/bridge"
+	"github.com/sisbridge/sisbridge/internal/natstest"
+	"github.com/sisbridge/sisbridge/queue"
+	"github.com/sisbridge/sisbridge/router"
+	"github.com/sisbridge/sisbridge/subjects"
+)
+
+// Directory is the router's directory in Env: two tenants, three groups.
+var Directory = router.State{
+	Tenants: []subjects.Tenant{{TenantID: "acme", Name: "Acme"}, {TenantID: "globex", Name: "Globex"}},
+	Groups: []subjects.Group{
+		{ServiceGroupID: "acme-sales", TenantID: "acme", Name: "Sales"},
+		{ServiceGroupID: "acme-support", TenantID: "acme", Name: "Support"},
+		{ServiceGroupID: "globex-chat", TenantID: "globex", Name: "Chat"},
+	},
+}
+
+// Env is a NATS server and, once started, a router adapter; Queues are the
+// router's queues as the test drives them.
+type Env struct {
+	TB      testing.TB
+	NS      *server.Server
+	JS      jetstream.JetStream
+	Adapter *router.Adapter
+	Ctx     context.Context
+	Queues  map[string]*queue.Queue
+	mu      sync.Mutex
+}
+
+// Bare returns a NATS server with nothing on it yet.
+func Bare(tb testing.TB) *Env {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	tb.Cleanup(cancel)
+	ns := natstest.Server(tb)
+	_, js := natstest.Connect(tb, ns)
+	return &Env{TB: tb, NS: ns, JS: js, Ctx: ctx, Queues: map[string]*queue.Queue{}}
+}
+
+// New returns a NATS server with an adapter whose router reports Directory
+// with empty queues.
+func New(tb testing.TB) *Env {
+	tb.Helper()
+	e := Bare(tb)
+	for _, g := range Directory.Groups {
+		e.Queues[g.ServiceGroupID] = queue.New(g.ServiceGroupID)
+	}
+	e.StartAdapter()
+	return e
+}
+
+// OpenAdapter opens a router adapter on the bus, closed at cleanup.
+func (e *Env) OpenAdapter() *router.Adapter {
+	e.TB.Helper()
+	a, err := router.Open(e.Ctx, e.JS, natstest.Logger(e.TB), router.Config{StatusInterval: 100 * time.Millisecond})
+	if err != nil {
+		e.TB.Fatal(err)
+	}
+	e.TB.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = a.Close(c)
+	})
+	return a
+}
+
+// StartAdapter opens an adapter and reports the router's whole state to it
+// (the link comes up); it becomes e.Adapter.
+func (e *Env) StartAdapter() {
+	e.TB.Helper()
+	a := e.OpenAdapter()
+	if err := a.LinkUp(e.Ctx, e.State()); err != nil {
+		e.TB.Fatal(err)
+	}
+	e.Adapter = a
+}
+
+// State is the router's directory and queues now.
+func (e *Env) State() *router.State {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := Directory
+	st.Queues = map[string][]queue.Session{}
+	for id, q := range e.Queues {
+		st.Queues[id] = q.Sessions()
+	}
+	return &st
+}
+
+// Apply makes the router change a queue and reports it to the adapter.
+func (e *Env) Apply(group string, c queue.Change) {
+	e.TB.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, err := e.Queues[group].Apply(c); err != nil {
+		e.TB.Fatal(err)
+	}
+	if err := e.Adapter.Apply(e.Ctx, group, c); err != nil {
+		e.TB.Fatal(err)
+	}
+}
+
+// ApplyUnheard changes a router queue without telling the adapter: the
+// router moves on while its link is down.
+func (e *Env) ApplyUnheard(group string, c queue.Change) {
+	e.TB.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, err := e.Queues[group].Apply(c); err != nil {
+		e.TB.Fatal(err)
+	}
+}
+
+// Gateway starts a gateway on the bus, shut down at cleanup, and waits until
+// it sees the router.
+func (e *Env) Gateway(cfg bridge.Config, seats bridge.Seats, users bridge.Authenticator) *bridge.Server {
+	e.TB.Helper()
+	nc, js := natstest.Connect(e.TB, e.NS)
+	srv, err := bridge.New(e.Ctx, natstest.Logger(e.TB), cfg, bridge.Deps{Conn: nc, JetStream: js, Seats: seats, Users: users})
+	if err != nil {
+		e.TB.Fatal(err)
+	}
+	e.TB.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	WaitFor(e.TB, "the gateway to see the router", srv.RouterConnected)
+	return srv
+}
+
+// WaitFor polls cond until it holds, failing the test after 20 s.
+func WaitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
