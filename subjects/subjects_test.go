@@ -250,3 +250,34 @@ func nest(n int) []byte {
 	}
 	return append(out, 0x01)
 }
+
+func TestEventsBatchRoundTrip(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	in := []Event{
+		{Tenant: "t", Group: "g", Seq: 7, Epoch: 2, Time: t0, Change: queue.Change{Op: queue.OpEnqueue, CallID: "a", Position: 1, Session: sampleSession()}},
+		{Tenant: "t", Group: "g", Seq: 8, Epoch: 2, Time: t0.Add(time.Millisecond), Change: queue.Change{Op: queue.OpMove, CallID: "a", Position: 2}},
+		{Tenant: "t", Group: "g", Seq: 9, Epoch: 2, Time: t0.Add(2 * time.Millisecond), Change: queue.Change{Op: queue.OpRemove, CallID: "a", Cause: queue.CauseDisconnect}},
+	}
+	in[0].Change.Session.CallID = ""
+	data, err := EncodeEvents(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := DecodeEvents(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, out) {
+		t.Fatalf("round trip:\n in %+v\nout %+v", in, out)
+	}
+	if _, err := DecodeEvent(data); !errors.Is(err, ErrSchema) {
+		t.Fatalf("DecodeEvent of a batch: %v", err)
+	}
+	gap := []Event{in[0], in[2]}
+	if _, err := EncodeEvents(gap); err == nil {
+		t.Fatal("a batch with a gap was encoded")
+	}
+	if _, err := EncodeEvents(nil); err == nil {
+		t.Fatal("an empty batch was encoded")
+	}
+}
