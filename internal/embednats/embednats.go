@@ -89,6 +89,13 @@ func Start(cfg Config, log zerolog.Logger) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	host, port, _ := splitListen(cfg.Listen)
+	if port > 0 { // a taken port fails at once, not after ReadyTimeout
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats: %w", err)
+		}
+		_ = ln.Close()
+	}
 	opts := &server.Options{
 		ServerName: "sisbridge", Host: host, Port: port, NoSigs: true,
 		JetStream: true, StoreDir: filepath.Clean(cfg.DataDir),
