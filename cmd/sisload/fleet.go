@@ -134,6 +134,23 @@ type tally struct {
 	codes map[int]int64
 }
 
+// Begin starts counting.
+func (t *tally) Begin() error {
+	t.counting.Store(true)
+	return nil
+}
+
+// Progress returns the deliveries and closed clients so far.
+func (t *tally) Progress() (int64, int64) { return t.deliveries.Load(), t.closed.Load() }
+
+// settle waits until every client has caught up (or drain passes), stops
+// counting, and returns how many clients still lag.
+func (t *tally) settle(ctx context.Context, ps []*progress, final map[string]uint64, drain time.Duration) int64 {
+	lagging := drainUntilCaughtUp(ctx, ps, final, drain)
+	t.counting.Store(false)
+	return lagging
+}
+
 // closedWith counts a client closed with a WebSocket close code.
 func (t *tally) closedWith(code int) {
 	t.closed.Add(1)

@@ -13,8 +13,8 @@ import (
 // gwFleet is a fleet of Session Information clients of our gateway, run as
 // goroutines of this process.
 type gwFleet struct {
-	cfg     fleetConfig
-	t       tally
+	cfg fleetConfig
+	tally
 	times   *acceptTimes
 	clients []*gwClient
 	ctx     context.Context // cancelled by Close: ends Heartbeats in flight
@@ -66,10 +66,10 @@ func startGatewayFleet(ctx context.Context, cfg fleetConfig) (f *gwFleet, err er
 		return nil, fmt.Errorf("gateway clients: %w", err)
 	}
 	n := int64(len(f.clients))
-	if err := waitUntil(sctx, cfg.Setup, func() bool { return f.t.ready.Load()+f.t.closed.Load() >= n }); err != nil {
-		return nil, fmt.Errorf("gateway clients: %d of %d got all their initial data: %w", f.t.ready.Load(), n, err)
+	if err := waitUntil(sctx, cfg.Setup, func() bool { return f.tally.ready.Load()+f.tally.closed.Load() >= n }); err != nil {
+		return nil, fmt.Errorf("gateway clients: %d of %d got all their initial data: %w", f.tally.ready.Load(), n, err)
 	}
-	if c := f.t.closed.Load(); c > 0 {
+	if c := f.tally.closed.Load(); c > 0 {
 		return nil, fmt.Errorf("gateway clients: %d closed while subscribing", c)
 	}
 	return f, nil
@@ -109,7 +109,7 @@ func (f *gwFleet) read(gc *gwClient) {
 				complete[i] = true
 				gc.p.last[i].Store(m.Seq)
 				if completed++; completed == len(complete) {
-					f.t.ready.Add(1)
+					f.tally.ready.Add(1)
 				}
 			}
 		case protocol.EventSessionsUpdated:
@@ -118,19 +118,19 @@ func (f *gwFleet) read(gc *gwClient) {
 				gc.p.last[i].Store(m.Seq)
 			}
 		case protocol.EventRouterDisconnected:
-			f.t.routerDown.Add(1)
+			f.tally.routerDown.Add(1)
 		case protocol.EventKeepAlive:
-			f.t.keepAlives.Add(1)
+			f.tally.keepAlives.Add(1)
 			f.wg.Add(1)
 			go f.heartbeat(gc.c)
 		}
 	}
 	gc.p.closed.Store(true)
-	if f.t.stopping.Load() {
+	if f.tally.stopping.Load() {
 		return
 	}
 	code, _ := gc.c.CloseCode()
-	f.t.closedWith(code)
+	f.tally.closedWith(code)
 }
 
 // count records a live SessionsUpdated. With queue positions off each
@@ -139,14 +139,14 @@ func (f *gwFleet) read(gc *gwClient) {
 // change Seq-(n-1-i), and its latency is measured from that change's
 // acceptance time.
 func (f *gwFleet) count(m protocol.Message) {
-	if !f.t.counting.Load() {
+	if !f.tally.counting.Load() {
 		return
 	}
 	now := time.Now()
 	n := uint64(len(m.SessionUpdates))
-	f.t.deliveries.Add(int64(n))
+	f.tally.deliveries.Add(int64(n))
 	for i := range n {
-		f.times.record(&f.t.hist, m.ServiceGroupID, m.Seq-(n-1-i), now)
+		f.times.record(&f.tally.hist, m.ServiceGroupID, m.Seq-(n-1-i), now)
 	}
 }
 
@@ -159,34 +159,24 @@ func (f *gwFleet) heartbeat(c *client.Client) {
 	_ = c.Heartbeat(ctx)
 }
 
-// Begin starts counting.
-func (f *gwFleet) Begin() error {
-	f.t.counting.Store(true)
-	return nil
-}
-
-// Progress returns the deliveries and closed clients so far.
-func (f *gwFleet) Progress() (int64, int64) { return f.t.deliveries.Load(), f.t.closed.Load() }
-
 // Finish drains and returns the counts.
 func (f *gwFleet) Finish(ctx context.Context, final map[string]uint64, drain time.Duration) (fleetStats, error) {
 	ps := make([]*progress, len(f.clients))
 	for i, c := range f.clients {
 		ps[i] = c.p
 	}
-	lagging := drainUntilCaughtUp(ctx, ps, final, drain)
-	f.t.counting.Store(false)
-	untimed, undecoded := f.times.resolve(&f.t.hist)
-	f.t.untimed.Add(untimed)
-	f.t.undecoded.Add(undecoded)
-	st := f.t.stats()
+	lagging := f.settle(ctx, ps, final, drain)
+	untimed, undecoded := f.times.resolve(&f.tally.hist)
+	f.tally.untimed.Add(untimed)
+	f.tally.undecoded.Add(undecoded)
+	st := f.tally.stats()
 	st.Lagging = lagging
 	return st, nil
 }
 
 // Close closes every client and waits for the readers and Heartbeats.
 func (f *gwFleet) Close() {
-	f.t.stopping.Store(true)
+	f.tally.stopping.Store(true)
 	f.cancel()
 	var wg sync.WaitGroup
 	for _, c := range f.clients {

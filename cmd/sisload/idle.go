@@ -169,17 +169,9 @@ func startIdleChild(ctx context.Context, kind string, n int, args []string, setu
 		return nil, fmt.Errorf("find this program to run clients in a child: %w", err)
 	}
 	cmd := exec.Command(exe, append([]string{idleChildCommand, "--kind", kind, "--n", fmt.Sprint(n), "--setup-timeout", setup.String()}, args...)...)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
+	stdin, stdout, err := startPiped(cmd)
 	if err != nil {
-		return nil, fmt.Errorf("child stdin: %w", err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, fmt.Errorf("child stdout: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", idleChildCommand, err)
+		return nil, err
 	}
 	c := &idleChild{cmd: cmd, stdin: stdin}
 	line := make(chan string, 1)

@@ -15,8 +15,8 @@ import (
 // WebSocket listener, each with a core subscription per group: what a user
 // could run instead of the gateway.
 type natsFleet struct {
-	cfg     fleetConfig
-	t       tally
+	cfg fleetConfig
+	tally
 	clients []*natsClient
 }
 
@@ -73,18 +73,18 @@ func (f *natsFleet) connect(ctx context.Context, i int) error {
 // consecutive changes of the group when the adapter had a backlog; each
 // change is one delivery, its latency measured from its own Event.Time.
 func (f *natsFleet) onMsg(p *progress, j int, m *nats.Msg) {
-	if !f.t.counting.Load() {
+	if !f.tally.counting.Load() {
 		return
 	}
 	now := time.Now()
 	events, err := subjects.DecodeEvents(m.Data)
 	if err != nil {
-		f.t.undecoded.Add(1)
+		f.tally.undecoded.Add(1)
 		return
 	}
-	f.t.deliveries.Add(int64(len(events)))
+	f.tally.deliveries.Add(int64(len(events)))
 	for _, e := range events {
-		f.t.hist.Record(now.Sub(e.Time))
+		f.tally.hist.Record(now.Sub(e.Time))
 	}
 	p.last[j].Store(events[len(events)-1].Seq)
 }
@@ -92,7 +92,7 @@ func (f *natsFleet) onMsg(p *progress, j int, m *nats.Msg) {
 // onError counts slow-consumer errors (messages dropped by nats.go).
 func (f *natsFleet) onError(_ *nats.Conn, _ *nats.Subscription, err error) {
 	if errors.Is(err, nats.ErrSlowConsumer) {
-		f.t.slow.Add(1)
+		f.tally.slow.Add(1)
 	}
 }
 
@@ -100,19 +100,10 @@ func (f *natsFleet) onError(_ *nats.Conn, _ *nats.Subscription, err error) {
 // server closes a slow consumer).
 func (f *natsFleet) onClosed(p *progress) {
 	p.closed.Store(true)
-	if !f.t.stopping.Load() {
-		f.t.closed.Add(1)
+	if !f.tally.stopping.Load() {
+		f.tally.closed.Add(1)
 	}
 }
-
-// Begin starts counting.
-func (f *natsFleet) Begin() error {
-	f.t.counting.Store(true)
-	return nil
-}
-
-// Progress returns the deliveries and closed clients so far.
-func (f *natsFleet) Progress() (int64, int64) { return f.t.deliveries.Load(), f.t.closed.Load() }
 
 // Finish drains and returns the counts, with the messages nats.go dropped.
 func (f *natsFleet) Finish(ctx context.Context, final map[string]uint64, drain time.Duration) (fleetStats, error) {
@@ -120,9 +111,8 @@ func (f *natsFleet) Finish(ctx context.Context, final map[string]uint64, drain t
 	for i, c := range f.clients {
 		ps[i] = c.p
 	}
-	lagging := drainUntilCaughtUp(ctx, ps, final, drain)
-	f.t.counting.Store(false)
-	st := f.t.stats()
+	lagging := f.settle(ctx, ps, final, drain)
+	st := f.tally.stats()
 	st.Lagging = lagging
 	for _, c := range f.clients {
 		for _, s := range c.subs {
@@ -137,7 +127,7 @@ func (f *natsFleet) Finish(ctx context.Context, final map[string]uint64, drain t
 // Close closes every connection; nats.go's Close waits for the
 // subscriptions' delivery goroutines to be told to end.
 func (f *natsFleet) Close() {
-	f.t.stopping.Store(true)
+	f.tally.stopping.Store(true)
 	var wg sync.WaitGroup
 	for _, c := range f.clients {
 		if c != nil {

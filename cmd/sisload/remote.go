@@ -80,6 +80,24 @@ type remoteFleet struct {
 	closeOnce  sync.Once
 }
 
+// startPiped starts a child process talking over its standard input and
+// output; its standard error is ours.
+func startPiped(cmd *exec.Cmd) (io.WriteCloser, io.ReadCloser, error) {
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("child stdin: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("child stdout: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start %s: %w", strings.Join(cmd.Args, " "), err)
+	}
+	return stdin, stdout, nil
+}
+
 // startRemoteFleet starts a child running cfg's clients and waits until it
 // reports them ready.
 func startRemoteFleet(ctx context.Context, exe string, cfg fleetConfig) (*remoteFleet, error) {
@@ -90,17 +108,9 @@ func startRemoteFleet(ctx context.Context, exe string, cfg fleetConfig) (*remote
 		cmd = exec.Command("taskset", "-c", cpus, exe, childCommand)
 		cmd.Env = append(os.Environ(), "GOMAXPROCS="+fmt.Sprint(strings.Count(cpus, ",")+1))
 	}
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
+	stdin, stdout, err := startPiped(cmd)
 	if err != nil {
-		return nil, fmt.Errorf("child stdin: %w", err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, fmt.Errorf("child stdout: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s %s: %w", exe, childCommand, err)
+		return nil, err
 	}
 	f := &remoteFleet{cmd: cmd, stdin: stdin, enc: json.NewEncoder(stdin), msgs: make(chan childMsg, 4), readDone: make(chan struct{})}
 	go f.read(stdout)
