@@ -50,26 +50,14 @@ type GroupSummary struct {
 
 // Inspect reads a whole capture and summarises it.
 func Inspect(ra io.ReaderAt, size int64, opts ReadOptions) (*Summary, error) {
-	r, err := NewReader(ra, size, opts)
+	s := &Summary{Media: map[string]uint64{}, Causes: map[string]uint64{}}
+	st := newTracker()
+	groups := map[string]*GroupSummary{}
+	x, err := walk(ra, size, opts, func(rec *Record) { s.record(st, groups, rec) })
 	if err != nil {
 		return nil, err
 	}
-	s := &Summary{Index: Index{Header: r.Header(), Frames: 1, Size: size}, Media: map[string]uint64{}, Causes: map[string]uint64{}}
-	st := newTracker()
-	groups := map[string]*GroupSummary{}
-	for {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		s.Frames++
-		s.End = rec.Offset + int64(rec.Size)
-		s.record(st, groups, &rec)
-	}
-	s.Trailer, s.Skipped = r.Trailer(), r.Skipped()
+	s.Index = *x
 	s.Counts, s.First, s.Last = st.counts, st.first, st.last
 	s.Events = st.counts.Events
 	s.Hash = StateHash(st.sessions())

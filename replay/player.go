@@ -378,29 +378,24 @@ func (pb *playback) shifted(sessions []queue.Session) []queue.Session {
 
 // mergeDirectory adds d's entries to dir, replacing those with the same ID.
 func mergeDirectory(dir Directory, d *Directory) Directory {
-	tenants := map[string]int{}
-	for i, t := range dir.Tenants {
-		tenants[t.TenantID] = i
-	}
-	for _, t := range d.Tenants {
-		if i, ok := tenants[t.TenantID]; ok {
-			dir.Tenants[i] = t
-		} else {
-			tenants[t.TenantID] = len(dir.Tenants)
-			dir.Tenants = append(dir.Tenants, t)
-		}
-	}
-	groups := map[string]int{}
-	for i, g := range dir.Groups {
-		groups[g.ServiceGroupID] = i
-	}
-	for _, g := range d.Groups {
-		if i, ok := groups[g.ServiceGroupID]; ok {
-			dir.Groups[i] = g
-		} else {
-			groups[g.ServiceGroupID] = len(dir.Groups)
-			dir.Groups = append(dir.Groups, g)
-		}
-	}
+	dir.Tenants = mergeByID(dir.Tenants, d.Tenants, func(t subjects.Tenant) string { return t.TenantID })
+	dir.Groups = mergeByID(dir.Groups, d.Groups, func(g subjects.Group) string { return g.ServiceGroupID })
 	return dir
+}
+
+// mergeByID appends add to list, an entry whose ID list holds replacing it.
+func mergeByID[T any](list, add []T, id func(T) string) []T {
+	at := make(map[string]int, len(list))
+	for i, e := range list {
+		at[id(e)] = i
+	}
+	for _, e := range add {
+		if i, ok := at[id(e)]; ok {
+			list[i] = e
+			continue
+		}
+		at[id(e)] = len(list)
+		list = append(list, e)
+	}
+	return list
 }

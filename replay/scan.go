@@ -40,6 +40,16 @@ func (x *Index) Span() time.Duration {
 // Scan reads a whole capture, checking every frame. Without
 // opts.SkipCorrupt the first damaged frame returns a *CorruptError.
 func Scan(ra io.ReaderAt, size int64, opts ReadOptions) (*Index, error) {
+	x, err := walk(ra, size, opts, func(*Record) {})
+	if err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// walk reads every record of a capture, handing each to fn, and indexes
+// the capture on the way.
+func walk(ra io.ReaderAt, size int64, opts ReadOptions, fn func(*Record)) (*Index, error) {
 	r, err := NewReader(ra, size, opts)
 	if err != nil {
 		return nil, err
@@ -59,6 +69,7 @@ func Scan(ra io.ReaderAt, size int64, opts ReadOptions) (*Index, error) {
 			x.Events++
 			x.Last = rec.Event.Time
 		}
+		fn(&rec)
 	}
 	x.Trailer, x.Skipped = r.Trailer(), r.Skipped()
 	if x.Frames == 1 {
