@@ -46,7 +46,6 @@ type view struct {
 type event struct {
 	subjects.Event
 	streamSeq uint64
-	received  time.Time
 }
 
 // sub is one session's subscription to a view. While holding, live frames
@@ -171,10 +170,9 @@ func (v *view) onMsg(msg jetstream.Msg) {
 		v.srv.log.Error().Err(err).Uint64("stream_seq", meta.Sequence.Stream).Msg("undecodable event skipped")
 		return
 	}
-	now := time.Now()
 	v.pmu.Lock()
 	for _, e := range events {
-		v.pending = append(v.pending, event{Event: e, streamSeq: meta.Sequence.Stream, received: now})
+		v.pending = append(v.pending, event{Event: e, streamSeq: meta.Sequence.Stream})
 	}
 	v.pmu.Unlock()
 	select {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/sisbridge/sisbridge/queue"
@@ -178,6 +177,3 @@ func appendReply(f Format, dst []byte, r reply) []byte {
 	}
 	return append(dst, b...)
 }
-
-// timeUTC keeps the msgpack encoders' time handling in one place.
-func timeUTC(t time.Time) time.Time { return t.UTC() }

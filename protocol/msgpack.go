@@ -111,7 +111,7 @@ func appendInt(dst []byte, v int64) []byte {
 
 // appendTime writes the timestamp extension in its 32, 64 or 96 bit form.
 func appendTime(dst []byte, t time.Time) []byte {
-	t = timeUTC(t)
+	t = t.UTC()
 	sec, nsec := t.Unix(), int64(t.Nanosecond())
 	switch {
 	case sec>>34 == 0 && nsec == 0 && sec < 1<<32:
