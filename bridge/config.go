@@ -33,13 +33,13 @@ type Config struct {
 	OutboundLimit int
 	// WriteTimeout bounds one write to a client. Default 10 s.
 	WriteTimeout time.Duration
-	// WriteDelay lets a client's frames gather this long before they are
-	// written, so that one write carries several: fewer system calls under
-	// load, for that much latency. Default 0: write at once.
-	WriteDelay time.Duration
-	// Coalesce lets a group's changes gather this long before they are sent,
-	// so that one SessionsUpdated carries several. Default 0: a view sends
-	// whatever arrived while it was busy.
+	// Coalesce spaces the gateway's delivery rounds at least this far
+	// apart. A round applies the changes that arrived for each group (one
+	// SessionsUpdated per group and kind of subscriber) and writes each
+	// client's events in one system call; spacing them lets more changes
+	// share an event and a write, for up to that much latency (the first
+	// change after a quiet spell goes at once). Negative: rounds run back to
+	// back while changes arrive. Default 10 ms.
 	Coalesce time.Duration
 	// InitialChunk is how many sessions one initial-data SessionsUpdated
 	// carries at most. Default 500.
@@ -68,6 +68,7 @@ func (c Config) WithDefaults() Config {
 	set(&c.WriteTimeout, 10*time.Second)
 	set(&c.ViewIdle, 30*time.Second)
 	set(&c.SubscribeTimeout, 30*time.Second)
+	set(&c.Coalesce, 10*time.Millisecond)
 	if c.OutboundLimit == 0 {
 		c.OutboundLimit = 4 << 20
 	}
@@ -86,9 +87,6 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s %s: want more than 0", name, d))
 		}
-	}
-	if c.WriteDelay < 0 || c.Coalesce < 0 {
-		errs = append(errs, errors.New("write delay and coalesce: want 0 or more"))
 	}
 	if c.OutboundLimit < 64<<10 {
 		errs = append(errs, fmt.Errorf("outbound limit %d: want at least 64 KiB", c.OutboundLimit))

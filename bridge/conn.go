@@ -3,11 +3,13 @@ package bridge
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -16,11 +18,13 @@ import (
 )
 
 // conn is one client connection. Its reader goroutine reads and handles
-// requests in order; frames for the client wait in a queue that a writer
-// goroutine, started on demand, drains.
+// requests in order; frames for the client wait in a queue that the
+// gateway's flusher writes in its next round, or, while the client does not
+// take them as fast, a writer goroutine of the connection's own.
 type conn struct {
 	srv    *Server
 	nc     net.Conn
+	raw    syscall.RawConn // nc's descriptor for writes that must not block; nil if none (TLS)
 	src    io.Reader
 	format protocol.Format
 	opcode ws.OpCode
@@ -29,7 +33,7 @@ type conn struct {
 	queue     []frame
 	spare     []frame
 	queued    int // bytes of live frames waiting (they count towards the limit)
-	writing   bool
+	owner     int // ownerNone, ownerFlusher or ownerWriter
 	closing   bool
 	closeCode ws.StatusCode
 	closeWhy  string
@@ -53,7 +57,7 @@ type frame struct {
 var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func newConn(s *Server, nc net.Conn, rw *bufio.ReadWriter, format protocol.Format) *conn {
-	c := &conn{srv: s, nc: nc, src: nc, format: format, opcode: ws.OpText}
+	c := &conn{srv: s, nc: nc, raw: rawConn(nc), src: nc, format: format, opcode: ws.OpText}
 	if format == protocol.Msgpack {
 		c.opcode = ws.OpBinary
 	}
@@ -136,7 +140,16 @@ func (c *conn) message(rd *wsutil.Reader) bool {
 	return true
 }
 
-// send queues a frame. A live frame for a client whose backlog is already
+// Who writes a connection's frames.
+const (
+	ownerNone    = iota // nothing waits to be written
+	ownerFlusher        // registered with the flusher for its next round
+	ownerWriter         // a writer goroutine of its own (backlog, close, TLS)
+)
+
+// send queues a frame: a live event for the flusher's next round, a reply
+// or initial data for a writer goroutine started at once (unless a round or
+// a writer already has the connection). A live frame for a client whose backlog is already
 // past the limit closes it with 4009 instead: events are never silently
 // dropped. (One large frame on an empty queue always goes.)
 func (c *conn) send(f frame) {
@@ -155,11 +168,19 @@ func (c *conn) send(f frame) {
 	if !f.forced {
 		c.queued += len(f.data)
 	}
-	start := !c.writing
-	c.writing = true
+	idle := c.owner == ownerNone
+	switch {
+	case idle && f.forced: // a reply or initial data: no round to wait for
+		c.owner = ownerWriter
+	case idle:
+		c.owner = ownerFlusher
+	}
 	c.wmu.Unlock()
-	if start {
-		go c.writeLoop()
+	switch {
+	case idle && f.forced:
+		go c.writeLoop(nil, time.Time{})
+	case idle && !c.srv.flush.addConn(c):
+		c.handOff(nil, time.Time{})
 	}
 }
 
@@ -173,93 +194,182 @@ func (c *conn) closeWith(code ws.StatusCode, why string) {
 	}
 	c.closing, c.closeCode, c.closeWhy = true, code, why
 	c.queue, c.queued = nil, 0
-	start := !c.writing
-	c.writing = true
+	start := c.owner == ownerNone // else the flusher hands it off, or its writer sees closing
+	if start {
+		c.owner = ownerWriter
+	}
 	c.wmu.Unlock()
 	// A write in progress to a client that does not read gives up soon.
 	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	if start {
-		go c.writeLoop()
+		go c.writeLoop(nil, time.Time{})
 	}
 }
 
-var writeBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16<<10) }}
+// handOff gives the connection's writing to a goroutine of its own, which
+// first writes rest (frames the flusher could write only in part, the
+// oldest change in them born then).
+func (c *conn) handOff(rest []byte, born time.Time) {
+	c.wmu.Lock()
+	c.owner = ownerWriter
+	c.wmu.Unlock()
+	go c.writeLoop(rest, born)
+}
 
-// writeLoop writes the queue until it is empty, then ends; closeWith and
-// send start it again when needed.
-func (c *conn) writeLoop() {
-	bw := writeBufs.Get().(*bufio.Writer)
-	bw.Reset(c.nc)
-	defer func() {
-		bw.Reset(nil)
-		writeBufs.Put(bw)
-	}()
-	for {
-		if d := c.srv.cfg.WriteDelay; d > 0 {
-			time.Sleep(d)
+// flush writes what waits for c in one system call that does not block;
+// the flusher calls it, and c.owner is ownerFlusher. What the socket cannot
+// take at once goes to a writer of c's own. buf is scratch space, returned
+// for reuse.
+func (c *conn) flush(buf []byte) []byte {
+	c.wmu.Lock()
+	if c.closing || c.raw == nil {
+		c.wmu.Unlock()
+		c.handOff(nil, time.Time{})
+		return buf
+	}
+	frames := c.takeLocked()
+	c.wmu.Unlock()
+	buf, born := appendFrames(buf, frames)
+	c.recycle(frames)
+	n, err := writeNow(c.raw, buf)
+	if err != nil {
+		c.wmu.Lock()
+		c.owner = ownerNone
+		c.wmu.Unlock()
+		_ = c.nc.Close() // the reader ends the session
+		return buf
+	}
+	if n < len(buf) {
+		c.handOff(bytes.Clone(buf[n:]), born)
+		return buf
+	}
+	c.wrote(len(frames), born)
+	c.afterFlush()
+	return buf
+}
+
+// afterFlush registers c for the next round if frames arrived meanwhile.
+func (c *conn) afterFlush() {
+	c.wmu.Lock()
+	switch {
+	case c.closing:
+		c.wmu.Unlock()
+		c.handOff(nil, time.Time{})
+	case len(c.queue) > 0:
+		c.wmu.Unlock()
+		if !c.srv.flush.addConn(c) {
+			c.handOff(nil, time.Time{})
 		}
+	default:
+		c.owner = ownerNone
+		c.wmu.Unlock()
+	}
+}
+
+// writeLoop writes rest, then the queue until it is empty, blocking as
+// long as the client takes (up to WriteTimeout a write); then the flusher
+// writes c again.
+func (c *conn) writeLoop(rest []byte, born time.Time) {
+	if len(rest) > 0 {
+		c.setWriteDeadline()
+		if _, err := c.nc.Write(rest); err != nil {
+			_ = c.nc.Close()
+			return
+		}
+		c.wrote(0, born)
+	}
+	var buf []byte
+	for {
 		frames, closing := c.take()
 		if len(frames) == 0 && !closing {
 			return
 		}
-		err := c.write(bw, frames, closing)
-		switch {
-		case err != nil:
+		buf, born = appendFrames(buf[:0], frames)
+		c.recycle(frames)
+		if closing {
+			c.wmu.Lock()
+			buf = appendFrame(buf, ws.OpClose, ws.NewCloseFrameBody(c.closeCode, c.closeWhy))
+			c.wmu.Unlock()
+		}
+		c.setWriteDeadline()
+		if _, err := c.nc.Write(buf); err != nil {
 			_ = c.nc.Close()
 			return
-		case closing:
+		}
+		c.wrote(len(frames), born)
+		if closing {
 			c.halfClose()
 			return
 		}
 	}
 }
 
-// take empties the queue; it clears writing when there is nothing left.
+// take empties the queue for the writer goroutine; when nothing is left it
+// gives the connection back (the flusher writes it next time).
 func (c *conn) take() ([]frame, bool) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	frames := c.queue
-	c.queue, c.spare = c.spare[:0], nil
-	c.queued = 0
+	frames := c.takeLocked()
 	if len(frames) == 0 && !c.closing {
-		c.writing = false
+		c.owner = ownerNone
+		// The flusher's writes must not meet this writer's deadline.
+		_ = c.nc.SetWriteDeadline(time.Time{})
 	}
 	return frames, c.closing
 }
 
-func (c *conn) write(bw *bufio.Writer, frames []frame, closing bool) error {
+// takeLocked empties the queue; c.wmu is held.
+func (c *conn) takeLocked() []frame {
+	frames := c.queue
+	c.queue, c.spare = c.spare[:0], nil
+	c.queued = 0
+	return frames
+}
+
+func (c *conn) setWriteDeadline() {
 	c.wmu.Lock()
 	if !c.closing { // closeWith has set a shorter deadline: keep it
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	}
 	c.wmu.Unlock()
+}
+
+// wrote counts frames written and times the oldest change they carried.
+func (c *conn) wrote(frames int, born time.Time) {
+	c.srv.metrics.writes.Inc()
+	c.srv.metrics.framesOut.Add(float64(frames))
+	if !born.IsZero() {
+		c.srv.metrics.latency.Observe(time.Since(born).Seconds())
+	}
+}
+
+// appendFrames appends frames as WebSocket frames and returns the time of
+// the oldest change they carry.
+func appendFrames(dst []byte, frames []frame) ([]byte, time.Time) {
 	var oldest time.Time
 	for i := range frames {
 		f := &frames[i]
-		if err := ws.WriteHeader(bw, ws.Header{Fin: true, OpCode: f.op, Length: int64(len(f.data))}); err != nil {
-			return err
-		}
-		if _, err := bw.Write(f.data); err != nil {
-			return err
-		}
+		dst = appendFrame(dst, f.op, f.data)
 		if !f.born.IsZero() && (oldest.IsZero() || f.born.Before(oldest)) {
 			oldest = f.born
 		}
 	}
-	if closing {
-		c.wmu.Lock()
-		body := ws.NewCloseFrameBody(c.closeCode, c.closeWhy)
-		c.wmu.Unlock()
-		_ = ws.WriteHeader(bw, ws.Header{Fin: true, OpCode: ws.OpClose, Length: int64(len(body))})
-		_, _ = bw.Write(body)
+	return dst, oldest
+}
+
+// appendFrame appends one unmasked, final WebSocket frame (RFC 6455 §5.2).
+func appendFrame(dst []byte, op ws.OpCode, payload []byte) []byte {
+	dst = append(dst, 0x80|byte(op))
+	switch n := len(payload); {
+	case n < 126:
+		dst = append(dst, byte(n))
+	case n <= 0xffff:
+		dst = append(dst, 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
 	}
-	err := bw.Flush()
-	c.srv.metrics.framesOut.Add(float64(len(frames)))
-	if !oldest.IsZero() && err == nil {
-		c.srv.metrics.latency.Observe(time.Since(oldest).Seconds())
-	}
-	c.recycle(frames)
-	return err
+	return append(dst, payload...)
 }
 
 // recycle keeps the drained slice for the next round of the queue.

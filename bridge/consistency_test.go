@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -43,8 +44,21 @@ func fingerprint(ids []string, positions bool) uint64 {
 // TestConsistencyUnderChurn runs the simulator fast while clients subscribe
 // and unsubscribe at random. After every event, each client's copy of a
 // group must equal the router's state at the Seq it last received, as the
-// stream's history tells.
+// stream's history tells. It runs with delivery rounds back to back and
+// spaced (several changes per event and per write).
 func TestConsistencyUnderChurn(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  bridge.Config
+	}{
+		{"rounds back to back", bridge.Config{Coalesce: -1}},
+		{"coalesce 10ms (default)", bridge.Config{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { consistencyUnderChurn(t, tc.cfg) })
+	}
+}
+
+func consistencyUnderChurn(t *testing.T, cfg bridge.Config) {
 	e := bareEnv(t)
 	e.Adapter = e.OpenAdapter() // the simulator reports the directory
 	src, err := sim.New(sim.Config{Seed: 11, Speed: 7200, Rate: 3, Start: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)})
@@ -54,7 +68,7 @@ func TestConsistencyUnderChurn(t *testing.T) {
 	runCtx, stopSim := context.WithCancel(e.Ctx)
 	simDone := make(chan error, 1)
 	go func() { simDone <- e.Adapter.Run(runCtx, src) }()
-	_, url := e.gateway(bridge.Config{}, nil)
+	_, url := e.gateway(cfg, nil)
 	groups := make([]string, 0, 9)
 	waitFor(t, "the simulator's directory", func() bool { return len(directoryGroups(t, e)) == 9 })
 	groups = directoryGroups(t, e)
@@ -94,7 +108,7 @@ func TestConsistencyUnderChurn(t *testing.T) {
 			t.Fatalf("group %s at seq %d (positions %v): client state differs from the router's", o.group, o.seq, o.positions)
 		}
 	}
-	if len(obs) < 100 {
+	if len(obs) < 50 {
 		t.Fatalf("only %d observations: the test saw too little", len(obs))
 	}
 	t.Logf("%d observations checked", len(obs))
@@ -119,7 +133,7 @@ func churn(ctx context.Context, url string, groups []string, seed uint64, f prot
 		g := groups[r.IntN(len(groups))]
 		if subscribed[g] {
 			if err := c.Unsubscribe(ctx, g); err != nil {
-				return obs, ignoreEnd(ctx, err)
+				return obs, ignoreEnd(ctx, closeErr(c, err))
 			}
 			// the events already buffered came before the reply: they still count
 			for range len(c.Events()) {
@@ -131,7 +145,7 @@ func churn(ctx context.Context, url string, groups []string, seed uint64, f prot
 			delete(subscribed, g)
 		} else {
 			if _, err := c.Subscribe(ctx, protocol.Request{ServiceGroupID: g}); err != nil {
-				return obs, ignoreEnd(ctx, err)
+				return obs, ignoreEnd(ctx, closeErr(c, err))
 			}
 			subscribed[g] = true
 		}
@@ -165,6 +179,15 @@ func record(m *client.Mirror, ev protocol.Message, positions bool, obs *[]observ
 		*obs = append(*obs, observation{ev.ServiceGroupID, ev.Seq, positions, fingerprint(callIDs(m.Groups[ev.ServiceGroupID]), positions)})
 	}
 	return nil
+}
+
+// closeErr adds the close code and reason to an error of a closed client.
+func closeErr(c *client.Client, err error) error {
+	if errors.Is(err, client.ErrClosed) {
+		code, why := c.CloseCode()
+		return fmt.Errorf("%w (close %d %q)", err, code, why)
+	}
+	return err
 }
 
 func ignoreEnd(ctx context.Context, err error) error {

@@ -15,10 +15,11 @@ type metrics struct {
 	gatherer                             prometheus.Gatherer
 	connections, sessions, subscriptions prometheus.Gauge
 	views                                prometheus.Gauge
-	eventsIn, framesOut                  prometheus.Counter
+	eventsIn, framesOut, writes          prometheus.Counter
 	slowCloses, rebuilds                 prometheus.Counter
 	faults                               *prometheus.CounterVec
 	latency                              prometheus.Histogram
+	toView                               prometheus.Histogram
 }
 
 func newMetrics(reg Registry) *metrics {
@@ -34,12 +35,16 @@ func newMetrics(reg Registry) *metrics {
 		views:         f.gauge("sis_gateway_views", "Group views held by this gateway."),
 		eventsIn:      f.counter("sis_gateway_events_in_total", "Router changes applied to views."),
 		framesOut:     f.counter("sis_gateway_frames_out_total", "Messages written to clients."),
+		writes:        f.counter("sis_gateway_writes_total", "System calls writing to clients (each carries one or more messages)."),
 		slowCloses:    f.counter("sis_gateway_slow_client_closes_total", "Clients closed with 4009 for not keeping up."),
 		rebuilds:      f.counter("sis_gateway_view_rebuilds_total", "Group views rebuilt after a gap or a lost consumer."),
 		faults: promauto(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sis_gateway_faults_total",
 			Help: "Faults answered, by type."}, []string{"type"})),
 		latency: promauto(reg, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sis_gateway_router_to_client_seconds",
 			Help:    "Time from the adapter accepting a change to its frame being written to a client.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5}})),
+		toView: promauto(reg, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sis_gateway_router_to_view_seconds",
+			Help:    "Time from the adapter accepting a change to the gateway applying it to its view of the group.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5}})),
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,7 @@ type Server struct {
 	mux     *http.ServeMux
 
 	hub    *hub
+	flush  *flusher
 	dir    *directory
 	router *routerWatch
 
@@ -90,6 +92,7 @@ func New(ctx context.Context, log zerolog.Logger, cfg Config, deps Deps) (*Serve
 	s.metrics = newMetrics(deps.Registry)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hub = newHub(s)
+	s.flush = newFlusher(cfg.Coalesce, runtime.GOMAXPROCS(0))
 	if s.dir, err = watchDirectory(ctx, s); err != nil {
 		s.cancel()
 		return nil, err
@@ -99,6 +102,11 @@ func New(ctx context.Context, log zerolog.Logger, cfg Config, deps Deps) (*Serve
 		s.wg.Wait()
 		return nil, err
 	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.flush.run(s.ctx)
+	}()
 	s.goLoop(time.Second, s.sweep)
 	s.mux = s.routes()
 	return s, nil

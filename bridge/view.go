@@ -37,9 +37,13 @@ type view struct {
 	kinds     [2][2]int // subscribers by format and by position updates
 	d         deriver
 
-	pmu     sync.Mutex // guards pending
+	broken bool // a change failed to apply: the view waits for its rebuild
+
+	pmu     sync.Mutex // guards the three below
 	pending []event
-	wake    chan struct{}
+	queued  bool   // registered with the flusher
+	gen     uint64 // grows with each consumer; older consumers' events are dropped
+	failed  chan error
 }
 
 // event is a decoded event with its stream sequence.
@@ -61,7 +65,7 @@ type sub struct {
 
 func newView(s *Server, g subjects.Group) *view {
 	v := &view{srv: s, group: g, subject: subjects.Events(g.TenantID, g.ServiceGroupID), ready: make(chan struct{}),
-		done: make(chan struct{}), wake: make(chan struct{}, 1)}
+		done: make(chan struct{}), failed: make(chan error, 1)}
 	v.ctx, v.cancel = context.WithCancel(s.ctx)
 	go v.run()
 	return v
@@ -97,8 +101,17 @@ func (v *view) load() error {
 	if err != nil && !errors.Is(err, subjects.ErrGap) {
 		return err
 	}
+	v.pmu.Lock()
+	v.pending = nil
+	v.gen++
+	v.pmu.Unlock()
+	select {
+	case <-v.failed:
+	default:
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.broken = false
 	if v.q == nil {
 		v.q, v.seq, v.streamSeq = st.Queue, st.Seq, st.StreamSeq
 		close(v.ready)
@@ -129,38 +142,36 @@ func (v *view) rebuild(st subjects.GroupState) {
 }
 
 // follow consumes the group's events after the view's state until an
-// error, a gap, or the view stops.
+// error, a gap, or the view stops. The consumer's goroutine queues them; the
+// flusher applies them in its rounds.
 func (v *view) follow() error {
 	v.mu.Lock()
 	from := v.streamSeq + 1
 	v.mu.Unlock()
+	v.pmu.Lock()
+	gen := v.gen
+	v.pmu.Unlock()
 	cons, err := v.srv.js.OrderedConsumer(v.ctx, subjects.StreamEvents, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{v.subject}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from})
 	if err != nil {
 		return err
 	}
-	cc, err := cons.Consume(v.onMsg)
+	cc, err := cons.Consume(func(msg jetstream.Msg) { v.onMsg(gen, msg) })
 	if err != nil {
 		return err
 	}
 	defer cc.Stop()
-	for {
-		select {
-		case <-v.ctx.Done():
-			return v.ctx.Err()
-		case <-v.wake:
-		}
-		if d := v.srv.cfg.Coalesce; d > 0 {
-			time.Sleep(d)
-		}
-		if err := v.apply(v.take()); err != nil {
-			return err
-		}
+	select {
+	case <-v.ctx.Done():
+		return v.ctx.Err()
+	case err := <-v.failed:
+		return err
 	}
 }
 
-// onMsg runs on the consumer's goroutine: it only decodes and queues.
-func (v *view) onMsg(msg jetstream.Msg) {
+// onMsg runs on the consumer's goroutine: it decodes, queues, and registers
+// the view with the flusher.
+func (v *view) onMsg(gen uint64, msg jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		return
@@ -171,29 +182,53 @@ func (v *view) onMsg(msg jetstream.Msg) {
 		return
 	}
 	v.pmu.Lock()
+	if gen != v.gen {
+		v.pmu.Unlock()
+		return
+	}
 	for _, e := range events {
 		v.pending = append(v.pending, event{Event: e, streamSeq: meta.Sequence.Stream})
 	}
+	register := !v.queued
+	v.queued = true
 	v.pmu.Unlock()
-	select {
-	case v.wake <- struct{}{}:
-	default:
+	if register {
+		v.srv.flush.addView(v)
 	}
 }
 
+// take empties the queue of events and the view's registration.
 func (v *view) take() []event {
 	v.pmu.Lock()
 	defer v.pmu.Unlock()
 	batch := v.pending
-	v.pending = nil
+	v.pending, v.queued = nil, false
 	return batch
 }
 
-// apply applies a batch of events and fans the updates out as one
-// SessionsUpdated per kind of subscriber.
-func (v *view) apply(batch []event) error {
+// applyPending applies the events queued since the last time (the
+// flusher calls it, from any of its workers: v.mu keeps the batches in
+// order). A failure stops the view's consumer; the view is rebuilt from the
+// bus and applies nothing until then.
+func (v *view) applyPending() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	batch := v.take()
+	if len(batch) == 0 || v.ctx.Err() != nil || v.broken {
+		return
+	}
+	if err := v.apply(batch); err != nil {
+		v.broken = true
+		select {
+		case v.failed <- err:
+		default:
+		}
+	}
+}
+
+// apply applies a batch of events and fans the updates out as one
+// SessionsUpdated per kind of subscriber; v.mu is held.
+func (v *view) apply(batch []event) error {
 	v.d.reset(v.kinds[0][1]+v.kinds[1][1] > 0)
 	var born time.Time
 	var err error
@@ -215,6 +250,7 @@ func (v *view) apply(batch []event) error {
 		}
 		v.seq, v.streamSeq = e.Seq, e.streamSeq
 		v.srv.metrics.eventsIn.Inc()
+		v.srv.metrics.toView.Observe(time.Since(e.Time).Seconds())
 		if born.IsZero() {
 			born = e.Time
 		}

@@ -5,7 +5,9 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -26,16 +28,25 @@ type Options struct {
 	// stops reading (and the gateway, in time, closes it as too slow).
 	// Default 4096.
 	EventBuffer int
+	// TLS configures wss:// connections. Default nil: the system's roots.
+	TLS *tls.Config
+	// OnEvent, when set, receives every event, in order, on the
+	// connection's reader goroutine instead of Events (which then only
+	// closes when the connection ends). It must return quickly and must not
+	// wait for a request's reply: nothing is read while it runs. Default
+	// nil: events go to Events.
+	OnEvent func(protocol.Message)
 }
 
 // Client is one connection to a gateway.
 type Client struct {
-	conn   net.Conn
-	format protocol.Format
-	events chan protocol.Message
-	done   chan struct{}
-	quit   chan struct{}
-	once   sync.Once
+	conn    net.Conn
+	format  protocol.Format
+	onEvent func(protocol.Message)
+	events  chan protocol.Message
+	done    chan struct{}
+	quit    chan struct{}
+	once    sync.Once
 
 	wmu     sync.Mutex // serializes writes (requests, pongs)
 	mu      sync.Mutex
@@ -48,14 +59,16 @@ type Client struct {
 // Dial connects to a gateway's WebSocket URL (ws:// or wss://, path
 // protocol.Path).
 func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
-	if opts.EventBuffer == 0 {
+	if opts.OnEvent != nil {
+		opts.EventBuffer = 0 // Events only closes
+	} else if opts.EventBuffer == 0 {
 		opts.EventBuffer = 4096
 	}
 	sub := protocol.SubprotocolJSON
 	if opts.Format == protocol.Msgpack {
 		sub = protocol.SubprotocolMsgpack
 	}
-	conn, br, hs, err := ws.Dialer{Protocols: []string{sub}}.Dial(ctx, url)
+	conn, br, hs, err := ws.Dialer{Protocols: []string{sub}, TLSConfig: opts.TLS}.Dial(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
@@ -63,7 +76,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		_ = conn.Close()
 		return nil, fmt.Errorf("dial %s: gateway chose subprotocol %q, not %q", url, hs.Protocol, sub)
 	}
-	c := &Client{conn: conn, format: opts.Format, events: make(chan protocol.Message, opts.EventBuffer),
+	c := &Client{conn: conn, format: opts.Format, onEvent: opts.OnEvent, events: make(chan protocol.Message, opts.EventBuffer),
 		done: make(chan struct{}), quit: make(chan struct{}), pending: map[int64]chan protocol.Message{}}
 	// Frames are read through a buffer: a frame header alone would
 	// otherwise cost a system call or two.
@@ -106,6 +119,7 @@ func (c *Client) read(src io.Reader) {
 	defer c.failPending()
 	control := wsutil.ControlFrameHandler(writerFunc(c.writeRaw), ws.StateClientSide)
 	rd := &wsutil.Reader{Source: src, State: ws.StateClientSide, OnIntermediate: control}
+	var buf bytes.Buffer // messages are decoded into copies: one buffer serves them all
 	for {
 		hdr, err := rd.NextFrame()
 		if err != nil {
@@ -119,12 +133,12 @@ func (c *Client) read(src io.Reader) {
 			}
 			continue
 		}
-		data, err := io.ReadAll(rd)
-		if err != nil {
+		buf.Reset()
+		if _, err := buf.ReadFrom(rd); err != nil {
 			c.setErr(err)
 			return
 		}
-		if !c.dispatch(data) {
+		if !c.dispatch(buf.Bytes()) {
 			return
 		}
 	}
@@ -135,6 +149,10 @@ func (c *Client) dispatch(data []byte) bool {
 	if err != nil {
 		c.setErr(err)
 		return false
+	}
+	if m.Event != "" && c.onEvent != nil {
+		c.onEvent(m)
+		return true
 	}
 	if m.Event != "" {
 		select {

@@ -37,13 +37,14 @@ func readID(f Format, data []byte) *int64 {
 
 // DecodeMessage decodes a server message, as a client does.
 func DecodeMessage(f Format, data []byte) (Message, error) {
-	var m Message
-	if f == Msgpack && mpcheck.Bounds(data) == nil {
-		if err := decodeMessageMsgpack(data, &m); err == nil && m.Event != "" {
-			return m, nil // an event, read without reflection
+	if f == Msgpack {
+		// An event, read without reflection by a decoder that checks the
+		// lengths itself as mpcheck.Bounds does; the rest by reflection.
+		if m, ok := decodeEventMsgpack(data); ok {
+			return m, nil
 		}
-		m = Message{}
 	}
+	var m Message
 	if err := unmarshal(f, data, &m); err != nil {
 		return m, fmt.Errorf("decode server message: %w", err)
 	}
@@ -63,5 +64,16 @@ func unmarshal(f Format, data []byte, v any) error {
 	if len(data) == 0 || !(data[0]&0xf0 == 0x80 || data[0] == 0xde || data[0] == 0xdf) {
 		return fmt.Errorf("not a msgpack map")
 	}
+	return msgpackUnmarshal(data, v)
+}
+
+// msgpackUnmarshal decodes by reflection, returning as an error the panic
+// that the library raises on some values (nil for a time.Time).
+func msgpackUnmarshal(data []byte, v any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("msgpack: %v", p)
+		}
+	}()
 	return msgpack.Unmarshal(data, v)
 }

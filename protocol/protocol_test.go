@@ -227,3 +227,24 @@ func BenchmarkSessionsUpdated(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkDecodeSessionsUpdated(b *testing.B) {
+	data := AppendSessionsUpdated(Msgpack, nil, "acme-sales", 12345, benchUpdates())
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeMessage(Msgpack, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchUpdates is sampleUpdates in the group the benchmarks encode, so that
+// the sessions' ServiceGroupID matches the message's as in real traffic.
+func benchUpdates() []Update {
+	updates := sampleUpdates()
+	for i := range updates {
+		updates[i].Session.ServiceGroupID = "acme-sales"
+	}
+	return updates
+}

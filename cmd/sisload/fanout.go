@@ -14,25 +14,24 @@ import (
 
 // fanoutOpts are the flags of sisload fanout.
 type fanoutOpts struct {
-	clients    int
-	groups     int
-	perClient  int
-	rate       float64
-	duration   time.Duration
-	format     string
-	writeDelay time.Duration
-	coalesce   time.Duration
-	only       string
-	jsonFile   string
-	procs      int
-	buffer     int
-	parallel   int
-	prefill    int
-	drain      time.Duration
-	setup      time.Duration
-	timeout    time.Duration
-	seed       uint64
-	logLevel   string
+	clients   int
+	groups    int
+	perClient int
+	rate      float64
+	duration  time.Duration
+	format    string
+	coalesce  time.Duration
+	only      string
+	jsonFile  string
+	procs     int
+	buffer    int
+	parallel  int
+	prefill   int
+	drain     time.Duration
+	setup     time.Duration
+	timeout   time.Duration
+	seed      uint64
+	logLevel  string
 }
 
 // register declares the flags.
@@ -43,8 +42,7 @@ func (o *fanoutOpts) register(fs *flag.FlagSet) {
 	fs.Float64Var(&o.rate, "rate", 2000, "router changes per second, spread at random over the groups")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long the router driver runs, per system")
 	fs.StringVar(&o.format, "format", "json", "gateway subprotocol: json or msgpack")
-	fs.DurationVar(&o.writeDelay, "write-delay", 0, "gateway WriteDelay (let a client's frames gather before writing)")
-	fs.DurationVar(&o.coalesce, "coalesce", 0, "gateway Coalesce (let a group's changes gather into one SessionsUpdated)")
+	fs.DurationVar(&o.coalesce, "coalesce", 10*time.Millisecond, "gateway Coalesce (space its delivery rounds this far apart; negative: back to back)")
 	fs.StringVar(&o.only, "only", "", "run one system only: gateway or nats")
 	fs.StringVar(&o.jsonFile, "json", "", "also write the results to this JSON file")
 	fs.IntVar(&o.procs, "client-procs", -1, "child processes running the clients; -1: in this process unless the open-file limit is too low for both ends")
@@ -103,16 +101,18 @@ type runResult struct {
 	Closed           int64         `json:"closedClients"`
 	Closed4009       int64         `json:"closed4009"`
 	CloseCodes       map[int]int64 `json:"closeCodes,omitempty"`
-	Lagging          int64         `json:"laggingClients"`
-	KeepAlives       int64         `json:"keepAlives"`
-	Dropped          int64         `json:"droppedByClient"`
-	SlowConsumer     int64         `json:"slowConsumerErrors"`
-	ServerSlow       int64         `json:"serverSlowConsumers"`
-	CPU              time.Duration `json:"cpuNs"`
-	ClientCPU        time.Duration `json:"clientProcsCpuNs"`
-	OtherCPU         time.Duration `json:"otherProcessesCpuNs"`
-	Heap             uint64        `json:"heapBytes"`
-	ClientHeap       uint64        `json:"clientProcsHeapBytes"`
+	// Stages is what the gateway's metrics say of the window (gateway only).
+	Stages       *stages       `json:"gatewayStages,omitempty"`
+	Lagging      int64         `json:"laggingClients"`
+	KeepAlives   int64         `json:"keepAlives"`
+	Dropped      int64         `json:"droppedByClient"`
+	SlowConsumer int64         `json:"slowConsumerErrors"`
+	ServerSlow   int64         `json:"serverSlowConsumers"`
+	CPU          time.Duration `json:"cpuNs"`
+	ClientCPU    time.Duration `json:"clientProcsCpuNs"`
+	OtherCPU     time.Duration `json:"otherProcessesCpuNs"`
+	Heap         uint64        `json:"heapBytes"`
+	ClientHeap   uint64        `json:"clientProcsHeapBytes"`
 }
 
 // runFanout runs the fan-out comparison and returns one result per system.
@@ -192,7 +192,7 @@ func procsLabel(procs int) string {
 
 // gatewayRun measures our gateway.
 func gatewayRun(ctx context.Context, st *stack, o fanoutOpts, cfg fleetConfig, procs int, stderr io.Writer) (runResult, error) {
-	gw, err := st.startGateway(ctx, bridge.Config{WriteDelay: o.writeDelay, Coalesce: o.coalesce}, o.clients+10)
+	gw, err := st.startGateway(ctx, bridge.Config{Coalesce: o.coalesce}, o.clients+10)
 	if err != nil {
 		return runResult{}, err
 	}
@@ -206,7 +206,13 @@ func gatewayRun(ctx context.Context, st *stack, o fanoutOpts, cfg fleetConfig, p
 	}
 	defer fl.Close()
 	fmt.Fprintf(stderr, "[gateway] %d clients subscribed in %s\n", o.clients, time.Since(started).Round(time.Millisecond))
-	return measure(ctx, kindGateway, st, fl, o, cfg.Assign, procs, stderr)
+	before := gatewayStages(gw.reg)
+	r, err := measure(ctx, kindGateway, st, fl, o, cfg.Assign, procs, stderr)
+	if err == nil {
+		s := gatewayStages(gw.reg).since(before)
+		r.Stages = &s
+	}
+	return r, err
 }
 
 // natsRun measures nats-server's WebSocket listener.

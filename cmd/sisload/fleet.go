@@ -343,3 +343,18 @@ func (m multiFleet) Close() {
 	}
 	wg.Wait()
 }
+
+// groups lists every group some client of the fleet subscribes to.
+func (cfg fleetConfig) groups() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, gs := range cfg.Assign {
+		for _, g := range gs {
+			if !seen[g] {
+				seen[g] = true
+				out = append(out, g)
+			}
+		}
+	}
+	return out
+}

@@ -26,6 +26,12 @@ type gwFleet struct {
 type gwClient struct {
 	c *client.Client
 	p *progress
+	// complete says which groups' initial data is complete; only the
+	// client's reader goroutine touches it.
+	complete  []bool
+	completed int
+	// times holds the acceptance times of each of p.groups.
+	times []*groupTimes
 }
 
 // parseFormat returns the protocol format a flag names.
@@ -54,7 +60,7 @@ func startGatewayFleet(ctx context.Context, cfg fleetConfig) (f *gwFleet, err er
 			f.Close()
 		}
 	}()
-	if f.times, err = watchAcceptTimes(cfg.NatsURL); err != nil {
+	if f.times, err = watchAcceptTimes(cfg.NatsURL, cfg.groups()); err != nil {
 		return nil, err
 	}
 	sctx, cancel := context.WithTimeout(ctx, cfg.Setup)
@@ -78,17 +84,22 @@ func startGatewayFleet(ctx context.Context, cfg fleetConfig) (f *gwFleet, err er
 // connect dials client i, initializes it, starts its reader and subscribes
 // it to its groups.
 func (f *gwFleet) connect(ctx context.Context, i int, format protocol.Format) error {
-	c, err := client.Dial(ctx, f.cfg.URL, client.Options{Format: format, EventBuffer: f.cfg.Buffer})
+	gc := &gwClient{p: newProgress(f.cfg.Assign[i])}
+	gc.complete = make([]bool, len(gc.p.groups))
+	for _, g := range gc.p.groups {
+		gc.times = append(gc.times, f.times.group(g))
+	}
+	c, err := client.Dial(ctx, f.cfg.URL, client.Options{Format: format, OnEvent: func(m protocol.Message) { f.onEvent(gc, m) }})
 	if err != nil {
 		return fmt.Errorf("client %d: %w", i, err)
 	}
-	gc := &gwClient{c: c, p: newProgress(f.cfg.Assign[i])}
+	gc.c = c
 	f.clients[i] = gc
 	if err := c.Initialize(ctx, "", "", false); err != nil {
 		return fmt.Errorf("client %d: initialize: %w", i, err)
 	}
 	f.wg.Add(1)
-	go f.read(gc)
+	go f.wait(gc)
 	for _, g := range gc.p.groups {
 		if _, err := c.Subscribe(ctx, protocol.Request{ServiceGroupID: g}); err != nil {
 			return fmt.Errorf("client %d: subscribe to %s: %w", i, g, err)
@@ -97,34 +108,35 @@ func (f *gwFleet) connect(ctx context.Context, i int, format protocol.Format) er
 	return nil
 }
 
-// read takes a client's events until its connection ends.
-func (f *gwFleet) read(gc *gwClient) {
-	defer f.wg.Done()
-	complete := make([]bool, len(gc.p.groups))
-	completed := 0
-	for m := range gc.c.Events() {
-		switch m.Event {
-		case protocol.EventInitialDataComplete:
-			if i, ok := gc.p.index[m.ServiceGroupID]; ok && !complete[i] {
-				complete[i] = true
-				gc.p.last[i].Store(m.Seq)
-				if completed++; completed == len(complete) {
-					f.tally.ready.Add(1)
-				}
+// onEvent takes a client's events on its reader goroutine.
+func (f *gwFleet) onEvent(gc *gwClient, m protocol.Message) {
+	switch m.Event {
+	case protocol.EventInitialDataComplete:
+		if i, ok := gc.p.index[m.ServiceGroupID]; ok && !gc.complete[i] {
+			gc.complete[i] = true
+			gc.p.last[i].Store(m.Seq)
+			if gc.completed++; gc.completed == len(gc.complete) {
+				f.tally.ready.Add(1)
 			}
-		case protocol.EventSessionsUpdated:
-			if i, ok := gc.p.index[m.ServiceGroupID]; ok && complete[i] {
-				f.count(m)
-				gc.p.last[i].Store(m.Seq)
-			}
-		case protocol.EventRouterDisconnected:
-			f.tally.routerDown.Add(1)
-		case protocol.EventKeepAlive:
-			f.tally.keepAlives.Add(1)
-			f.wg.Add(1)
-			go f.heartbeat(gc.c)
 		}
+	case protocol.EventSessionsUpdated:
+		if i, ok := gc.p.index[m.ServiceGroupID]; ok && gc.complete[i] {
+			f.count(gc.times[i], m)
+			gc.p.last[i].Store(m.Seq)
+		}
+	case protocol.EventRouterDisconnected:
+		f.tally.routerDown.Add(1)
+	case protocol.EventKeepAlive:
+		f.tally.keepAlives.Add(1)
+		f.wg.Add(1)
+		go f.heartbeat(gc.c)
 	}
+}
+
+// wait notes how a client's connection ended.
+func (f *gwFleet) wait(gc *gwClient) {
+	defer f.wg.Done()
+	<-gc.c.Done()
 	gc.p.closed.Store(true)
 	if f.tally.stopping.Load() {
 		return
@@ -138,16 +150,16 @@ func (f *gwFleet) read(gc *gwClient) {
 // and the event's Seq is that of its last change: update i of n carries
 // change Seq-(n-1-i), and its latency is measured from that change's
 // acceptance time.
-func (f *gwFleet) count(m protocol.Message) {
+func (f *gwFleet) count(g *groupTimes, m protocol.Message) {
 	if !f.tally.counting.Load() {
 		return
 	}
-	now := time.Now()
 	n := uint64(len(m.SessionUpdates))
-	f.tally.deliveries.Add(int64(n))
-	for i := range n {
-		f.times.record(&f.tally.hist, m.ServiceGroupID, m.Seq-(n-1-i), now)
+	if n == 0 || n > m.Seq {
+		return
 	}
+	f.tally.deliveries.Add(int64(n))
+	f.times.record(&f.tally.hist, g, m.Seq-n+1, m.Seq, time.Now())
 }
 
 // heartbeat answers a KeepAlive; it runs apart from the reader, which must

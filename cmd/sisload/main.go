@@ -34,7 +34,7 @@ commands:
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	stopProfile := profile(os.Getenv("SISLOAD_CPUPROFILE"))
+	stopProfile := profile(profilePath(os.Getenv("SISLOAD_CPUPROFILE"), os.Args[1:]))
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stopProfile()
 	stop()
@@ -44,8 +44,18 @@ func main() {
 	}
 }
 
+// profilePath names the profile of this process: a client child process
+// adds ".clients" to the path it inherits.
+func profilePath(path string, args []string) string {
+	if path != "" && len(args) > 0 && args[0] == childCommand {
+		return path + ".clients"
+	}
+	return path
+}
+
 // profile writes a CPU profile of the whole run to path, when set (the
-// environment variable SISLOAD_CPUPROFILE); the returned function stops it.
+// environment variable SISLOAD_CPUPROFILE; a client child process writes
+// its own to the same path + ".clients"); the returned function stops it.
 func profile(path string) func() {
 	if path == "" {
 		return func() {}

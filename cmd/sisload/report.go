@@ -23,8 +23,8 @@ func printFanout(w io.Writer, o fanoutOpts, rs []runResult) {
 	if len(rs) > 0 && rs[0].ClientProcs > 0 {
 		where = fmt.Sprintf("clients in %d child process(es)", rs[0].ClientProcs)
 	}
-	fmt.Fprintf(w, "\nfan-out: %d clients x %d of %d groups, target %.0f changes/s for %s, gateway format %s, write-delay %s, coalesce %s, %s\n",
-		o.clients, o.perClient, o.groups, o.rate, o.duration, o.format, o.writeDelay, o.coalesce, where)
+	fmt.Fprintf(w, "\nfan-out: %d clients x %d of %d groups, target %.0f changes/s for %s, gateway format %s, coalesce %s, %s\n",
+		o.clients, o.perClient, o.groups, o.rate, o.duration, o.format, o.coalesce, where)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "system\tclients\tgroups/client\tchanges/s\tdeliveries/s\tdelivered\tp50\tp99\tp99.9\tmax\tclosed (4009)\tdrops\tlagging\tcpu\tcpu/wall\tothers\theap MiB\t")
 	for _, r := range rs {
@@ -38,6 +38,9 @@ func printFanout(w io.Writer, o fanoutOpts, rs []runResult) {
 	fmt.Fprintln(w, "cpu: process CPU time (user+system, every client included) from the driver's start to the end of the drain; cpu/wall: cores busy on average;")
 	fmt.Fprintln(w, "others: cores busy on average with other processes of the machine (from /proc/stat) over the same window.")
 	for _, r := range rs {
+		if r.Stages != nil {
+			fmt.Fprintf(w, "%s: %s\n", systemLabel(r.System), r.Stages)
+		}
 		if r.Untimed > 0 {
 			fmt.Fprintf(w, "%s: %d deliveries could not be timed\n", systemLabel(r.System), r.Untimed)
 		}

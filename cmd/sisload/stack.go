@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"net"
 	"net/http"
 	"os"
@@ -147,6 +148,7 @@ func (l *natsLogger) Tracef(format string, v ...any)  { l.log.Trace().Msgf(forma
 // connection and seat pool.
 type gateway struct {
 	srv  *bridge.Server
+	reg  *prometheus.Registry // the gateway's metrics
 	hs   *http.Server
 	nc   *nats.Conn
 	pool *seats.Pool
@@ -157,7 +159,7 @@ type gateway struct {
 // startGateway starts a gateway with seatCount license seats and waits
 // until it sees the router connected.
 func (st *stack) startGateway(ctx context.Context, cfg bridge.Config, seatCount int) (gw *gateway, err error) {
-	gw = &gateway{done: make(chan struct{})}
+	gw = &gateway{done: make(chan struct{}), reg: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
 			gw.close()
@@ -178,7 +180,7 @@ func (st *stack) startGateway(ctx context.Context, cfg bridge.Config, seatCount 
 	if gw.pool, err = seats.New(kv, log, seats.Config{Seats: seatCount}); err != nil {
 		return nil, fmt.Errorf("seat pool: %w", err)
 	}
-	if gw.srv, err = bridge.New(ctx, log, cfg, bridge.Deps{Conn: gw.nc, JetStream: js, Seats: seatPool{gw.pool}}); err != nil {
+	if gw.srv, err = bridge.New(ctx, log, cfg, bridge.Deps{Conn: gw.nc, JetStream: js, Seats: seatPool{gw.pool}, Registry: gw.reg}); err != nil {
 		return nil, fmt.Errorf("start the gateway: %w", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

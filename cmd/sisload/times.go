@@ -12,28 +12,39 @@ import (
 // acceptTimes learns when the adapter accepted each change, from a core
 // NATS subscription on every group's events: the gateway's messages do not
 // carry that time. A delivery seen before its time is known is kept aside
-// and timed when the fleet finishes.
+// and timed when the fleet finishes. The groups are known from the start,
+// so finding a group takes no lock; each has its own.
 type acceptTimes struct {
-	nc  *nats.Conn
-	sub *nats.Subscription
+	nc     *nats.Conn
+	sub    *nats.Subscription
+	groups map[string]*groupTimes // fixed at creation
 
-	mu    sync.RWMutex
-	times map[string]map[uint64]int64 // group → seq → Unix ns
-	late  []lateDelivery
-	bad   int64 // messages that could not be decoded
+	mu   sync.Mutex // guards late and bad
+	late []lateDelivery
+	bad  int64 // messages that could not be decoded
+}
+
+// groupTimes holds one group's acceptance times: ns[seq-1] in Unix ns, 0
+// while unknown.
+type groupTimes struct {
+	mu sync.RWMutex
+	ns []int64
 }
 
 // lateDelivery is a delivery whose change's time was not known yet.
 type lateDelivery struct {
-	group string
+	group *groupTimes
 	seq   uint64
 	at    time.Time
 }
 
 // watchAcceptTimes subscribes to subjects.AllEvents on the NATS server at
-// url.
-func watchAcceptTimes(url string) (*acceptTimes, error) {
-	t := &acceptTimes{times: map[string]map[uint64]int64{}}
+// url, keeping the times of the given groups.
+func watchAcceptTimes(url string, groups []string) (*acceptTimes, error) {
+	t := &acceptTimes{groups: map[string]*groupTimes{}}
+	for _, g := range groups {
+		t.groups[g] = &groupTimes{}
+	}
 	nc, err := nats.Connect(url, nats.Name("sisload-times"))
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS for acceptance times: %w", err)
@@ -58,34 +69,62 @@ func watchAcceptTimes(url string) (*acceptTimes, error) {
 // consecutive changes of a group when the adapter had a backlog).
 func (t *acceptTimes) onEvent(m *nats.Msg) {
 	events, err := subjects.DecodeEvents(m.Data)
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if err != nil {
+		t.mu.Lock()
 		t.bad++
+		t.mu.Unlock()
 		return
 	}
 	for _, e := range events {
-		g := t.times[e.Group]
-		if g == nil {
-			g = map[uint64]int64{}
-			t.times[e.Group] = g
+		if g := t.groups[e.Group]; g != nil && e.Seq > 0 {
+			g.set(e.Seq, e.Time.UnixNano())
 		}
-		g[e.Seq] = e.Time.UnixNano()
 	}
 }
 
-// record times one delivery of change seq of group, received at now, into
-// h; if the change's time is not known yet it is kept for resolve.
-func (t *acceptTimes) record(h *histogram, group string, seq uint64, now time.Time) {
-	t.mu.RLock()
-	ns, ok := t.times[group][seq]
-	t.mu.RUnlock()
-	if ok {
-		h.Record(now.Sub(time.Unix(0, ns)))
+func (g *groupTimes) set(seq uint64, ns int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if n := int(seq); n > len(g.ns) {
+		g.ns = append(g.ns, make([]int64, n-len(g.ns))...)
+	}
+	g.ns[seq-1] = ns
+}
+
+// get returns change seq's time, 0 if unknown; g.mu is read-locked.
+func (g *groupTimes) get(seq uint64) int64 {
+	if seq == 0 || seq > uint64(len(g.ns)) {
+		return 0
+	}
+	return g.ns[seq-1]
+}
+
+// group returns a group's times (nil for a group not watched).
+func (t *acceptTimes) group(name string) *groupTimes { return t.groups[name] }
+
+// record times the deliveries of changes from … to of group g, received at
+// now, into h; a change whose time is not known yet is kept for resolve.
+func (t *acceptTimes) record(h *histogram, g *groupTimes, from, to uint64, now time.Time) {
+	if g == nil {
+		return
+	}
+	var late []uint64
+	g.mu.RLock()
+	for seq := from; seq <= to; seq++ {
+		if ns := g.get(seq); ns != 0 {
+			h.Record(now.Sub(time.Unix(0, ns)))
+		} else {
+			late = append(late, seq)
+		}
+	}
+	g.mu.RUnlock()
+	if len(late) == 0 {
 		return
 	}
 	t.mu.Lock()
-	t.late = append(t.late, lateDelivery{group: group, seq: seq, at: now})
+	for _, seq := range late {
+		t.late = append(t.late, lateDelivery{group: g, seq: seq, at: now})
+	}
 	t.mu.Unlock()
 }
 
@@ -95,7 +134,10 @@ func (t *acceptTimes) resolve(h *histogram) (untimed, undecoded int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, l := range t.late {
-		if ns, ok := t.times[l.group][l.seq]; ok {
+		l.group.mu.RLock()
+		ns := l.group.get(l.seq)
+		l.group.mu.RUnlock()
+		if ns != 0 {
 			h.Record(l.at.Sub(time.Unix(0, ns)))
 		} else {
 			untimed++

@@ -1,0 +1,184 @@
+package bridge
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// flusher runs the gateway's delivery rounds. A view with new changes and a
+// connection with frames waiting register with it; a round applies every
+// registered view's changes (each view fans them out into its subscribers'
+// queues) and then writes every registered connection's queue in one
+// system call, without blocking: a connection whose socket is full is
+// handed to a goroutine of its own until its backlog is written.
+//
+// Rounds run back to back while work waits, and at most one per interval
+// when the interval is positive: the busier the gateway, the more each round
+// carries, and the fewer goroutines wake per change. One goroutine runs
+// the rounds (a round's writes are spread over one worker per CPU), so a
+// change waits behind no more than one round.
+type flusher struct {
+	interval time.Duration
+
+	mu      sync.Mutex
+	views   []*view
+	conns   []*conn
+	stopped bool
+	wake    chan struct{}
+
+	// Used by the flusher's goroutine (and its round's workers) only.
+	spareConns []*conn
+	bufs       [][]byte // a scratch buffer per worker
+}
+
+// flushChunk is how many connections a round's worker takes at a time.
+const flushChunk = 64
+
+// newFlusher returns a flusher whose rounds write with up to workers
+// goroutines at once.
+func newFlusher(interval time.Duration, workers int) *flusher {
+	return &flusher{interval: interval, wake: make(chan struct{}, 1), bufs: make([][]byte, max(workers, 1))}
+}
+
+// addView registers a view with new changes; false once the flusher has
+// stopped.
+func (f *flusher) addView(v *view) bool {
+	f.mu.Lock()
+	ok := !f.stopped
+	if ok {
+		f.views = append(f.views, v)
+	}
+	f.mu.Unlock()
+	f.signal()
+	return ok
+}
+
+// addConn registers a connection with frames waiting; false once the
+// flusher has stopped (the caller then writes them itself).
+func (f *flusher) addConn(c *conn) bool {
+	f.mu.Lock()
+	ok := !f.stopped
+	if ok {
+		f.conns = append(f.conns, c)
+	}
+	f.mu.Unlock()
+	f.signal()
+	return ok
+}
+
+func (f *flusher) signal() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run runs rounds until ctx ends, then hands every connection still
+// registered to a writer of its own.
+func (f *flusher) run(ctx context.Context) {
+	defer f.stop()
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.wake:
+		}
+		if wait := time.Until(last.Add(f.interval)); f.interval > 0 && wait > 0 {
+			if !sleep(ctx, wait) {
+				return
+			}
+		}
+		last = time.Now()
+		f.round()
+	}
+}
+
+// round applies the registered views' changes, then writes the registered
+// connections' frames. Between chunks of writes it applies the changes that
+// arrived meanwhile: a connection not yet written this round still gets
+// them in it.
+func (f *flusher) round() {
+	f.applyViews()
+	f.mu.Lock()
+	conns := f.conns
+	f.conns = f.spareConns[:0]
+	f.mu.Unlock()
+	f.writeAll(conns)
+	clear(conns)
+	f.spareConns = conns[:0]
+}
+
+// applyViews applies the changes of every registered view. The round's
+// workers call it too, each taking a different set of views.
+func (f *flusher) applyViews() {
+	f.mu.Lock()
+	views := f.views
+	f.views = nil
+	f.mu.Unlock()
+	for _, v := range views {
+		v.applyPending()
+	}
+}
+
+// writeAll flushes conns, spread over the workers in chunks.
+func (f *flusher) writeAll(conns []*conn) {
+	workers := min(len(f.bufs), (len(conns)+flushChunk-1)/flushChunk)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.work(w, conns, &next)
+		}()
+	}
+	f.work(0, conns, &next)
+	wg.Wait()
+}
+
+// work flushes chunks of conns until none is left; w is the worker's index.
+func (f *flusher) work(w int, conns []*conn, next *atomic.Int64) {
+	buf := f.bufs[w]
+	for {
+		i := int(next.Add(flushChunk)) - flushChunk
+		if i >= len(conns) {
+			break
+		}
+		for _, c := range conns[i:min(i+flushChunk, len(conns))] {
+			buf = c.flush(buf[:0])
+		}
+		f.applyViews()
+	}
+	if cap(buf) > 1<<20 {
+		buf = nil
+	}
+	f.bufs[w] = buf
+}
+
+// stop refuses later registrations and hands the connections still
+// registered to writers of their own.
+func (f *flusher) stop() {
+	f.mu.Lock()
+	f.stopped = true
+	conns := f.conns
+	f.views, f.conns = nil, nil
+	f.mu.Unlock()
+	for _, c := range conns {
+		c.handOff(nil, time.Time{})
+	}
+}
+
+// sleep waits d or until ctx ends; false if ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
