@@ -28,6 +28,8 @@ commands:
              nats-server's WebSocket listener, side by side
   subscribe  time from Subscribe to InitialDataComplete on a deep queue
   idle       memory per idle connection of each system
+  floor      CPU time of one small loopback TCP write and its read: the
+             machine's cost under every fan-out, before any protocol
 
 "sisload <command> -h" lists a command's flags.
 `
@@ -89,6 +91,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return subscribeCommand(ctx, args[1:], stdout, stderr)
 	case "idle":
 		return idleCommand(ctx, args[1:], stdout, stderr)
+	case "floor":
+		return floorCommand(ctx, args[1:], stdout, stderr)
 	case childCommand:
 		return runFleetChild(ctx, stdin, stdout)
 	case idleChildCommand:

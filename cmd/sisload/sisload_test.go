@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -47,6 +48,25 @@ func TestFanoutTiny(t *testing.T) {
 		}
 	}
 	printFanout(io.Discard, o, rs)
+	gw := rs[0]
+	if gw.Stages == nil || gw.Stages.Writes == 0 || gw.Stages.Frames < gw.Stages.Writes || gw.Stages.ToView.N == 0 {
+		t.Errorf("gateway stages %+v: want writes, frames and timed changes", gw.Stages)
+	}
+}
+
+// TestFloor measures a few loopback writes and reads every byte back.
+func TestFloor(t *testing.T) {
+	var out bytes.Buffer
+	err := floorCommand(context.Background(), []string{"--conns", "3", "--rounds", "5", "--size", "100", "--pause", "0s"}, &out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "15 writes of 100 bytes to 3 loopback connections") {
+		t.Fatalf("output %q", out.String())
+	}
+	if err := floorCommand(context.Background(), []string{"--conns", "0"}, &out, io.Discard); err == nil {
+		t.Fatal("--conns 0 accepted")
+	}
 }
 
 // TestHistogramQuantiles checks the buckets' precision and the quantiles.
