@@ -17,6 +17,8 @@ type gwFleet struct {
 	tally
 	times   *acceptTimes
 	clients []*gwClient
+	// groupIndex numbers every group of the fleet (read-only once started).
+	groupIndex map[string]int
 	ctx     context.Context // cancelled by Close: ends Heartbeats in flight
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup // every client's reader and Heartbeat
@@ -32,6 +34,8 @@ type gwClient struct {
 	completed int
 	// times holds the acceptance times of each of p.groups.
 	times []*groupTimes
+	// slots maps the fleet's group index to p.groups' (-1: not one).
+	slots []int16
 }
 
 // parseFormat returns the protocol format a flag names.
@@ -53,7 +57,10 @@ func startGatewayFleet(ctx context.Context, cfg fleetConfig) (f *gwFleet, err er
 	if err != nil {
 		return nil, err
 	}
-	f = &gwFleet{cfg: cfg, clients: make([]*gwClient, len(cfg.Assign))}
+	f = &gwFleet{cfg: cfg, clients: make([]*gwClient, len(cfg.Assign)), groupIndex: map[string]int{}}
+	for i, g := range cfg.groups() {
+		f.groupIndex[g] = i
+	}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -86,8 +93,13 @@ func startGatewayFleet(ctx context.Context, cfg fleetConfig) (f *gwFleet, err er
 func (f *gwFleet) connect(ctx context.Context, i int, format protocol.Format) error {
 	gc := &gwClient{p: newProgress(f.cfg.Assign[i])}
 	gc.complete = make([]bool, len(gc.p.groups))
-	for _, g := range gc.p.groups {
+	gc.slots = make([]int16, len(f.groupIndex))
+	for i := range gc.slots {
+		gc.slots[i] = -1
+	}
+	for i, g := range gc.p.groups {
 		gc.times = append(gc.times, f.times.group(g))
+		gc.slots[f.groupIndex[g]] = int16(i)
 	}
 	c, err := client.Dial(ctx, f.cfg.URL, client.Options{Format: format, OnEvent: func(m protocol.Message) { f.onEvent(gc, m) }})
 	if err != nil {
@@ -112,7 +124,7 @@ func (f *gwFleet) connect(ctx context.Context, i int, format protocol.Format) er
 func (f *gwFleet) onEvent(gc *gwClient, m protocol.Message) {
 	switch m.Event {
 	case protocol.EventInitialDataComplete:
-		if i, ok := gc.p.index[m.ServiceGroupID]; ok && !gc.complete[i] {
+		if i, ok := f.slot(gc, m.ServiceGroupID); ok && !gc.complete[i] {
 			gc.complete[i] = true
 			gc.p.last[i].Store(m.Seq)
 			if gc.completed++; gc.completed == len(gc.complete) {
@@ -120,7 +132,7 @@ func (f *gwFleet) onEvent(gc *gwClient, m protocol.Message) {
 			}
 		}
 	case protocol.EventSessionsUpdated:
-		if i, ok := gc.p.index[m.ServiceGroupID]; ok && gc.complete[i] {
+		if i, ok := f.slot(gc, m.ServiceGroupID); ok && gc.complete[i] {
 			f.count(gc.times[i], m)
 			gc.p.last[i].Store(m.Seq)
 		}
@@ -131,6 +143,17 @@ func (f *gwFleet) onEvent(gc *gwClient, m protocol.Message) {
 		f.wg.Add(1)
 		go f.heartbeat(gc.c)
 	}
+}
+
+// slot returns the index of group in gc's groups. The fleet's own map of
+// every group is shared, so it stays in the cache; each client keeps only
+// a slice from that index to its own.
+func (f *gwFleet) slot(gc *gwClient, group string) (int, bool) {
+	g, ok := f.groupIndex[group]
+	if !ok || gc.slots[g] < 0 {
+		return 0, false
+	}
+	return int(gc.slots[g]), true
 }
 
 // wait notes how a client's connection ended.
