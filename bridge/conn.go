@@ -231,6 +231,7 @@ func (c *conn) flush(buf []byte) []byte {
 	c.wmu.Unlock()
 	buf, born := appendFrames(buf, frames)
 	c.recycle(frames)
+	c.counted(len(frames))
 	n, err := writeNow(c.raw, buf)
 	if err != nil {
 		c.wmu.Lock()
@@ -243,7 +244,7 @@ func (c *conn) flush(buf []byte) []byte {
 		c.handOff(bytes.Clone(buf[n:]), born)
 		return buf
 	}
-	c.wrote(len(frames), born)
+	c.observe(born)
 	c.afterFlush()
 	return buf
 }
@@ -276,7 +277,7 @@ func (c *conn) writeLoop(rest []byte, born time.Time) {
 			_ = c.nc.Close()
 			return
 		}
-		c.wrote(0, born)
+		c.observe(born)
 	}
 	var buf []byte
 	for {
@@ -292,11 +293,12 @@ func (c *conn) writeLoop(rest []byte, born time.Time) {
 			c.wmu.Unlock()
 		}
 		c.setWriteDeadline()
+		c.counted(len(frames))
 		if _, err := c.nc.Write(buf); err != nil {
 			_ = c.nc.Close()
 			return
 		}
-		c.wrote(len(frames), born)
+		c.observe(born)
 		if closing {
 			c.halfClose()
 			return
@@ -334,10 +336,15 @@ func (c *conn) setWriteDeadline() {
 	c.wmu.Unlock()
 }
 
-// wrote counts frames written and times the oldest change they carried.
-func (c *conn) wrote(frames int, born time.Time) {
+// counted counts a write of frames, as it starts (a client that has read
+// it finds it counted).
+func (c *conn) counted(frames int) {
 	c.srv.metrics.writes.Inc()
 	c.srv.metrics.framesOut.Add(float64(frames))
+}
+
+// observe times the oldest change of a write, once it is written.
+func (c *conn) observe(born time.Time) {
 	if !born.IsZero() {
 		c.srv.metrics.latency.Observe(time.Since(born).Seconds())
 	}
