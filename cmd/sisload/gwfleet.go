@@ -19,9 +19,9 @@ type gwFleet struct {
 	clients []*gwClient
 	// groupIndex numbers every group of the fleet (read-only once started).
 	groupIndex map[string]int
-	ctx     context.Context // cancelled by Close: ends Heartbeats in flight
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup // every client's reader and Heartbeat
+	ctx        context.Context // cancelled by Close: ends Heartbeats in flight
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup // every client's reader and Heartbeat
 }
 
 // gwClient is one connection and how far it got.
