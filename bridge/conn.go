@@ -67,7 +67,7 @@ func newConn(s *Server, nc net.Conn, rw *bufio.ReadWriter, format protocol.Forma
 	}
 	now := time.Now()
 	c.lastRequest.Store(now.UnixNano())
-	c.keepAliveAt.Store(now.Add(s.cfg.KeepAlive).UnixNano())
+	c.keepAliveAt.Store(now.Add(jittered(s.cfg.KeepAlive, 0.5)).UnixNano())
 	return c
 }
 

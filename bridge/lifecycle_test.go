@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,6 +68,51 @@ func TestHeartbeatTimeoutClosesAndFreesTheSeat(t *testing.T) {
 	}
 	if err := alive.Heartbeat(ctxT(t)); err != nil {
 		t.Fatalf("answering session: %v", err)
+	}
+}
+
+// TestKeepAlivesAreSpread: the first KeepAlive of each session comes
+// between half an interval and an interval after it connected, at a random
+// point, so that clients that connected together do not all get (and
+// answer) theirs at once.
+func TestKeepAlivesAreSpread(t *testing.T) {
+	e := newEnv(t)
+	const interval = 2 * time.Second
+	_, url := e.gateway(bridge.Config{KeepAlive: interval}, nil)
+	var (
+		mu      sync.Mutex
+		offsets []time.Duration
+		wg      sync.WaitGroup
+	)
+	for range 12 {
+		connected := time.Now()
+		c := initialized(t, url, false)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range c.Events() {
+				if m.Event == protocol.EventKeepAlive {
+					mu.Lock()
+					offsets = append(offsets, time.Since(connected))
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(offsets) != 12 {
+		t.Fatalf("%d KeepAlives, want 12", len(offsets))
+	}
+	lo, hi := slices.Min(offsets), slices.Max(offsets)
+	if lo < interval/2 || hi > interval+time.Second {
+		t.Fatalf("first KeepAlives %s to %s after connecting, want within [%s, %s]", lo, hi, interval/2, interval)
+	}
+	// Unspread, the offsets would differ by the 100 ms of the sweep at
+	// most; spread, 12 random points over a second fall within 300 ms
+	// about once in 60,000 runs.
+	if hi-lo < 150*time.Millisecond {
+		t.Fatalf("first KeepAlives spread over %s only", hi-lo)
 	}
 }
 

@@ -107,7 +107,7 @@ func New(ctx context.Context, log zerolog.Logger, cfg Config, deps Deps) (*Serve
 		defer s.wg.Done()
 		s.flush.run(s.ctx)
 	}()
-	s.goLoop(time.Second, s.sweep)
+	s.goLoop(sweepEvery, s.sweep)
 	s.mux = s.routes()
 	return s, nil
 }
