@@ -269,8 +269,15 @@ func (c *conn) afterFlush() {
 
 // writeLoop writes rest, then the queue until it is empty, blocking as
 // long as the client takes (up to WriteTimeout a write); then the flusher
-// writes c again.
+// writes c again. Frames go through a pooled buffer that large ones (initial
+// data) bypass, so they are not copied.
 func (c *conn) writeLoop(rest []byte, born time.Time) {
+	bw := writeBufs.Get().(*bufio.Writer)
+	bw.Reset(c.nc)
+	defer func() {
+		bw.Reset(nil)
+		writeBufs.Put(bw)
+	}()
 	if len(rest) > 0 {
 		c.setWriteDeadline()
 		if _, err := c.nc.Write(rest); err != nil {
@@ -279,31 +286,54 @@ func (c *conn) writeLoop(rest []byte, born time.Time) {
 		}
 		c.observe(born)
 	}
-	var buf []byte
 	for {
 		frames, closing := c.take()
 		if len(frames) == 0 && !closing {
 			return
 		}
-		buf, born = appendFrames(buf[:0], frames)
-		c.recycle(frames)
-		if closing {
-			c.wmu.Lock()
-			buf = appendFrame(buf, ws.OpClose, ws.NewCloseFrameBody(c.closeCode, c.closeWhy))
-			c.wmu.Unlock()
-		}
 		c.setWriteDeadline()
 		c.counted(len(frames))
-		if _, err := c.nc.Write(buf); err != nil {
+		if err := c.writeFrames(bw, frames, closing); err != nil {
 			_ = c.nc.Close()
 			return
 		}
-		c.observe(born)
 		if closing {
 			c.halfClose()
 			return
 		}
 	}
+}
+
+var writeBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16<<10) }}
+
+// writeFrames writes frames (and, closing, the close frame) through bw.
+func (c *conn) writeFrames(bw *bufio.Writer, frames []frame, closing bool) error {
+	var hdr [14]byte
+	var born time.Time
+	for i := range frames {
+		f := &frames[i]
+		if _, err := bw.Write(appendFrameHeader(hdr[:0], f.op, len(f.data))); err != nil {
+			return err
+		}
+		if _, err := bw.Write(f.data); err != nil {
+			return err
+		}
+		if !f.born.IsZero() && (born.IsZero() || f.born.Before(born)) {
+			born = f.born
+		}
+	}
+	c.recycle(frames)
+	if closing {
+		c.wmu.Lock()
+		body := ws.NewCloseFrameBody(c.closeCode, c.closeWhy)
+		c.wmu.Unlock()
+		_, _ = bw.Write(appendFrame(hdr[:0], ws.OpClose, body))
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	c.observe(born)
+	return nil
 }
 
 // take empties the queue for the writer goroutine; when nothing is left it
@@ -366,17 +396,21 @@ func appendFrames(dst []byte, frames []frame) ([]byte, time.Time) {
 
 // appendFrame appends one unmasked, final WebSocket frame (RFC 6455 §5.2).
 func appendFrame(dst []byte, op ws.OpCode, payload []byte) []byte {
+	return append(appendFrameHeader(dst, op, len(payload)), payload...)
+}
+
+// appendFrameHeader appends the header of an unmasked, final frame of n
+// payload bytes.
+func appendFrameHeader(dst []byte, op ws.OpCode, n int) []byte {
 	dst = append(dst, 0x80|byte(op))
-	switch n := len(payload); {
+	switch {
 	case n < 126:
-		dst = append(dst, byte(n))
+		return append(dst, byte(n))
 	case n <= 0xffff:
-		dst = append(dst, 126, byte(n>>8), byte(n))
-	default:
-		dst = append(dst, 127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+		return append(dst, 126, byte(n>>8), byte(n))
 	}
-	return append(dst, payload...)
+	dst = append(dst, 127)
+	return binary.BigEndian.AppendUint64(dst, uint64(n))
 }
 
 // recycle keeps the drained slice for the next round of the queue.
