@@ -14,11 +14,13 @@ import (
 // system call, without blocking: a connection whose socket is full is
 // handed to a goroutine of its own until its backlog is written.
 //
-// Rounds run back to back while work waits, and at most one per interval
-// when the interval is positive: the busier the gateway, the more each round
-// carries, and the fewer goroutines wake per change. One goroutine runs
-// the rounds (a round's writes are spread over one worker per CPU), so a
-// change waits behind no more than one round.
+// Rounds run at most one per interval (back to back while work waits when
+// the interval is not positive), the first after a quiet spell at once: the
+// busier the gateway, the more each round carries, and the fewer goroutines
+// wake per change. One goroutine runs the rounds (a round's writes are
+// spread over one worker per CPU, which apply the changes that arrived
+// meanwhile between chunks), so a change waits behind no more than one
+// round.
 type flusher struct {
 	interval time.Duration
 
