@@ -46,24 +46,19 @@ func newFlusher(interval time.Duration, workers int) *flusher {
 
 // addView registers a view with new changes; false once the flusher has
 // stopped.
-func (f *flusher) addView(v *view) bool {
-	f.mu.Lock()
-	ok := !f.stopped
-	if ok {
-		f.views = append(f.views, v)
-	}
-	f.mu.Unlock()
-	f.signal()
-	return ok
-}
+func (f *flusher) addView(v *view) bool { return enlist(f, &f.views, v) }
 
 // addConn registers a connection with frames waiting; false once the
 // flusher has stopped (the caller then writes them itself).
-func (f *flusher) addConn(c *conn) bool {
+func (f *flusher) addConn(c *conn) bool { return enlist(f, &f.conns, c) }
+
+// enlist appends x to one of f's lists and wakes f; false once f has
+// stopped.
+func enlist[T any](f *flusher, list *[]T, x T) bool {
 	f.mu.Lock()
 	ok := !f.stopped
 	if ok {
-		f.conns = append(f.conns, c)
+		*list = append(*list, x)
 	}
 	f.mu.Unlock()
 	f.signal()

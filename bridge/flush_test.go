@@ -108,13 +108,7 @@ func writeCounts(t *testing.T, wsURL string) (writes, frames int) {
 func TestTLS(t *testing.T) {
 	e := newEnv(t)
 	srv := e.Gateway(bridge.Config{}, &countingSeats{max: 10}, nil)
-	hs := httptest.NewTLSServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		hs.Close()
-	})
+	hs := serveWith(t, srv, httptest.NewTLSServer)
 	pool := x509.NewCertPool()
 	pool.AddCert(hs.Certificate())
 	url := "wss" + strings.TrimPrefix(hs.URL, "https") + protocol.Path

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -59,14 +60,21 @@ func (e *env) gateway(cfg bridge.Config, seats bridge.Seats) (*bridge.Server, st
 // returns the base URL.
 func newHTTPServer(t testing.TB, srv *bridge.Server) string {
 	t.Helper()
-	hs := httptest.NewServer(srv)
+	return serveWith(t, srv, httptest.NewServer).URL
+}
+
+// serveWith starts an httptest server (plain or TLS) for a gateway; the gateway
+// and the server are shut down when the test ends.
+func serveWith(t testing.TB, srv *bridge.Server, start func(http.Handler) *httptest.Server) *httptest.Server {
+	t.Helper()
+	hs := start(srv)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 		hs.Close()
 	})
-	return hs.URL
+	return hs
 }
 
 // countingSeats is a process-local seat count for tests that are not about

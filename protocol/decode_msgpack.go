@@ -376,39 +376,27 @@ func (r *mpReader) strLen(c byte) (uint64, error) {
 }
 
 // mapLen reads a map's number of entries; nil is -1.
-func (r *mpReader) mapLen() (int, error) {
-	c, err := r.code()
-	switch {
-	case err != nil:
-		return 0, err
-	case c&0xf0 == 0x80:
-		return r.count(uint64(c&0x0f), 2)
-	case c == 0xde || c == 0xdf:
-		n, err := r.bigEndian(2 << (c - 0xde))
-		if err != nil {
-			return 0, err
-		}
-		return r.count(n, 2)
-	case c == 0xc0:
-		return -1, nil
-	}
-	return 0, errDecline
-}
+func (r *mpReader) mapLen() (int, error) { return r.length(0x80, 0xde, 2) }
 
 // arrayLen reads an array's number of elements; nil is -1.
-func (r *mpReader) arrayLen() (int, error) {
+func (r *mpReader) arrayLen() (int, error) { return r.length(0x90, 0xdc, 1) }
+
+// length reads the length of a map or an array: fix is its fix- code
+// (length in the low nibble), big its 16-bit code (the 32-bit one follows),
+// per the values an entry holds; nil is -1.
+func (r *mpReader) length(fix, big byte, per uint64) (int, error) {
 	c, err := r.code()
 	switch {
 	case err != nil:
 		return 0, err
-	case c&0xf0 == 0x90:
-		return r.count(uint64(c&0x0f), 1)
-	case c == 0xdc || c == 0xdd:
-		n, err := r.bigEndian(2 << (c - 0xdc))
+	case c&0xf0 == fix:
+		return r.count(uint64(c&0x0f), per)
+	case c == big || c == big+1:
+		n, err := r.bigEndian(2 << (c - big))
 		if err != nil {
 			return 0, err
 		}
-		return r.count(n, 1)
+		return r.count(n, per)
 	case c == 0xc0:
 		return -1, nil
 	}
