@@ -229,7 +229,7 @@ func (c *conn) flush(buf []byte) []byte {
 	}
 	frames := c.takeLocked()
 	c.wmu.Unlock()
-	buf, born := appendFrames(buf, frames)
+	buf, born := appendFrames(buf, frames), oldestBorn(frames)
 	c.recycle(frames)
 	c.counted(len(frames))
 	n, err := writeNow(c.raw, buf)
@@ -309,7 +309,7 @@ var writeBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16<<
 // writeFrames writes frames (and, closing, the close frame) through bw.
 func (c *conn) writeFrames(bw *bufio.Writer, frames []frame, closing bool) error {
 	var hdr [14]byte
-	var born time.Time
+	born := oldestBorn(frames)
 	for i := range frames {
 		f := &frames[i]
 		if _, err := bw.Write(appendFrameHeader(hdr[:0], f.op, len(f.data))); err != nil {
@@ -317,9 +317,6 @@ func (c *conn) writeFrames(bw *bufio.Writer, frames []frame, closing bool) error
 		}
 		if _, err := bw.Write(f.data); err != nil {
 			return err
-		}
-		if !f.born.IsZero() && (born.IsZero() || f.born.Before(born)) {
-			born = f.born
 		}
 	}
 	c.recycle(frames)
@@ -380,18 +377,24 @@ func (c *conn) observe(born time.Time) {
 	}
 }
 
-// appendFrames appends frames as WebSocket frames and returns the time of
-// the oldest change they carry.
-func appendFrames(dst []byte, frames []frame) ([]byte, time.Time) {
+// appendFrames appends frames as WebSocket frames.
+func appendFrames(dst []byte, frames []frame) []byte {
+	for i := range frames {
+		dst = appendFrame(dst, frames[i].op, frames[i].data)
+	}
+	return dst
+}
+
+// oldestBorn returns the time of the oldest change the frames carry (zero
+// if none carries one).
+func oldestBorn(frames []frame) time.Time {
 	var oldest time.Time
 	for i := range frames {
-		f := &frames[i]
-		dst = appendFrame(dst, f.op, f.data)
-		if !f.born.IsZero() && (oldest.IsZero() || f.born.Before(oldest)) {
-			oldest = f.born
+		if b := frames[i].born; !b.IsZero() && (oldest.IsZero() || b.Before(oldest)) {
+			oldest = b
 		}
 	}
-	return dst, oldest
+	return oldest
 }
 
 // appendFrame appends one unmasked, final WebSocket frame (RFC 6455 §5.2).

@@ -198,16 +198,8 @@ func gatewayRun(ctx context.Context, st *stack, o fanoutOpts, cfg fleetConfig, p
 	}
 	defer gw.close()
 	cfg.Kind, cfg.URL = kindGateway, gw.url
-	fmt.Fprintf(stderr, "[gateway] connecting %d clients to %s\n", o.clients, gw.url)
-	started := time.Now()
-	fl, err := startFleet(ctx, cfg, procs)
-	if err != nil {
-		return runResult{}, err
-	}
-	defer fl.Close()
-	fmt.Fprintf(stderr, "[gateway] %d clients subscribed in %s\n", o.clients, time.Since(started).Round(time.Millisecond))
 	before := gatewayStages(gw.reg)
-	r, err := measure(ctx, kindGateway, st, fl, o, cfg.Assign, procs, stderr)
+	r, err := connectAndMeasure(ctx, st, o, cfg, procs, stderr)
 	if err == nil {
 		s := gatewayStages(gw.reg).since(before)
 		r.Stages = &s
@@ -218,15 +210,21 @@ func gatewayRun(ctx context.Context, st *stack, o fanoutOpts, cfg fleetConfig, p
 // natsRun measures nats-server's WebSocket listener.
 func natsRun(ctx context.Context, st *stack, o fanoutOpts, cfg fleetConfig, procs int, stderr io.Writer) (runResult, error) {
 	cfg.Kind, cfg.URL = kindNATS, st.WebsocketURL()
-	fmt.Fprintf(stderr, "[nats] connecting %d clients to %s\n", o.clients, cfg.URL)
+	return connectAndMeasure(ctx, st, o, cfg, procs, stderr)
+}
+
+// connectAndMeasure connects cfg's fleet, measures it and closes it.
+func connectAndMeasure(ctx context.Context, st *stack, o fanoutOpts, cfg fleetConfig, procs int, stderr io.Writer) (runResult, error) {
+	label := cfg.Kind
+	fmt.Fprintf(stderr, "[%s] connecting %d clients to %s\n", label, o.clients, cfg.URL)
 	started := time.Now()
 	fl, err := startFleet(ctx, cfg, procs)
 	if err != nil {
 		return runResult{}, err
 	}
 	defer fl.Close()
-	fmt.Fprintf(stderr, "[nats] %d clients subscribed in %s\n", o.clients, time.Since(started).Round(time.Millisecond))
-	return measure(ctx, kindNATS, st, fl, o, cfg.Assign, procs, stderr)
+	fmt.Fprintf(stderr, "[%s] %d clients subscribed in %s\n", label, o.clients, time.Since(started).Round(time.Millisecond))
+	return measure(ctx, cfg.Kind, st, fl, o, cfg.Assign, procs, stderr)
 }
 
 // measure runs the driver against a subscribed fleet and gathers the
