@@ -27,10 +27,21 @@ type Config struct {
 	// StatusTimeout is how long the gateway waits for a router status update
 	// before it treats the router as disconnected. Default 3 s.
 	StatusTimeout time.Duration
-	// OutboundLimit is how many bytes of live events may wait for one client;
-	// past it the client is closed with 4009. Initial data does not count.
+	// OutboundLimit is how many bytes may wait for one client: replies,
+	// events, the part of its initial data already made, and the live
+	// events held behind that initial data. Past it the client is closed
+	// with 4009. Initial data is made only as the client takes it (see
+	// InitialBudget), so a client that reads slowly is not closed for it.
 	// Default 4 MiB.
 	OutboundLimit int
+	// InitialBudget bounds the bytes of initial data made and not yet
+	// written, across every client of the gateway: a herd of clients that
+	// subscribe to deep groups at once is served in turn, first come first
+	// served, instead of being encoded all at once. Default 64 MiB.
+	InitialBudget int
+	// LoadConcurrency bounds how many reads of group history (view loads,
+	// repairs, resumes) run at once. Default 16.
+	LoadConcurrency int
 	// WriteTimeout bounds one write to a client. Default 10 s.
 	WriteTimeout time.Duration
 	// Coalesce spaces the gateway's delivery rounds at least this far
@@ -75,6 +86,12 @@ func (c Config) WithDefaults() Config {
 	if c.InitialChunk == 0 {
 		c.InitialChunk = 500
 	}
+	if c.InitialBudget == 0 {
+		c.InitialBudget = 64 << 20
+	}
+	if c.LoadConcurrency == 0 {
+		c.LoadConcurrency = 16
+	}
 	return c
 }
 
@@ -93,6 +110,12 @@ func (c Config) Validate() error {
 	}
 	if c.InitialChunk < 1 {
 		errs = append(errs, fmt.Errorf("initial chunk %d: want at least 1", c.InitialChunk))
+	}
+	if c.InitialBudget < 1<<20 {
+		errs = append(errs, fmt.Errorf("initial-data budget %d: want at least 1 MiB", c.InitialBudget))
+	}
+	if c.LoadConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("load concurrency %d: want at least 1", c.LoadConcurrency))
 	}
 	return errors.Join(errs...)
 }

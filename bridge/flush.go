@@ -26,12 +26,12 @@ type flusher struct {
 
 	mu      sync.Mutex
 	views   []*view
-	conns   []*conn
+	conns   []*transport
 	stopped bool
 	wake    chan struct{}
 
 	// Used by the flusher's goroutine (and its round's workers) only.
-	spareConns []*conn
+	spareConns []*transport
 	bufs       [][]byte // a scratch buffer per worker
 }
 
@@ -48,9 +48,9 @@ func newFlusher(interval time.Duration, workers int) *flusher {
 // stopped.
 func (f *flusher) addView(v *view) bool { return enlist(f, &f.views, v) }
 
-// addConn registers a connection with frames waiting; false once the
+// addTransport registers a connection with frames waiting; false once the
 // flusher has stopped (the caller then writes them itself).
-func (f *flusher) addConn(c *conn) bool { return enlist(f, &f.conns, c) }
+func (f *flusher) addTransport(t *transport) bool { return enlist(f, &f.conns, t) }
 
 // enlist appends x to one of f's lists and wakes f; false once f has
 // stopped.
@@ -121,7 +121,7 @@ func (f *flusher) applyViews() {
 }
 
 // writeAll flushes conns, spread over the workers in chunks.
-func (f *flusher) writeAll(conns []*conn) {
+func (f *flusher) writeAll(conns []*transport) {
 	workers := min(len(f.bufs), (len(conns)+flushChunk-1)/flushChunk)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -137,15 +137,15 @@ func (f *flusher) writeAll(conns []*conn) {
 }
 
 // work flushes chunks of conns until none is left; w is the worker's index.
-func (f *flusher) work(w int, conns []*conn, next *atomic.Int64) {
+func (f *flusher) work(w int, conns []*transport, next *atomic.Int64) {
 	buf := f.bufs[w]
 	for {
 		i := int(next.Add(flushChunk)) - flushChunk
 		if i >= len(conns) {
 			break
 		}
-		for _, c := range conns[i:min(i+flushChunk, len(conns))] {
-			buf = c.flush(buf[:0])
+		for _, t := range conns[i:min(i+flushChunk, len(conns))] {
+			buf = f.flushOne(t, buf[:0])
 		}
 		f.applyViews()
 	}
@@ -163,9 +163,26 @@ func (f *flusher) stop() {
 	conns := f.conns
 	f.views, f.conns = nil, nil
 	f.mu.Unlock()
-	for _, c := range conns {
-		c.handOff(nil, time.Time{})
+	for _, t := range conns {
+		t.handOff(nil, time.Time{}, 0)
 	}
+}
+
+// flushOne writes t's frames and takes the next step its outcome calls
+// for: the flusher alone decides it.
+func (f *flusher) flushOne(t *transport, buf []byte) []byte {
+	res, buf := t.flush(buf)
+	switch res.outcome {
+	case outcomeMore:
+		if !f.addTransport(t) {
+			t.handOff(nil, time.Time{}, 0)
+		}
+	case outcomeWriter:
+		t.handOff(res.rest, res.born, res.initial)
+	case outcomeFailed:
+		_ = t.nc.Close() // the reader ends the session
+	}
+	return buf
 }
 
 // sleep waits d or until ctx ends; false if ctx ended.

@@ -38,15 +38,16 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	format, _ := protocol.FormatOf(hs.Protocol)
-	c := newConn(s, nc, rw, format)
-	if !s.addConn(c) {
-		c.closeWith(protocol.CloseGoingAway, "gateway shutting down")
+	t := newTransport(s, nc, rw, format)
+	ss := newSession(s, t)
+	if !s.addSession(ss) {
+		t.closeWith(protocol.CloseGoingAway, "gateway shutting down")
 		_ = nc.Close()
 		return
 	}
 	s.metrics.connections.Inc()
 	s.wg.Add(1)
-	go c.serve()
+	go t.serve(ss)
 }
 
 func (s *Server) originAllowed(origin string) bool {

@@ -1,142 +1,115 @@
 package bridge
 
 import (
-	"context"
-	"errors"
-	"fmt"
-
 	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/queue"
-	"github.com/sisbridge/sisbridge/subjects"
 )
 
-// resumed is what a Subscribe sends after its reply.
-type resumed struct {
-	ok     bool
-	frames []frame
+// version is the view's queue at one sequence number, as new subscribers
+// read their initial data from it. While it is the view's current one,
+// they read the live queue itself, a chunk at a time: no copy per
+// subscriber. When the view is about to change with readers still
+// reading, the part they have yet to read is copied once, for all of them
+// (freeze), and the view moves on to a new version.
+type version struct {
+	seq     uint64
+	readers []*fullProducer
+	frozen  []queue.Session // sessions from position offset on, once frozen
+	offset  int
 }
 
-// initialData builds the frames that bring a new subscriber to the view's
-// state at start: the changes after ResumeFromSeq when they can be had, the
-// whole queue otherwise; then InitialDataComplete.
-func (c *conn) initialData(ctx context.Context, v *view, start initial, req *protocol.Request) resumed {
-	var out resumed
-	if req.ResumeFromSeq != nil {
-		frames, err := c.resume(ctx, v, start, *req.ResumeFromSeq)
-		if err == nil {
-			out.ok, out.frames = true, frames
-		} else {
-			c.srv.log.Debug().Err(err).Str("group", v.group.ServiceGroupID).Msg("resume not possible; sending full initial data")
-		}
+// beforeChange freezes the current version for its readers before the
+// queue changes; v.mu is held.
+func (v *view) beforeChange() {
+	cur := v.cur
+	if len(cur.readers) == 0 {
+		return
 	}
-	if !out.ok {
-		out.frames = c.fullData(v.group.ServiceGroupID, start)
+	from := cur.readers[0].pos
+	for _, p := range cur.readers[1:] {
+		from = min(from, p.pos)
 	}
-	done := protocol.AppendInitialDataComplete(c.format, nil, v.group.ServiceGroupID, start.seq)
-	out.frames = append(out.frames, frame{data: done, op: c.opcode, forced: true})
-	return out
-}
-
-// fullData encodes the queue as Adds, InitialChunk sessions a frame.
-func (c *conn) fullData(group string, start initial) []frame {
-	chunk := c.srv.cfg.InitialChunk
-	frames := make([]frame, 0, len(start.sessions)/chunk+1)
-	updates := make([]protocol.Update, 0, min(chunk, len(start.sessions)))
-	for i := 0; i < len(start.sessions); i += chunk {
-		updates = updates[:0]
-		for _, s := range start.sessions[i:min(i+chunk, len(start.sessions))] {
-			updates = append(updates, protocol.Update{Type: queue.UpdateAdd, Session: s})
-		}
-		data := protocol.AppendSessionsUpdated(c.format, nil, group, start.seq, updates)
-		frames = append(frames, frame{data: data, op: c.opcode, forced: true})
-	}
-	return frames
-}
-
-var errNoResume = errors.New("changes after that sequence are no longer kept")
-
-// resume rebuilds the group as it was at seq from from JetStream (its
-// snapshot if not newer, else its whole stored history) and derives the
-// updates from there to start.
-func (c *conn) resume(ctx context.Context, v *view, start initial, seq uint64) ([]frame, error) {
-	switch {
-	case seq == start.seq:
-		return nil, nil
-	case seq > start.seq:
-		return nil, fmt.Errorf("resume from %d: the group is only at %d", seq, start.seq)
-	}
-	g := v.group
-	q, have, from, err := c.resumeBase(ctx, g, seq)
-	if err != nil {
-		return nil, err
-	}
-	positions := c.positions()
-	r := &replayer{q: q, have: have, until: seq, last: start.seq}
-	r.d.reset(positions)
-	err = c.srv.hist.Replay(ctx, g.TenantID, g.ServiceGroupID, from, start.streamSeq, func(e *subjects.Event, _ uint64) error {
-		return r.step(e)
+	cur.offset = from
+	cur.frozen = make([]queue.Session, 0, max(0, v.q.Len()-from+1))
+	v.q.Range(from, v.q.Len(), func(s queue.Session) bool {
+		cur.frozen = append(cur.frozen, s)
+		return true
 	})
-	if err == nil && r.have != start.seq {
-		err = fmt.Errorf("%w: replay reached %d, want %d", errNoResume, r.have, start.seq)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return c.chunkUpdates(g.ServiceGroupID, start.seq, r.d.list(positions)), nil
+	cur.readers = nil
+	v.cur = &version{seq: v.seq}
+	v.hub.srv.metrics.freezes.Inc()
 }
 
-// resumeBase picks where to rebuild from: the snapshot, or nothing at all.
-func (c *conn) resumeBase(ctx context.Context, g subjects.Group, seq uint64) (*queue.Queue, uint64, uint64, error) {
-	snap, found, err := c.srv.hist.Snapshot(ctx, g.TenantID, g.ServiceGroupID)
-	if err != nil {
-		return nil, 0, 0, err
+// fullProducer makes a subscription's whole initial data from the version
+// of the view it subscribed at: its sessions as Adds, InitialChunk a
+// frame, then InitialDataComplete.
+type fullProducer struct {
+	v      *view
+	sb     *sub
+	format protocol.Format
+	chunk  int
+
+	// guarded by v.mu
+	ver *version // nil once cancelled or done
+	pos int      // position of the next session to send
+}
+
+func (p *fullProducer) next() ([]byte, bool) {
+	group := p.v.group.ServiceGroupID
+	sessions, seq, ok := p.v.read(p)
+	if !ok { // cancelled: nothing more to send
+		return nil, true
 	}
-	q := queue.New(g.ServiceGroupID)
-	if !found || snap.Seq > seq {
-		return q, 0, 1, nil
+	if len(sessions) == 0 {
+		p.cancel()
+		return protocol.AppendInitialDataComplete(p.format, nil, group, seq), true
 	}
-	for _, s := range snap.Sessions {
-		if _, err := q.Apply(queue.Change{Op: queue.OpEnqueue, CallID: s.CallID, Session: s}); err != nil {
-			return nil, 0, 0, err
+	updates := make([]protocol.Update, len(sessions))
+	for i, s := range sessions {
+		updates[i] = protocol.Update{Type: queue.UpdateAdd, Session: s}
+	}
+	return protocol.AppendSessionsUpdated(p.format, nil, group, seq, updates), false
+}
+
+func (p *fullProducer) finish() { p.v.unhold(p.sb) }
+
+// cancel stops reading: the version no longer waits for p.
+func (p *fullProducer) cancel() {
+	p.v.mu.Lock()
+	defer p.v.mu.Unlock()
+	if p.ver == nil {
+		return
+	}
+	rs := p.ver.readers
+	for i, r := range rs {
+		if r == p {
+			p.ver.readers = append(rs[:i], rs[i+1:]...)
+			break
 		}
 	}
-	return q, snap.Seq, snap.StreamSeq + 1, nil
+	p.ver = nil
 }
 
-// replayer applies a group's history: silently up to until, deriving
-// updates after it.
-type replayer struct {
-	q                 *queue.Queue
-	have, until, last uint64
-	d                 deriver
-}
-
-func (r *replayer) step(e *subjects.Event) error {
-	if e.Seq <= r.have || e.Seq > r.last {
-		return nil
+// read returns p's next chunk of sessions and the version's sequence
+// number; false once p was cancelled.
+func (v *view) read(p *fullProducer) ([]queue.Session, uint64, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	ver := p.ver
+	if ver == nil {
+		return nil, v.seq, false
 	}
-	if e.Seq != r.have+1 {
-		return fmt.Errorf("%w: %w", errNoResume, errGap{have: r.have, got: e.Seq})
+	var out []queue.Session
+	if ver.frozen != nil {
+		i := p.pos - ver.offset
+		out = ver.frozen[i:min(i+p.chunk, len(ver.frozen))]
+	} else {
+		out = make([]queue.Session, 0, min(p.chunk, v.q.Len()))
+		v.q.Range(p.pos, p.pos+p.chunk-1, func(s queue.Session) bool {
+			out = append(out, s)
+			return true
+		})
 	}
-	r.have = e.Seq
-	if e.Seq <= r.until {
-		_, err := r.q.Apply(e.Change)
-		return err
-	}
-	return r.d.apply(r.q, e.Change)
-}
-
-func (c *conn) chunkUpdates(group string, seq uint64, updates []protocol.Update) []frame {
-	var frames []frame
-	for i := 0; i < len(updates); i += c.srv.cfg.InitialChunk {
-		part := updates[i:min(i+c.srv.cfg.InitialChunk, len(updates))]
-		frames = append(frames, frame{data: protocol.AppendSessionsUpdated(c.format, nil, group, seq, part), op: c.opcode, forced: true})
-	}
-	return frames
-}
-
-func (c *conn) positions() bool {
-	c.smu.Lock()
-	defer c.smu.Unlock()
-	return c.sess != nil && c.sess.positions
+	p.pos += len(out)
+	return out, ver.seq, true
 }

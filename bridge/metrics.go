@@ -17,6 +17,7 @@ type metrics struct {
 	views                                prometheus.Gauge
 	eventsIn, framesOut, writes          prometheus.Counter
 	slowCloses, rebuilds                 prometheus.Counter
+	repairs, viewFaults, freezes         prometheus.Counter
 	faults                               *prometheus.CounterVec
 	latency                              prometheus.Histogram
 	toView                               prometheus.Histogram
@@ -37,7 +38,10 @@ func newMetrics(reg Registry) *metrics {
 		framesOut:     f.counter("sis_gateway_frames_out_total", "Messages written to clients."),
 		writes:        f.counter("sis_gateway_writes_total", "System calls writing to clients (each carries one or more messages)."),
 		slowCloses:    f.counter("sis_gateway_slow_client_closes_total", "Clients closed with 4009 for not keeping up."),
-		rebuilds:      f.counter("sis_gateway_view_rebuilds_total", "Group views rebuilt after a gap or a lost consumer."),
+		rebuilds:      f.counter("sis_gateway_view_rebuilds_total", "Group views loaded anew over their subscribers (a history that no longer fits, a gap that repairs did not close)."),
+		repairs:       f.counter("sis_gateway_view_repairs_total", "Reads of missed live events back from the stream."),
+		viewFaults:    f.counter("sis_gateway_view_faults_total", "Times a group view found it could not follow its group (a load or repair failed, a gap stayed)."),
+		freezes:       f.counter("sis_gateway_initial_copies_total", "Copies of a queue made for subscribers still reading their initial data when it changed."),
 		faults: promauto(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sis_gateway_faults_total",
 			Help: "Faults answered, by type."}, []string{"type"})),
 		latency: promauto(reg, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sis_gateway_router_to_client_seconds",

@@ -132,5 +132,5 @@ func (r *routerWatch) statusKnown() bool {
 
 // disconnectAll ends every session with RouterDisconnected.
 func (s *Server) disconnectAll() {
-	s.eachConn(func(c *conn) { c.endSession(true) })
+	s.eachSession(func(ss *session) { ss.endSession(true) })
 }

@@ -45,12 +45,13 @@ type Server struct {
 
 	hub    *hub
 	flush  *flusher
+	budget *budget
 	dir    *directory
 	router *routerWatch
 
 	mu       sync.Mutex
-	conns    map[*conn]struct{}
-	sessions map[string]*conn // by session ID
+	conns    map[*session]struct{} // every connection's session
+	sessions map[string]*session   // initialized ones, by session ID
 	closing  bool
 
 	nextID    atomic.Uint64
@@ -88,10 +89,11 @@ func New(ctx context.Context, log zerolog.Logger, cfg Config, deps Deps) (*Serve
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, nc: deps.Conn, js: deps.JetStream, users: deps.Users, seats: deps.Seats, hist: hist,
-		conns: map[*conn]struct{}{}, sessions: map[string]*conn{}}
+		conns: map[*session]struct{}{}, sessions: map[string]*session{}}
 	s.metrics = newMetrics(deps.Registry)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hub = newHub(s)
+	s.budget = newBudget(cfg.InitialBudget)
 	s.flush = newFlusher(cfg.Coalesce, runtime.GOMAXPROCS(0))
 	if s.dir, err = watchDirectory(ctx, s); err != nil {
 		s.cancel()
@@ -102,11 +104,8 @@ func New(ctx context.Context, log zerolog.Logger, cfg Config, deps Deps) (*Serve
 		s.wg.Wait()
 		return nil, err
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.flush.run(s.ctx)
-	}()
+	s.goRun(s.flush.run)
+	s.goRun(s.hub.dispatch)
 	s.goLoop(sweepEvery, s.sweep)
 	s.mux = s.routes()
 	return s, nil
@@ -124,6 +123,15 @@ func (d Deps) check(cfg Config) error {
 		errs = append(errs, errors.New("auth on: a user store is required"))
 	}
 	return errors.Join(errs...)
+}
+
+// goRun runs fn in a goroutine until Shutdown.
+func (s *Server) goRun(fn func(ctx context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn(s.ctx)
+	}()
 }
 
 // goLoop runs fn every interval until Shutdown.
@@ -155,16 +163,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closing = true
-		conns := make([]*conn, 0, len(s.conns))
-		for c := range s.conns {
-			conns = append(conns, c)
-		}
 		s.mu.Unlock()
-		for _, c := range conns {
-			c.closeWith(protocol.CloseGoingAway, "gateway shutting down")
-		}
+		s.eachSession(func(ss *session) { ss.t.closeWith(protocol.CloseGoingAway, "gateway shutting down") })
 		s.cancel()
-		s.hub.stopAll()
+		s.hub.closeAll()
 	})
 	done := make(chan struct{})
 	go func() {
@@ -185,17 +187,22 @@ type Stats struct {
 	Connections, Sessions, Subscriptions int
 	// Views is the number of group views.
 	Views int
+	// InitialBuffered is how many bytes of initial data are made and not
+	// yet written (bounded by Config.InitialBudget, give or take a frame
+	// per connection); InitialBufferedPeak the most ever.
+	InitialBuffered, InitialBufferedPeak int
 }
 
 // Stats returns what the gateway holds now.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	st := Stats{Connections: len(s.conns), Sessions: len(s.sessions)}
-	for _, c := range s.sessions {
-		st.Subscriptions += c.subscriptionCount()
+	for _, ss := range s.sessions {
+		st.Subscriptions += ss.subscriptionCount()
 	}
 	s.mu.Unlock()
 	st.Views = s.hub.count()
+	st.InitialBuffered, st.InitialBufferedPeak = s.budget.inUse()
 	return st
 }
 
@@ -207,49 +214,51 @@ func (s *Server) RouterConnected() bool { return s.router.connected() }
 // client reconnects and initializes again.
 func (s *Server) SeatLost(sessionID string) {
 	s.mu.Lock()
-	c := s.sessions[sessionID]
+	ss := s.sessions[sessionID]
 	s.mu.Unlock()
-	if c != nil {
+	if ss != nil {
 		s.log.Warn().Str("session", sessionID).Msg("license seat lease lost; closing the connection")
-		c.closeWith(protocol.CloseGoingAway, "license seat lost")
+		ss.t.closeWith(protocol.CloseGoingAway, "license seat lost")
 	}
 }
 
-func (s *Server) addConn(c *conn) bool {
+func (s *Server) addSession(ss *session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return false
 	}
-	s.conns[c] = struct{}{}
+	s.conns[ss] = struct{}{}
 	return true
 }
 
-func (s *Server) removeConn(c *conn) {
+func (s *Server) removeSession(ss *session) {
 	s.mu.Lock()
-	delete(s.conns, c)
+	delete(s.conns, ss)
 	s.mu.Unlock()
 }
 
-func (s *Server) setSession(id string, c *conn) {
+// setSession registers an initialized session by its ID (nil: forget it).
+func (s *Server) setSession(id string, ss *session) {
 	s.mu.Lock()
-	if c == nil {
+	if ss == nil {
 		delete(s.sessions, id)
 	} else {
-		s.sessions[id] = c
+		s.sessions[id] = ss
 	}
 	s.mu.Unlock()
 }
 
-// eachConn calls fn for a snapshot of the connections, outside the lock.
-func (s *Server) eachConn(fn func(*conn)) {
+// eachSession calls fn for a snapshot of the connections' sessions,
+// outside the lock.
+func (s *Server) eachSession(fn func(*session)) {
 	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
+	all := make([]*session, 0, len(s.conns))
+	for ss := range s.conns {
+		all = append(all, ss)
 	}
 	s.mu.Unlock()
-	for _, c := range conns {
-		fn(c)
+	for _, ss := range all {
+		fn(ss)
 	}
 }

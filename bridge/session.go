@@ -4,42 +4,84 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sisbridge/sisbridge/protocol"
-	"github.com/sisbridge/sisbridge/subjects"
 )
 
-// session is an initialized client session.
+// session is one connection's protocol state: the initialized session
+// (its login), its subscriptions and license seat, heartbeats, and the
+// answers to requests. It only sends; its transport decides how frames
+// reach the client.
 type session struct {
+	srv *Server
+	t   *transport
+
+	mu    sync.Mutex // guards the two below and every login's subs
+	gen   uint64     // generation of the newest login
+	login *login     // nil before Initialize and after the session ended
+
+	lastRequest atomic.Int64 // unix nanos
+	keepAliveAt atomic.Int64 // when the next KeepAlive is due
+	awaitingHB  atomic.Int64 // when the first unanswered KeepAlive went out; 0 if none
+}
+
+// login is an initialized session: from a successful Initialize to its
+// end (close, heartbeat timeout, RouterDisconnected). Its frames carry its
+// generation: once it has ended, none of them is written.
+type login struct {
 	id        string
+	gen       uint64
 	positions bool
 	release   func(context.Context) error
-	subs      map[string]*sub // by ServiceGroupID
+	subs      map[string]*sub // by ServiceGroupID; guarded by session.mu
+	ctx       context.Context // ends with the login: requests in flight give up
+	cancel    context.CancelFunc
+}
+
+func newSession(s *Server, t *transport) *session {
+	ss := &session{srv: s, t: t}
+	now := time.Now()
+	ss.lastRequest.Store(now.UnixNano())
+	ss.keepAliveAt.Store(now.Add(jittered(s.cfg.KeepAlive, 0.5)).UnixNano())
+	return ss
 }
 
 // handle answers one request.
-func (c *conn) handle(data []byte) {
-	req, fault := protocol.DecodeRequest(c.format, data)
+func (s *session) handle(data []byte) {
+	s.lastRequest.Store(time.Now().UnixNano())
+	req, fault := protocol.DecodeRequest(s.t.format, data)
 	if fault == nil {
-		fault = c.dispatch(&req)
+		fault = s.dispatch(&req)
 	}
 	if fault != nil {
-		c.srv.metrics.faults.WithLabelValues(string(fault.Type)).Inc()
-		c.send(frame{data: protocol.AppendFault(c.format, nil, req.ID, fault), op: c.opcode, forced: true})
+		s.fault(req.ID, fault)
 	}
 }
 
+// fault answers a request with a fault; a fault is the connection's, so it
+// goes whatever became of the session.
+func (s *session) fault(id *int64, f *protocol.Fault) {
+	s.srv.metrics.faults.WithLabelValues(string(f.Type)).Inc()
+	s.t.send(s.t.event(0, protocol.AppendFault(s.t.format, nil, id, f)))
+}
+
+// current returns the login, nil when not initialized.
+func (s *session) current() *login {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.login
+}
+
 // dispatch runs a decoded request; it sends the reply itself on success.
-func (c *conn) dispatch(req *protocol.Request) *protocol.Fault {
+func (s *session) dispatch(req *protocol.Request) *protocol.Fault {
 	if req.Op == protocol.OpInitialize {
-		return c.initialize(req)
+		return s.initialize(req)
 	}
-	c.smu.Lock()
-	sess := c.sess
-	c.smu.Unlock()
-	if sess == nil {
+	l := s.current()
+	if l == nil {
 		if !knownOp(req.Op) {
 			return protocol.Faultf(protocol.InvalidRequestFault, "unknown op %q", req.Op)
 		}
@@ -47,13 +89,12 @@ func (c *conn) dispatch(req *protocol.Request) *protocol.Fault {
 	}
 	switch req.Op {
 	case protocol.OpSubscribe:
-		return c.subscribe(sess, req)
+		return s.subscribe(l, req)
 	case protocol.OpUnsubscribe:
-		return c.unsubscribe(sess, req)
+		return s.unsubscribe(l, req)
 	case protocol.OpHeartbeat:
-		c.awaitingHB.Store(0)
-		c.reply(req, nil)
-		return nil
+		s.awaitingHB.Store(0)
+		return s.reply(l, req, nil)
 	}
 	return protocol.Faultf(protocol.InvalidRequestFault, "unknown op %q", req.Op)
 }
@@ -66,172 +107,115 @@ func knownOp(op string) bool {
 	return false
 }
 
-func (c *conn) reply(req *protocol.Request, r *protocol.Result) {
-	c.send(frame{data: protocol.AppendReply(c.format, nil, req.ID, r), op: c.opcode, forced: true})
+// errEnded: the session ended while a request of it was being answered.
+var errEnded = protocol.Faultf(protocol.RouterDisconnectedFault, "the session ended")
+
+// reply answers a request of login l. A login that has ended gets no
+// reply: the request is answered with a fault instead (returned).
+func (s *session) reply(l *login, req *protocol.Request, r *protocol.Result) *protocol.Fault {
+	if s.t.send(s.t.event(l.gen, protocol.AppendReply(s.t.format, nil, req.ID, r))) {
+		return nil
+	}
+	return errEnded
 }
 
 // initialize checks, in the protocol's order: credentials, router, seat.
-func (c *conn) initialize(req *protocol.Request) *protocol.Fault {
-	c.smu.Lock()
-	initialized := c.sess != nil
-	c.smu.Unlock()
+func (s *session) initialize(req *protocol.Request) *protocol.Fault {
 	switch {
-	case initialized:
+	case s.current() != nil:
 		return protocol.Faultf(protocol.InvalidRequestFault, "the session is already initialized")
 	case req.SendQueuePositionUpdates == nil:
 		return protocol.Faultf(protocol.InvalidRequestFault, "SendQueuePositionUpdates is required")
 	}
-	ctx, cancel := context.WithTimeout(c.srv.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(s.srv.ctx, 10*time.Second)
 	defer cancel()
-	if c.srv.cfg.Auth {
-		if err := c.srv.users.Authenticate(ctx, req.LogonID, req.Password); err != nil {
-			c.srv.log.Info().Err(err).Str("logon", req.LogonID).Msg("initialize refused")
+	if s.srv.cfg.Auth {
+		if err := s.srv.users.Authenticate(ctx, req.LogonID, req.Password); err != nil {
+			s.srv.log.Info().Err(err).Str("logon", req.LogonID).Msg("initialize refused")
 			return protocol.Faultf(protocol.InvalidUserFault, "not a host administrator, or wrong password")
 		}
 	}
-	if !c.srv.router.connected() {
+	if !s.srv.router.connected() {
 		return protocol.Faultf(protocol.RouterDisconnectedFault, "the router is not connected")
 	}
-	id := fmt.Sprintf("%s-%d", c.srv.router.instance, c.srv.nextID.Add(1))
-	release, err := c.srv.seats.Acquire(ctx, id)
+	id := fmt.Sprintf("%s-%d", s.srv.router.instance, s.srv.nextID.Add(1))
+	release, err := s.srv.seats.Acquire(ctx, id)
 	if err != nil {
 		return protocol.Faultf(protocol.NoLicenseFault, "no SessionInformation license seat free: %v", err)
 	}
-	sess := &session{id: id, positions: *req.SendQueuePositionUpdates, release: release, subs: map[string]*sub{}}
-	c.smu.Lock()
-	c.sess = sess
-	c.smu.Unlock()
-	c.srv.setSession(id, c)
-	c.srv.metrics.sessions.Inc()
-	c.reply(req, nil)
-	return nil
+	return s.start(req, id, release)
 }
 
-// resolve finds the group a Subscribe names.
-func (c *conn) resolve(req *protocol.Request) (subjects.Group, *protocol.Fault) {
-	if req.ServiceGroupID != "" {
-		if !subjects.ValidID(req.ServiceGroupID) {
-			return subjects.Group{}, protocol.Faultf(protocol.InvalidServiceGroupFault, "malformed ServiceGroupID %q", req.ServiceGroupID)
-		}
-		g, ok := c.srv.dir.byID(req.ServiceGroupID)
-		if !ok {
-			return g, protocol.Faultf(protocol.InvalidServiceGroupFault, "no service group %q", req.ServiceGroupID)
-		}
-		return g, nil
+// start makes the new login current and answers Initialize. A router that
+// went down meanwhile ends it at once.
+func (s *session) start(req *protocol.Request, id string, release func(context.Context) error) *protocol.Fault {
+	l := &login{id: id, positions: *req.SendQueuePositionUpdates, release: release, subs: map[string]*sub{}}
+	l.ctx, l.cancel = context.WithCancel(s.srv.ctx)
+	s.mu.Lock()
+	s.gen++
+	l.gen = s.gen
+	s.login = l
+	s.mu.Unlock()
+	s.srv.setSession(id, s)
+	s.srv.metrics.sessions.Inc()
+	fault := s.reply(l, req, nil)
+	if !s.srv.router.connected() {
+		s.end(l, true)
 	}
-	if !subjects.ValidID(req.TenantID) || strings.TrimSpace(req.ServiceGroupName) == "" {
-		return subjects.Group{}, protocol.Faultf(protocol.InvalidServiceGroupFault, "give ServiceGroupID, or a well-formed TenantID and a ServiceGroupName")
-	}
-	g, ok := c.srv.dir.byName(req.TenantID, req.ServiceGroupName)
-	if !ok {
-		return g, protocol.Faultf(protocol.InvalidServiceGroupFault, "no service group %q in tenant %q", req.ServiceGroupName, req.TenantID)
-	}
-	return g, nil
+	return fault
 }
 
-func (c *conn) subscribe(sess *session, req *protocol.Request) *protocol.Fault {
-	if !c.srv.router.connected() {
-		return protocol.Faultf(protocol.RouterDisconnectedFault, "the router is not connected")
+// endSession ends the current login, if any: see end.
+func (s *session) endSession(notify bool) {
+	if l := s.current(); l != nil {
+		s.end(l, notify)
 	}
-	g, fault := c.resolve(req)
-	if fault != nil {
-		return fault
-	}
-	c.smu.Lock()
-	_, already := sess.subs[g.ServiceGroupID]
-	c.smu.Unlock()
-	if already {
-		no := false
-		c.reply(req, &protocol.Result{Succeeded: &no, ServiceGroupID: g.ServiceGroupID})
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(c.srv.ctx, c.srv.cfg.SubscribeTimeout)
-	defer cancel()
-	v, err := c.srv.hub.acquire(ctx, g)
-	if err != nil {
-		return protocol.Faultf(protocol.RouterDisconnectedFault, "service group %s cannot be loaded: %v", g.ServiceGroupID, err)
-	}
-	return c.attach(ctx, sess, v, req)
 }
 
-// attach registers the session with the view and sends the reply, the
-// initial data (or the resumed changes) and InitialDataComplete, then the
-// live updates that arrived meanwhile.
-func (c *conn) attach(ctx context.Context, sess *session, v *view, req *protocol.Request) *protocol.Fault {
-	c.smu.Lock()
-	if c.sess != sess { // ended while the view loaded
-		c.smu.Unlock()
-		v.release()
-		return protocol.Faultf(protocol.RouterDisconnectedFault, "the session ended")
-	}
-	s, start := v.subscribe(c, sess.positions)
-	sess.subs[v.group.ServiceGroupID] = s
-	c.smu.Unlock()
-	c.srv.metrics.subscriptions.Inc()
-	resumed := c.initialData(ctx, v, start, req)
-	yes := true
-	res := &protocol.Result{Succeeded: &yes, ServiceGroupID: v.group.ServiceGroupID}
-	if req.ResumeFromSeq != nil {
-		res.Resumed = &resumed.ok
-	}
-	c.reply(req, res)
-	for _, f := range resumed.frames {
-		c.send(f)
-	}
-	v.unhold(s)
-	return nil
-}
-
-func (c *conn) unsubscribe(sess *session, req *protocol.Request) *protocol.Fault {
-	c.smu.Lock()
-	s, ok := sess.subs[req.ServiceGroupID]
-	if ok {
-		delete(sess.subs, req.ServiceGroupID)
-	}
-	c.smu.Unlock()
-	if !ok {
-		return protocol.Faultf(protocol.InvalidServiceGroupFault, "not subscribed to %q", req.ServiceGroupID)
-	}
-	s.view.unsubscribe(s)
-	c.srv.metrics.subscriptions.Dec()
-	c.reply(req, nil)
-	return nil
-}
-
-// endSession removes the session and its subscriptions and frees its seat.
-// With notify, the client is told RouterDisconnected; the connection stays.
-func (c *conn) endSession(notify bool) {
-	c.smu.Lock()
-	sess := c.sess
-	c.sess = nil
-	if sess != nil {
-		for _, s := range sess.subs {
-			s.view.unsubscribe(s)
-			c.srv.metrics.subscriptions.Dec()
-		}
-	}
-	c.smu.Unlock()
-	if sess == nil {
+// end ends login l: nothing of it is written from now on, its
+// subscriptions and seat are freed, and with notify the client is told
+// RouterDisconnected. The connection stays.
+func (s *session) end(l *login, notify bool) {
+	s.mu.Lock()
+	if s.login != l {
+		s.mu.Unlock()
 		return
 	}
-	c.srv.setSession(sess.id, nil)
-	c.srv.metrics.sessions.Dec()
-	if notify {
-		c.send(frame{data: protocol.AppendEvent(c.format, nil, protocol.EventRouterDisconnected), op: c.opcode, forced: true})
+	s.login = nil
+	subs := l.subs
+	l.subs = nil
+	s.mu.Unlock()
+	l.cancel()
+	s.t.endGeneration(l.gen)
+	for _, sb := range subs {
+		s.drop(sb)
 	}
-	c.awaitingHB.Store(0)
+	s.srv.setSession(l.id, nil)
+	s.srv.metrics.sessions.Dec()
+	if notify {
+		s.t.send(s.t.event(0, protocol.AppendEvent(s.t.format, nil, protocol.EventRouterDisconnected)))
+	}
+	s.awaitingHB.Store(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := sess.release(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		c.srv.log.Warn().Err(err).Str("session", sess.id).Msg("release license seat")
+	if err := l.release(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		s.srv.log.Warn().Err(err).Str("session", l.id).Msg("release license seat")
 	}
 }
 
-func (c *conn) subscriptionCount() int {
-	c.smu.Lock()
-	defer c.smu.Unlock()
-	if c.sess == nil {
+// finish runs when the connection's reading ends.
+func (s *session) finish() {
+	s.endSession(false)
+	s.srv.removeSession(s)
+	s.srv.metrics.connections.Dec()
+	s.srv.wg.Done()
+}
+
+func (s *session) subscriptionCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.login == nil {
 		return 0
 	}
-	return len(c.sess.subs)
+	return len(s.login.subs)
 }

@@ -13,7 +13,7 @@ const sweepEvery = 100 * time.Millisecond
 
 // sweep runs every sweepEvery: KeepAlives, heartbeat timeouts, idle views.
 func (s *Server) sweep(now time.Time) {
-	s.eachConn(func(c *conn) { c.tick(now) })
+	s.eachSession(func(ss *session) { ss.tick(now) })
 	s.hub.sweep(now)
 }
 
@@ -21,30 +21,24 @@ func (s *Server) sweep(now time.Time) {
 // the heartbeat timeout has passed: for a session, since the first
 // unanswered KeepAlive; for a connection that never initialized, since its
 // last request.
-func (c *conn) tick(now time.Time) {
+func (s *session) tick(now time.Time) {
 	n := now.UnixNano()
-	timeout := c.srv.cfg.HeartbeatTimeout.Nanoseconds()
-	if c.hasSession() {
-		if at := c.awaitingHB.Load(); at != 0 && n-at >= timeout {
-			c.closeWith(protocol.CloseHeartbeat, "no Heartbeat after KeepAlive")
+	timeout := s.srv.cfg.HeartbeatTimeout.Nanoseconds()
+	if s.current() != nil {
+		if at := s.awaitingHB.Load(); at != 0 && n-at >= timeout {
+			s.t.closeWith(protocol.CloseHeartbeat, "no Heartbeat after KeepAlive")
 			return
 		}
-	} else if n-c.lastRequest.Load() >= timeout {
-		c.closeWith(protocol.CloseHeartbeat, "no Initialize")
+	} else if n-s.lastRequest.Load() >= timeout {
+		s.t.closeWith(protocol.CloseHeartbeat, "no Initialize")
 		return
 	}
-	if n < c.keepAliveAt.Load() {
+	if n < s.keepAliveAt.Load() {
 		return
 	}
-	c.keepAliveAt.Store(n + jittered(c.srv.cfg.KeepAlive, 0.2).Nanoseconds())
-	c.awaitingHB.CompareAndSwap(0, n)
-	c.send(frame{data: protocol.AppendEvent(c.format, nil, protocol.EventKeepAlive), op: c.opcode, forced: true})
-}
-
-func (c *conn) hasSession() bool {
-	c.smu.Lock()
-	defer c.smu.Unlock()
-	return c.sess != nil
+	s.keepAliveAt.Store(n + jittered(s.srv.cfg.KeepAlive, 0.2).Nanoseconds())
+	s.awaitingHB.CompareAndSwap(0, n)
+	s.t.send(s.t.event(0, protocol.AppendEvent(s.t.format, nil, protocol.EventKeepAlive)))
 }
 
 // jittered returns d less a random part of up to frac of it. KeepAlives are

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/sisbridge/sisbridge/protocol"
@@ -92,8 +93,9 @@ func (d *deriver) list(positions bool) []protocol.Update {
 	return d.base
 }
 
-// errGap: the next event of a group is not the one expected.
-type errGap struct{ have, got uint64 }
+// errGap: the next event of a group is not the one expected; streamSeq is
+// the stream sequence of the one that came.
+type errGap struct{ have, got, streamSeq uint64 }
 
 func (e errGap) Error() string {
 	return fmt.Sprintf("event %d follows %d: %s", e.got, e.have, subjects.ErrGap)
@@ -107,3 +109,15 @@ type errRenumbered struct{ have, got uint64 }
 func (e errRenumbered) Error() string {
 	return fmt.Sprintf("event %d arrived after %d: the group's history was renumbered", e.got, e.have)
 }
+
+func (e errRenumbered) Unwrap() error { return errHistory }
+
+// errHistory: a group's history no longer fits the view's.
+var errHistory = errors.New("group history changed")
+
+// errRebuild: the view must be loaded anew.
+type errRebuild struct{ err error }
+
+func (e errRebuild) Error() string { return "load the view anew: " + e.err.Error() }
+
+func (e errRebuild) Unwrap() error { return e.err }

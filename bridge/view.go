@@ -2,48 +2,53 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
 	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/queue"
 	"github.com/sisbridge/sisbridge/subjects"
 )
 
-// view is the gateway's copy of one group's queue: loaded from the group's
-// snapshot and later events, followed live with an ordered consumer, and
-// shared by every subscribed session of the gateway. Every change is derived
-// into updates and encoded once per kind of subscriber, then queued to each.
+// view is the gateway's copy of one group's queue, shared by every
+// subscribed session of the gateway: loaded from the group's snapshot and
+// later events, followed live through a core NATS subscription to the
+// group's republished events (follow.go), and repaired from JetStream when
+// a sequence number is missing. Every change is derived into updates and
+// encoded once per kind of subscriber, then queued to each.
 type view struct {
-	srv     *Server
-	group   subjects.Group
-	subject string
-	ready   chan struct{}
-	ctx     context.Context
-	cancel  context.CancelFunc
-	done    chan struct{}
+	hub   *hub
+	group subjects.Group
+	log   zerolog.Logger
+	ready chan struct{} // closed once the view is loaded
+	ctx   context.Context
+	stop  context.CancelFunc
+	wg    sync.WaitGroup // loads and repairs in progress
 
-	// guarded by srv.hub.mu
-	refs      int
-	idleSince time.Time
+	refs      atomic.Int64 // subscriptions and subscribes in progress
+	idleSince atomic.Int64 // unix nanos of the last release to 0 refs
 
 	mu        sync.Mutex // guards the state below
 	q         *queue.Queue
-	seq       uint64
-	streamSeq uint64
+	seq       uint64 // the group sequence number q reflects
+	streamSeq uint64 // stream sequence of the last message applied
 	subs      []*sub
 	kinds     [2][2]int // subscribers by format and by position updates
 	d         deriver
+	cur       *version  // the queue as it is now, for initial data
+	loadErr   error     // why the view does not follow, while it does not
+	broken    time.Time // since when it does not follow (zero while it does)
+	misses    int       // repairs in a row that did not close a gap
 
-	broken bool // a change failed to apply: the view waits for its rebuild
-
-	pmu     sync.Mutex // guards the three below
-	pending []event
-	queued  bool   // registered with the flusher
-	gen     uint64 // grows with each consumer; older consumers' events are dropped
-	failed  chan error
+	pmu     sync.Mutex // guards the state below
+	pending []event    // events received, not yet applied
+	queued  bool       // registered with the flusher
+	paused  bool       // loading, repairing or rebuilding: apply nothing
+	nsub    *nats.Subscription
+	dropped uint64 // messages the subscription had dropped at the last check
 }
 
 // event is a decoded event with its stream sequence.
@@ -52,267 +57,190 @@ type event struct {
 	streamSeq uint64
 }
 
-// sub is one session's subscription to a view. While holding, live frames
-// wait in held: the session is still being sent its initial data.
+// sub is one session's subscription to a view. While holding, its live
+// frames wait in held: the session is still being sent its initial data.
 type sub struct {
-	c         *conn
+	t         *transport
+	gen       uint64
 	view      *view
 	positions bool
 	idx       int
 	holding   bool
 	held      []frame
+	full      *fullProducer // its initial data, until resumed instead
+	stream    *stream
 }
 
-func newView(s *Server, g subjects.Group) *view {
-	v := &view{srv: s, group: g, subject: subjects.Events(g.TenantID, g.ServiceGroupID), ready: make(chan struct{}),
-		done: make(chan struct{}), failed: make(chan error, 1)}
-	v.ctx, v.cancel = context.WithCancel(s.ctx)
-	go v.run()
+func newView(h *hub, g subjects.Group) *view {
+	v := &view{hub: h, group: g, ready: make(chan struct{}), paused: true, cur: &version{},
+		log: h.srv.log.With().Str("group", g.ServiceGroupID).Logger()}
+	v.ctx, v.stop = context.WithCancel(h.srv.ctx)
 	return v
 }
 
-// run loads the view and follows the group until the view stops; any
-// failure (a gap, a lost consumer) rebuilds it from the bus.
-func (v *view) run() {
-	defer close(v.done)
-	log := v.srv.log.With().Str("group", v.group.ServiceGroupID).Logger()
-	for backoff := 100 * time.Millisecond; v.ctx.Err() == nil; backoff = min(backoff*2, 5*time.Second) {
-		err := v.load()
-		if err == nil {
-			backoff = 100 * time.Millisecond
-			err = v.follow()
-		}
-		if v.ctx.Err() != nil {
-			return
-		}
-		v.srv.metrics.rebuilds.Inc()
-		log.Warn().Err(err).Dur("retry_in", backoff).Msg("group view rebuilds")
-		select {
-		case <-v.ctx.Done():
-		case <-time.After(backoff):
-		}
-	}
-}
-
-// load reads the group's state from the bus and installs it: the first time
-// as is, later as the difference to what the subscribers hold.
-func (v *view) load() error {
-	st, err := v.srv.hist.Load(v.ctx, v.group.TenantID, v.group.ServiceGroupID)
-	if err != nil && !errors.Is(err, subjects.ErrGap) {
-		return err
-	}
-	v.pmu.Lock()
-	v.pending = nil
-	v.gen++
-	v.pmu.Unlock()
-	select {
-	case <-v.failed:
-	default:
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.broken = false
-	if v.q == nil {
-		v.q, v.seq, v.streamSeq = st.Queue, st.Seq, st.StreamSeq
-		close(v.ready)
-		return nil
-	}
-	v.rebuild(st)
-	return err
-}
-
-// rebuild moves the view to a state loaded anew, sending subscribers the
-// changes from what they hold to it.
-func (v *view) rebuild(st subjects.GroupState) {
-	old := queue.New(v.group.ServiceGroupID)
-	for _, s := range v.q.Sessions() {
-		_, _ = old.Apply(queue.Change{Op: queue.OpEnqueue, CallID: s.CallID, Session: s})
-	}
-	changes, _, err := old.Reconcile(st.Queue.Sessions())
-	if err != nil { // the loaded queue repeats a CallID: take it as it is
-		v.q = st.Queue
-		changes = nil
-	}
-	v.d.reset(v.kinds[0][1]+v.kinds[1][1] > 0)
-	for _, c := range changes {
-		_ = v.d.apply(v.q, c) // built from v.q's own state: cannot fail
-	}
-	v.seq, v.streamSeq = st.Seq, st.StreamSeq
-	v.fanout(time.Time{})
-}
-
-// follow consumes the group's events after the view's state until an
-// error, a gap, or the view stops. The consumer's goroutine queues them; the
-// flusher applies them in its rounds.
-func (v *view) follow() error {
-	v.mu.Lock()
-	from := v.streamSeq + 1
-	v.mu.Unlock()
-	v.pmu.Lock()
-	gen := v.gen
-	v.pmu.Unlock()
-	cons, err := v.srv.js.OrderedConsumer(v.ctx, subjects.StreamEvents, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{v.subject}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from})
-	if err != nil {
-		return err
-	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) { v.onMsg(gen, msg) })
-	if err != nil {
-		return err
-	}
-	defer cc.Stop()
-	select {
-	case <-v.ctx.Done():
-		return v.ctx.Err()
-	case err := <-v.failed:
-		return err
-	}
-}
-
-// onMsg runs on the consumer's goroutine: it decodes, queues, and registers
-// the view with the flusher.
-func (v *view) onMsg(gen uint64, msg jetstream.Msg) {
-	meta, err := msg.Metadata()
-	if err != nil {
-		return
-	}
-	events, err := subjects.DecodeEvents(msg.Data())
-	if err != nil {
-		v.srv.log.Error().Err(err).Uint64("stream_seq", meta.Sequence.Stream).Msg("undecodable event skipped")
-		return
-	}
-	v.pmu.Lock()
-	if gen != v.gen {
-		v.pmu.Unlock()
-		return
-	}
-	for _, e := range events {
-		v.pending = append(v.pending, event{Event: e, streamSeq: meta.Sequence.Stream})
-	}
-	register := !v.queued
-	v.queued = true
-	v.pmu.Unlock()
-	if register {
-		v.srv.flush.addView(v)
-	}
-}
-
-// take empties the queue of events and the view's registration.
-func (v *view) take() []event {
-	v.pmu.Lock()
-	defer v.pmu.Unlock()
-	batch := v.pending
-	v.pending, v.queued = nil, false
-	return batch
-}
-
-// applyPending applies the events queued since the last time (the
-// flusher calls it, from any of its workers: v.mu keeps the batches in
-// order). A failure stops the view's consumer; the view is rebuilt from the
-// bus and applies nothing until then.
+// applyPending applies the events received since the last time; the
+// flusher calls it, from any of its workers (v.mu keeps the batches in
+// order).
 func (v *view) applyPending() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	batch := v.take()
-	if len(batch) == 0 || v.ctx.Err() != nil || v.broken {
+	if len(batch) == 0 || v.ctx.Err() != nil {
 		return
 	}
-	if err := v.apply(batch); err != nil {
-		v.broken = true
-		select {
-		case v.failed <- err:
-		default:
-		}
+	rest, trouble := v.apply(batch)
+	if trouble != nil {
+		v.pause(rest)
+		v.repair(trouble)
 	}
 }
 
+// take empties the queue of events and the view's registration; nothing
+// while the view is paused.
+func (v *view) take() []event {
+	v.pmu.Lock()
+	defer v.pmu.Unlock()
+	v.queued = false
+	if v.paused {
+		return nil
+	}
+	batch := v.pending
+	v.pending = nil
+	return batch
+}
+
 // apply applies a batch of events and fans the updates out as one
-// SessionsUpdated per kind of subscriber; v.mu is held.
-func (v *view) apply(batch []event) error {
+// SessionsUpdated per kind of subscriber; v.mu is held. At a gap or a
+// renumbered history it stops: it returns the events not applied and why.
+func (v *view) apply(batch []event) ([]event, error) {
+	v.beforeChange()
 	v.d.reset(v.kinds[0][1]+v.kinds[1][1] > 0)
 	var born time.Time
-	var err error
 	for i := range batch {
 		e := &batch[i]
-		if e.Seq <= v.seq {
-			// The consumer delivers only events after the view's; an old
-			// number means the group's history was renumbered (an adapter
-			// restarted on a stream that had lost its tail).
-			err = errRenumbered{have: v.seq, got: e.Seq}
-			break
+		skip, err := v.check(e)
+		if err != nil {
+			v.fanout(born)
+			return batch[i:], err
 		}
-		if e.Seq != v.seq+1 {
-			err = errGap{have: v.seq, got: e.Seq}
-			break
+		if skip {
+			continue
 		}
-		if err = v.d.apply(v.q, e.Change); err != nil {
-			break
+		if err := v.d.apply(v.q, e.Change); err != nil {
+			v.fanout(born)
+			return batch[i:], errRebuild{err}
 		}
 		v.seq, v.streamSeq = e.Seq, e.streamSeq
-		v.srv.metrics.eventsIn.Inc()
-		v.srv.metrics.toView.Observe(time.Since(e.Time).Seconds())
+		v.misses = 0
+		v.hub.srv.metrics.eventsIn.Inc()
+		v.hub.srv.metrics.toView.Observe(time.Since(e.Time).Seconds())
 		if born.IsZero() {
 			born = e.Time
 		}
 	}
 	v.fanout(born)
-	return err
+	return nil, nil
+}
+
+// check says whether an event is one the view already has (skip), the
+// next one, or neither (a gap, or a history renumbered by an adapter that
+// restarted on a stream that had lost its tail); v.mu is held.
+func (v *view) check(e *event) (skip bool, err error) {
+	switch {
+	case e.Seq <= v.seq && e.streamSeq <= v.streamSeq:
+		return true, nil
+	case e.Seq <= v.seq:
+		return false, errRebuild{errRenumbered{have: v.seq, got: e.Seq}}
+	case e.Seq != v.seq+1:
+		return false, errGap{have: v.seq, got: e.Seq, streamSeq: e.streamSeq}
+	}
+	return false, nil
 }
 
 // fanout queues the derived updates to every subscriber; v.mu is held.
 func (v *view) fanout(born time.Time) {
+	v.cur.seq = v.seq
 	var encoded [2][2][]byte
 	for _, s := range v.subs {
-		pi := 0
-		if s.positions {
-			pi = 1
-		}
 		list := v.d.list(s.positions)
 		if len(list) == 0 {
 			continue
 		}
-		data := encoded[s.c.format][pi]
+		pi := b2i(s.positions)
+		data := encoded[s.t.format][pi]
 		if data == nil {
-			data = protocol.AppendSessionsUpdated(s.c.format, nil, v.group.ServiceGroupID, v.seq, list)
-			encoded[s.c.format][pi] = data
+			data = protocol.AppendSessionsUpdated(s.t.format, nil, v.group.ServiceGroupID, v.seq, list)
+			encoded[s.t.format][pi] = data
 		}
-		f := frame{data: data, op: s.c.opcode, born: born}
-		if s.holding {
-			s.held = append(s.held, f)
-		} else {
-			s.c.send(f)
-		}
+		v.deliver(s, frame{data: data, op: s.t.opcode, gen: s.gen, born: born})
 	}
 }
 
-// initial is what a new subscriber starts from.
+// deliver queues a live frame for s, or holds it while s gets its initial
+// data; v.mu is held.
+func (v *view) deliver(s *sub, f frame) {
+	if !s.holding {
+		s.t.sendLive(f)
+		return
+	}
+	if s.t.hold(s.gen, len(f.data)) {
+		s.held = append(s.held, f)
+	}
+}
+
+// initial is where a new subscriber starts.
 type initial struct {
 	seq, streamSeq uint64
-	sessions       []queue.Session
+	size           int // sessions in the queue
 }
 
-// subscribe adds a holding subscriber and returns the state it starts from.
-func (v *view) subscribe(c *conn, positions bool) (*sub, initial) {
+// subscribe adds a holding subscriber, with its initial data ready to be
+// read from the queue as it is now.
+func (v *view) subscribe(t *transport, gen uint64, positions bool) (*sub, initial) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	s := &sub{c: c, view: v, positions: positions, idx: len(v.subs), holding: true}
+	s := &sub{t: t, gen: gen, view: v, positions: positions, idx: len(v.subs), holding: true}
+	s.full = &fullProducer{v: v, sb: s, format: t.format, chunk: v.hub.srv.cfg.InitialChunk, ver: v.cur, pos: 1}
+	v.cur.readers = append(v.cur.readers, s.full)
 	v.subs = append(v.subs, s)
-	v.kinds[c.format][b2i(positions)]++
-	return s, initial{seq: v.seq, streamSeq: v.streamSeq, sessions: v.q.Sessions()}
+	v.kinds[t.format][b2i(positions)]++
+	return s, initial{seq: v.seq, streamSeq: v.streamSeq, size: v.q.Len()}
 }
 
-// unhold sends what arrived while s got its initial data; live from then on.
+// fullData returns the producer of s's whole initial data.
+func (v *view) fullData(s *sub, _ protocol.Format, _ int) producer { return s.full }
+
+// dropVersion forgets s's full initial data (it is resumed instead).
+func (v *view) dropVersion(s *sub) { s.full.cancel() }
+
+// setStream records the stream of s's initial data; false (and the
+// stream cancelled) when s has already been unsubscribed.
+func (v *view) setStream(s *sub, st *stream) bool {
+	v.mu.Lock()
+	ok := s.idx >= 0
+	if ok {
+		s.stream = st
+	}
+	v.mu.Unlock()
+	if !ok {
+		st.p.cancel()
+	}
+	return ok
+}
+
+// unhold queues what arrived while s got its initial data; live from then
+// on.
 func (v *view) unhold(s *sub) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	for _, f := range s.held {
-		s.c.send(f)
-	}
+	held := s.held
 	s.held, s.holding = nil, false
+	s.t.unhold(held)
 }
 
-// unsubscribe removes s; nothing more is queued for it afterwards.
-func (v *view) unsubscribe(s *sub) {
+// unsubscribe removes s; nothing more is queued for it afterwards. It
+// returns the stream of s's initial data, for the transport to drop.
+func (v *view) unsubscribe(s *sub) *stream {
 	v.mu.Lock()
 	if s.idx >= 0 && s.idx < len(v.subs) && v.subs[s.idx] == s {
 		last := len(v.subs) - 1
@@ -320,35 +248,31 @@ func (v *view) unsubscribe(s *sub) {
 		v.subs[s.idx].idx = s.idx
 		v.subs[last] = nil
 		v.subs = v.subs[:last]
-		v.kinds[s.c.format][b2i(s.positions)]--
+		v.kinds[s.t.format][b2i(s.positions)]--
 		s.idx = -1
 	}
+	s.t.dropHeld(s.held)
+	s.held, s.holding = nil, false
+	st := s.stream
 	v.mu.Unlock()
 	v.release()
+	return st
 }
 
 // release gives back a reference taken by hub.acquire.
 func (v *view) release() {
-	h := v.srv.hub
-	h.mu.Lock()
-	v.refs--
-	if v.refs == 0 {
-		v.idleSince = time.Now()
+	if v.refs.Add(-1) == 0 {
+		v.idleSince.Store(time.Now().UnixNano())
 	}
-	h.mu.Unlock()
 }
 
-// idleFor says how long the view has had no reference; hub.mu is held.
+// idleFor says how long the view has had no reference.
 func (v *view) idleFor(now time.Time) time.Duration {
-	if v.refs > 0 || v.idleSince.IsZero() {
+	since := v.idleSince.Load()
+	if v.refs.Load() > 0 || since == 0 {
 		return 0
 	}
-	return now.Sub(v.idleSince)
-}
-
-func (v *view) stop() {
-	v.cancel()
-	<-v.done
+	return now.Sub(time.Unix(0, since))
 }
 
 func b2i(b bool) int {
@@ -356,4 +280,45 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// subscribers returns the transports of the view's subscribers.
+func (v *view) subscribers() []*transport {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make([]*transport, len(v.subs))
+	for i, s := range v.subs {
+		out[i] = s.t
+	}
+	return out
+}
+
+// droppedMore says whether the view's subscription dropped messages since
+// the last call.
+func (v *view) droppedMore() bool {
+	v.pmu.Lock()
+	defer v.pmu.Unlock()
+	if v.nsub == nil {
+		return false
+	}
+	n, err := v.nsub.Dropped()
+	if err != nil || uint64(n) == v.dropped {
+		return false
+	}
+	v.dropped = uint64(n)
+	return true
+}
+
+// close stops following the group and waits for the view's loads and
+// repairs to end. Safe to call twice.
+func (v *view) close() {
+	v.stop()
+	v.pmu.Lock()
+	nsub := v.nsub
+	v.nsub = nil
+	v.pmu.Unlock()
+	if nsub != nil {
+		_ = nsub.Unsubscribe()
+	}
+	v.wg.Wait()
 }

@@ -340,3 +340,36 @@ func TestBacklogBatchesChanges(t *testing.T) {
 	}
 	t.Logf("%d changes in %d messages", st.Published, st.Messages)
 }
+
+// TestSnapshotDuringSyncMatchesItsSeq syncs a group with more changes than
+// SnapshotEvery: a snapshot taken then holds the queue at its own Seq, not
+// the state the sync is heading for, so snapshot + later events replays.
+func TestSnapshotDuringSyncMatchesItsSeq(t *testing.T) {
+	s := natstest.Server(t)
+	_, js := natstest.Connect(t, s)
+	a := openAdapter(t, js, Config{SnapshotEvery: 50})
+	ctx := testCtx(t)
+	st := directory
+	st.Queues = map[string][]queue.Session{"acme-sales": nil}
+	for i := range 120 {
+		st.Queues["acme-sales"] = append(st.Queues["acme-sales"], queue.Session{CallID: fmt.Sprintf("c%d", i), MediaType: queue.MediaVoice})
+	}
+	if err := a.LinkUp(ctx, &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := subjects.OpenHistory(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a snapshot", func() bool { return a.Stats().Snapshots >= 1 })
+	snap, _, err := hist.Snapshot(ctx, "acme", "acme-sales")
+	if err != nil || int(snap.Seq) != len(snap.Sessions) { // every change of the sync from empty is an enqueue
+		t.Fatalf("snapshot at seq %d holds %d sessions (%v)", snap.Seq, len(snap.Sessions), err)
+	}
+	if loaded, err := hist.Load(ctx, "acme", "acme-sales"); err != nil || loaded.Seq != 120 {
+		t.Fatalf("load: seq %d, %v", loaded.Seq, err)
+	}
+}

@@ -45,6 +45,24 @@ func (a *Adapter) reject(groupID string, c queue.Change, err error) error {
 // the publisher keeps up, or, while it has a backlog, together with the
 // group's next changes (up to MaxBatch in one message). a.mu is held.
 func (a *Adapter) publishLocked(g *group, c queue.Change) error {
+	if err := a.numberLocked(g, c); err != nil {
+		return err
+	}
+	a.snapshotIfDueLocked(g)
+	return nil
+}
+
+// snapshotIfDueLocked snapshots g once SnapshotEvery changes have passed
+// since its last snapshot.
+func (a *Adapter) snapshotIfDueLocked(g *group) {
+	if g.seq-g.snapSeq >= a.cfg.SnapshotEvery {
+		a.snapshotLocked(g)
+	}
+}
+
+// numberLocked numbers one applied change and publishes it (publishLocked
+// without the snapshot). a.mu is held.
+func (a *Adapter) numberLocked(g *group, c queue.Change) error {
 	g.seq++
 	g.pending = append(g.pending, subjects.Event{Tenant: g.info.TenantID, Group: g.info.ServiceGroupID, Seq: g.seq,
 		Time: time.Now().UTC(), Epoch: a.link.Epoch, Change: c})
@@ -57,9 +75,6 @@ func (a *Adapter) publishLocked(g *group, c queue.Change) error {
 		g.dirty = true
 		a.dirty = append(a.dirty, g)
 		a.pub.wantDrain.Store(true)
-	}
-	if g.seq-g.snapSeq >= a.cfg.SnapshotEvery {
-		a.snapshotLocked(g)
 	}
 	return nil
 }
@@ -135,12 +150,15 @@ func (a *Adapter) syncLocked(g *group, sessions []queue.Session) error {
 	if err != nil {
 		return fmt.Errorf("sync %s: %w", g.info.ServiceGroupID, err)
 	}
+	// The queue is already at the end of the sync: a snapshot taken
+	// between its changes would run ahead of its Seq.
 	for _, c := range changes {
 		a.stats.accepted.Add(1)
-		if err := a.publishLocked(g, c); err != nil {
+		if err := a.numberLocked(g, c); err != nil {
 			return err
 		}
 	}
+	a.snapshotIfDueLocked(g)
 	if len(changes) > 0 {
 		a.log.Info().Str("group", g.info.ServiceGroupID).Int("changes", len(changes)).Msg("group reconciled with the router")
 	}

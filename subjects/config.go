@@ -93,6 +93,7 @@ func (c Config) EventsStream() jetstream.StreamConfig {
 		Duplicates:  c.DuplicateWindow,
 		Discard:     jetstream.DiscardOld,
 		AllowDirect: true,
+		RePublish:   &jetstream.RePublish{Source: AllEvents, Destination: AllLive},
 	}
 }
 

@@ -13,4 +13,6 @@ var (
 	ErrVersion = errors.New("unsupported schema version")
 	// ErrGap: a group's history misses a sequence number.
 	ErrGap = errors.New("gap in group history")
+	// ErrNoAnswer: a read of the events stream got no answer in time.
+	ErrNoAnswer = errors.New("no answer from the events stream")
 )

@@ -113,26 +113,29 @@ func (h *History) Load(ctx context.Context, tenant, group string) (GroupState, e
 	if err != nil {
 		return GroupState{}, err
 	}
-	st, err := fromSnapshot(&snap)
+	st, err := FromSnapshot(&snap)
 	if err != nil {
 		return st, fmt.Errorf("load snapshot %s.%s: %w", tenant, group, err)
 	}
 	last, err := h.lastEvent(ctx, tenant, group)
 	if err != nil || last == nil || last.Seq <= st.Seq {
+		if last != nil && last.Seq == st.Seq { // the snapshot's hint may be older
+			st.StreamSeq = max(st.StreamSeq, last.streamSeq)
+		}
 		st.Newest = st.Seq
 		return st, err
 	}
 	st.Newest = last.Seq
-	err = h.Replay(ctx, tenant, group, st.StreamSeq+1, last.streamSeq, func(e *Event, streamSeq uint64) error {
-		return st.apply(e, streamSeq)
-	})
+	err = h.Replay(ctx, tenant, group, st.StreamSeq+1, last.streamSeq, st.Apply)
 	if err != nil {
 		return st, fmt.Errorf("load events %s.%s after %d: %w", tenant, group, st.Seq, err)
 	}
 	return st, nil
 }
 
-func fromSnapshot(s *Snapshot) (GroupState, error) {
+// FromSnapshot returns the state a snapshot holds; later events follow with
+// Apply.
+func FromSnapshot(s *Snapshot) (GroupState, error) {
 	st := GroupState{Queue: queue.New(s.Group), Seq: s.Seq, StreamSeq: s.StreamSeq, SnapshotSeq: s.Seq}
 	for _, ss := range s.Sessions {
 		if _, err := st.Queue.Apply(queue.Change{Op: queue.OpEnqueue, CallID: ss.CallID, Session: ss}); err != nil {
@@ -142,8 +145,9 @@ func fromSnapshot(s *Snapshot) (GroupState, error) {
 	return st, nil
 }
 
-// apply applies the next event; older ones (already in the state) are skipped.
-func (st *GroupState) apply(e *Event, streamSeq uint64) error {
+// Apply applies the group's next event; older ones (already in the state)
+// are skipped, a later one is an error wrapping ErrGap.
+func (st *GroupState) Apply(e *Event, streamSeq uint64) error {
 	switch {
 	case e.Seq <= st.Seq:
 		return nil
@@ -180,61 +184,8 @@ func (h *History) lastEvent(ctx context.Context, tenant, group string) (*lastEve
 
 // Replay calls fn for every stored change of the group in the messages with
 // a stream sequence from..to (inclusive; to 0 means up to the newest), in
-// order; the changes of one message share its stream sequence.
-// It stops at the first error fn returns, or when ctx is done.
+// order; the changes of one message share its stream sequence (Walk on the
+// group's subject).
 func (h *History) Replay(ctx context.Context, tenant, group string, from, to uint64, fn func(e *Event, streamSeq uint64) error) error {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{Events(tenant, group)}, DeliverPolicy: jetstream.DeliverAllPolicy}
-	if from > 1 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
-	}
-	cons, err := h.js.OrderedConsumer(ctx, StreamEvents, cfg)
-	if err != nil {
-		return fmt.Errorf("replay consumer: %w", err)
-	}
-	if cons.CachedInfo().NumPending == 0 {
-		return nil
-	}
-	if to == 0 {
-		info, err := h.stream.Info(ctx)
-		if err != nil {
-			return fmt.Errorf("stream info: %w", err)
-		}
-		to = info.State.LastSeq
-	}
-	if to < from {
-		return nil
-	}
-	return drain(ctx, cons, to, fn)
-}
-
-func drain(ctx context.Context, cons jetstream.Consumer, to uint64, fn func(*Event, uint64) error) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(2048))
-	if err != nil {
-		return fmt.Errorf("replay messages: %w", err)
-	}
-	defer it.Stop()
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			return errors.Join(ctx.Err(), fmt.Errorf("replay next: %w", err))
-		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return fmt.Errorf("replay metadata: %w", err)
-		}
-		events, err := DecodeEvents(msg.Data())
-		if err != nil {
-			return fmt.Errorf("stream seq %d: %w", meta.Sequence.Stream, err)
-		}
-		for i := range events {
-			if err := fn(&events[i], meta.Sequence.Stream); err != nil {
-				return err
-			}
-		}
-		if meta.Sequence.Stream >= to || meta.NumPending == 0 {
-			return nil
-		}
-	}
+	return h.Walk(ctx, Events(tenant, group), from, to, fn)
 }

@@ -7,6 +7,7 @@
 // Layout:
 //
 //	stream SIS_EVENTS       sis.v1.evt.<tenantID>.<groupID>   one Event per router change
+//	republished             sis.v1.live.<tenantID>.<groupID>  each event once stored, for core subscribers
 //	object SIS_SNAPSHOTS    <tenantID>.<groupID>              a group's queue at a known Seq
 //	kv     SIS_DIRECTORY    tenant.<tenantID>, group.<groupID>
 //	kv     SIS_ROUTER       status                            RouterStatus, refreshed every second
@@ -38,8 +39,11 @@ const (
 
 const (
 	eventsPrefix = "sis.v1.evt."
+	livePrefix   = "sis.v1.live."
 	// AllEvents matches the events of every group.
 	AllEvents = eventsPrefix + ">"
+	// AllLive matches the republished events of every group.
+	AllLive = livePrefix + ">"
 	// RouterStatusKey is the key of the router status in BucketRouter.
 	RouterStatusKey = "status"
 	tenantKeyPrefix = "tenant."
@@ -49,13 +53,31 @@ const (
 // Events returns the subject of a group's events.
 func Events(tenant, group string) string { return eventsPrefix + tenant + "." + group }
 
+// Live returns the subject on which the events stream republishes each
+// event of a group once it is stored: what a core NATS subscriber follows.
+// A message there carries the headers Nats-Sequence (its stream sequence)
+// and Nats-Last-Sequence (the stream sequence of the group's previous
+// event), and the event's own Seq: a missed message shows as a gap.
+// Only stored events are republished: a publish the stream refused (a
+// duplicate, a fenced or a failed write) never appears there.
+func Live(tenant, group string) string { return livePrefix + tenant + "." + group }
+
+// ParseLive splits a live subject into its tenant and group.
+func ParseLive(subject string) (tenant, group string, ok bool) {
+	return parseGroupSubject(livePrefix, subject)
+}
+
 // TenantEvents returns the subject matching every group of one tenant: what a
 // NATS permission for a tenant's downstream service allows.
 func TenantEvents(tenant string) string { return eventsPrefix + tenant + ".>" }
 
 // ParseEvents splits an events subject into its tenant and group.
 func ParseEvents(subject string) (tenant, group string, ok bool) {
-	rest, found := strings.CutPrefix(subject, eventsPrefix)
+	return parseGroupSubject(eventsPrefix, subject)
+}
+
+func parseGroupSubject(prefix, subject string) (tenant, group string, ok bool) {
+	rest, found := strings.CutPrefix(subject, prefix)
 	if !found {
 		return "", "", false
 	}

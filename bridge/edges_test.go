@@ -1,0 +1,160 @@
+package bridge_test
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/sisbridge/sisbridge/bridge"
+	"github.com/sisbridge/sisbridge/client"
+	"github.com/sisbridge/sisbridge/internal/stacktest"
+	"github.com/sisbridge/sisbridge/protocol"
+	"github.com/sisbridge/sisbridge/queue"
+)
+
+// deepEnv is the test stack with depth sessions queued in group before the
+// adapter starts (they reach the bus as the adapter's first sync).
+func deepEnv(t *testing.T, group string, depth int) *env {
+	t.Helper()
+	e := bareEnv(t)
+	for _, g := range stacktest.Directory.Groups {
+		e.Queues[g.ServiceGroupID] = queue.New(g.ServiceGroupID)
+	}
+	for i := range depth {
+		e.n++
+		c := queue.Change{Op: queue.OpEnqueue, CallID: fmt.Sprintf("deep-%d", i), Session: queue.Session{MediaType: queue.MediaVoice,
+			TimeEnteredQueue: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC), CustomerInformation: "+442079460123"}}
+		if _, err := e.Queues[group].Apply(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.StartAdapter()
+	return e
+}
+
+// TestNothingOfASessionAfterRouterDisconnected drops the router link while
+// a Subscribe to a deep group is being answered: whatever the timing, the
+// session's reply, initial data and InitialDataComplete either come before
+// RouterDisconnected or not at all (a fault answers the request instead).
+func TestNothingOfASessionAfterRouterDisconnected(t *testing.T) {
+	e := deepEnv(t, "acme-sales", 30000)
+	srv, url := e.gateway(bridge.Config{}, nil)
+	c := dialRaw(t, url)
+	c.initialize(false)
+	subID := c.send(protocol.Request{Op: protocol.OpSubscribe, ServiceGroupID: "acme-sales"})
+	waitFor(t, "the subscription", func() bool { return srv.Stats().Subscriptions == 1 })
+	e.Adapter.LinkDown(e.Ctx, "test")
+	disconnected, answered := false, false
+	for !disconnected || !answered {
+		m := c.must()
+		switch {
+		case m.Event == protocol.EventRouterDisconnected:
+			disconnected = true
+		case m.ID != nil && *m.ID == subID:
+			answered = true
+			if disconnected && m.Fault == nil {
+				t.Fatalf("the Subscribe was answered %+v after RouterDisconnected", m.Result)
+			}
+		case disconnected && m.Event != "":
+			t.Fatalf("%s (Seq %d) after RouterDisconnected", m.Event, m.Seq)
+		}
+	}
+	// A request after the disconnect is answered after everything before it.
+	hb := c.send(protocol.Request{Op: protocol.OpHeartbeat})
+	for {
+		m := c.must()
+		if m.Event != "" {
+			t.Fatalf("%s (Seq %d) after RouterDisconnected", m.Event, m.Seq)
+		}
+		if m.ID != nil && *m.ID == hb {
+			return
+		}
+	}
+}
+
+// TestResumeCutsOnlyBetweenChanges resumes a position client across a
+// head removal from a deep queue (one change, thousands of updates): after
+// every event its positions run 1..n.
+func TestResumeCutsOnlyBetweenChanges(t *testing.T) {
+	e := deepEnv(t, "acme-sales", 3000)
+	_, url := e.gateway(bridge.Config{}, nil)
+	c := initialized(t, url, true)
+	m := client.NewMirror(true)
+	if _, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales"}); err != nil {
+		t.Fatal(err)
+	}
+	from := untilComplete(t, c, m, "acme-sales").Seq
+	if err := c.Unsubscribe(ctxT(t), "acme-sales"); err != nil {
+		t.Fatal(err)
+	}
+	e.Apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: "deep-0", Cause: queue.CauseSessionAllocatedToAgent})
+	e.enqueue("acme-sales", 2)
+	e.Apply("acme-sales", queue.Change{Op: queue.OpMove, CallID: "deep-2999", Position: 1})
+	seq, sessions, _ := e.Adapter.Group("acme-sales")
+	watcher := initialized(t, url, false) // the gateway's view has every change once it sees the last
+	if _, err := watcher.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales"}); err != nil {
+		t.Fatal(err)
+	}
+	for wm := client.NewMirror(false); wm.Seq["acme-sales"] != seq; {
+		if err := wm.Apply(next(t, watcher)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales", ResumeFromSeq: &from})
+	if err != nil || res.Resumed == nil || !*res.Resumed {
+		t.Fatalf("resume: %+v %v", res, err)
+	}
+	done := untilComplete(t, c, m, "acme-sales") // the mirror checks 1..n after every event
+	if done.Seq != seq || len(m.Groups["acme-sales"]) != len(sessions) {
+		t.Fatalf("resumed to seq %d with %d sessions, router at %d with %d", done.Seq, len(m.Groups["acme-sales"]), seq, len(sessions))
+	}
+}
+
+// TestInitialDataIsBoundedForAClientThatNeverReads subscribes to and
+// unsubscribes from a deep group 40 times without reading: the gateway
+// holds no more than a bounded part of the initial data for it. When
+// live changes then pile up for the client, it is closed.
+func TestInitialDataIsBoundedForAClientThatNeverReads(t *testing.T) {
+	e := deepEnv(t, "acme-sales", 20000)
+	srv, url := e.gateway(bridge.Config{OutboundLimit: 256 << 10}, nil)
+	warm := initialized(t, url, false) // loads the view before the baseline
+	if _, err := warm.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales"}); err != nil {
+		t.Fatal(err)
+	}
+	untilComplete(t, warm, client.NewMirror(false), "acme-sales")
+	_ = warm.Close()
+	base := heapInUse()
+	c := dialRaw(t, url)
+	c.initialize(false)
+	for range 40 {
+		c.send(protocol.Request{Op: protocol.OpSubscribe, ServiceGroupID: "acme-sales"})
+		c.send(protocol.Request{Op: protocol.OpUnsubscribe, ServiceGroupID: "acme-sales"})
+	}
+	// Two more subscriptions: both held means every request was handled.
+	c.send(protocol.Request{Op: protocol.OpSubscribe, ServiceGroupID: "acme-support"})
+	c.send(protocol.Request{Op: protocol.OpSubscribe, ServiceGroupID: "globex-chat"})
+	waitFor(t, "every request handled", func() bool { return srv.Stats().Subscriptions == 2 })
+	grown := heapInUse() - base
+	t.Logf("heap grew %d MiB", grown>>20)
+	if grown > 40<<20 {
+		t.Fatalf("the gateway holds %d MiB more for a client that does not read", grown>>20)
+	}
+	c.send(protocol.Request{Op: protocol.OpSubscribe, ServiceGroupID: "acme-sales"})
+	waitFor(t, "the subscription", func() bool { return srv.Stats().Subscriptions == 3 })
+	for range 20 {
+		e.enqueue("acme-sales", 100)
+		if srv.Stats().Connections == 0 {
+			break
+		}
+	}
+	waitFor(t, "the client closed as too slow", func() bool { return srv.Stats().Connections == 0 })
+}
+
+// heapInUse returns the heap in use after a collection.
+func heapInUse() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse)
+}

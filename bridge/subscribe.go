@@ -1,0 +1,260 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/sisbridge/sisbridge/protocol"
+	"github.com/sisbridge/sisbridge/queue"
+	"github.com/sisbridge/sisbridge/subjects"
+)
+
+// resolve finds the group a Subscribe names.
+func (s *session) resolve(req *protocol.Request) (subjects.Group, *protocol.Fault) {
+	if req.ServiceGroupID != "" {
+		if !subjects.ValidID(req.ServiceGroupID) {
+			return subjects.Group{}, protocol.Faultf(protocol.InvalidServiceGroupFault, "malformed ServiceGroupID %q", req.ServiceGroupID)
+		}
+		g, ok := s.srv.dir.byID(req.ServiceGroupID)
+		if !ok {
+			return g, protocol.Faultf(protocol.InvalidServiceGroupFault, "no service group %q", req.ServiceGroupID)
+		}
+		return g, nil
+	}
+	if !subjects.ValidID(req.TenantID) || strings.TrimSpace(req.ServiceGroupName) == "" {
+		return subjects.Group{}, protocol.Faultf(protocol.InvalidServiceGroupFault, "give ServiceGroupID, or a well-formed TenantID and a ServiceGroupName")
+	}
+	g, ok := s.srv.dir.byName(req.TenantID, req.ServiceGroupName)
+	if !ok {
+		return g, protocol.Faultf(protocol.InvalidServiceGroupFault, "no service group %q in tenant %q", req.ServiceGroupName, req.TenantID)
+	}
+	return g, nil
+}
+
+func (s *session) subscribe(l *login, req *protocol.Request) *protocol.Fault {
+	if !s.srv.router.connected() {
+		return protocol.Faultf(protocol.RouterDisconnectedFault, "the router is not connected")
+	}
+	g, fault := s.resolve(req)
+	if fault != nil {
+		return fault
+	}
+	s.mu.Lock()
+	_, already := l.subs[g.ServiceGroupID]
+	s.mu.Unlock()
+	if already {
+		no := false
+		return s.reply(l, req, &protocol.Result{Succeeded: &no, ServiceGroupID: g.ServiceGroupID})
+	}
+	ctx, cancel := context.WithTimeout(l.ctx, s.srv.cfg.SubscribeTimeout)
+	defer cancel()
+	v, err := s.srv.hub.acquire(ctx, g)
+	if err != nil {
+		if l.ctx.Err() != nil {
+			return errEnded
+		}
+		return protocol.Faultf(protocol.RouterDisconnectedFault, "service group %s cannot be followed now: %v", g.ServiceGroupID, err)
+	}
+	return s.attach(ctx, l, v, req)
+}
+
+// attach registers the subscription with the view, answers, and queues
+// the initial data (or the resumed changes) and InitialDataComplete; the
+// live updates that arrive meanwhile follow them.
+func (s *session) attach(ctx context.Context, l *login, v *view, req *protocol.Request) *protocol.Fault {
+	s.mu.Lock()
+	if s.login != l { // ended while the view loaded
+		s.mu.Unlock()
+		v.release()
+		return errEnded
+	}
+	sb, start := v.subscribe(s.t, l.gen, l.positions)
+	l.subs[v.group.ServiceGroupID] = sb
+	s.mu.Unlock()
+	s.srv.metrics.subscriptions.Inc()
+	p, resumed := s.initialData(ctx, l, v, sb, start, req)
+	yes := true
+	res := &protocol.Result{Succeeded: &yes, ServiceGroupID: v.group.ServiceGroupID}
+	if req.ResumeFromSeq != nil {
+		res.Resumed = &resumed
+	}
+	if f := s.reply(l, req, res); f != nil {
+		p.cancel()
+		return f
+	}
+	st := &stream{gen: l.gen, p: p}
+	if v.setStream(sb, st) {
+		s.t.stream(st)
+	}
+	return nil
+}
+
+// initialData picks what a new subscriber is sent: the changes after
+// ResumeFromSeq when they can be had and are not more than the whole
+// queue, else the whole queue.
+func (s *session) initialData(ctx context.Context, l *login, v *view, sb *sub, start initial, req *protocol.Request) (producer, bool) {
+	if req.ResumeFromSeq != nil {
+		events, err := s.resume(ctx, l, v.group, start, *req.ResumeFromSeq)
+		if err == nil {
+			v.dropVersion(sb)
+			return &resumedProducer{format: s.t.format, group: v.group.ServiceGroupID, seq: start.seq, events: events,
+				done: func() { v.unhold(sb) }}, true
+		}
+		s.srv.log.Debug().Err(err).Str("group", v.group.ServiceGroupID).Msg("resume not possible; sending full initial data")
+	}
+	return v.fullData(sb, s.t.format, s.srv.cfg.InitialChunk), false
+}
+
+func (s *session) unsubscribe(l *login, req *protocol.Request) *protocol.Fault {
+	s.mu.Lock()
+	sb, ok := l.subs[req.ServiceGroupID]
+	if ok {
+		delete(l.subs, req.ServiceGroupID)
+	}
+	s.mu.Unlock()
+	if !ok {
+		return protocol.Faultf(protocol.InvalidServiceGroupFault, "not subscribed to %q", req.ServiceGroupID)
+	}
+	s.drop(sb)
+	return s.reply(l, req, nil)
+}
+
+// drop ends a subscription: its initial data stops, its held frames go,
+// and nothing more is queued for it.
+func (s *session) drop(sb *sub) {
+	if st := sb.view.unsubscribe(sb); st != nil {
+		s.t.cancelStream(st)
+	}
+	s.srv.metrics.subscriptions.Dec()
+}
+
+// errNoResume: the changes a resume needs cannot be served.
+var errNoResume = errors.New("changes after that sequence cannot be served")
+
+// prepared is one resumed SessionsUpdated: its updates and the Seq after
+// its last change.
+type prepared struct {
+	seq     uint64
+	updates []protocol.Update
+}
+
+// resume rebuilds the group as it was at from, from JetStream (its
+// snapshot if not newer, else its whole stored history), and derives the
+// changes from there to start: whole changes per event, never cut inside
+// one. It gives up (errNoResume) when they come to more updates than the
+// whole queue: full data is then cheaper.
+func (s *session) resume(ctx context.Context, l *login, g subjects.Group, start initial, from uint64) ([]prepared, error) {
+	switch {
+	case from == start.seq:
+		return nil, nil
+	case from > start.seq:
+		return nil, fmt.Errorf("%w: resume from %d: the group is only at %d", errNoResume, from, start.seq)
+	}
+	st, walkFrom, err := s.resumeBase(ctx, g, from)
+	if err != nil {
+		return nil, err
+	}
+	r := &resumer{st: st, from: from, last: start.seq, positions: l.positions, chunk: s.srv.cfg.InitialChunk,
+		limit: 2*start.size + s.srv.cfg.InitialChunk}
+	r.d.reset(l.positions)
+	release, err := s.srv.hub.loads.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if err := s.srv.hist.Walk(ctx, subjects.Events(g.TenantID, g.ServiceGroupID), walkFrom, start.streamSeq, r.step); err != nil {
+		return nil, err
+	}
+	r.cut()
+	if r.st.Seq != start.seq || r.err != nil {
+		return nil, errors.Join(r.err, fmt.Errorf("%w: history reached %d, want %d", errNoResume, r.st.Seq, start.seq))
+	}
+	return r.out, nil
+}
+
+// resumeBase picks where to rebuild from: the snapshot when it is not
+// newer than from, else nothing; it returns the stream sequence to walk
+// from.
+func (s *session) resumeBase(ctx context.Context, g subjects.Group, from uint64) (subjects.GroupState, uint64, error) {
+	snap, found, err := s.srv.hist.Snapshot(ctx, g.TenantID, g.ServiceGroupID)
+	if err != nil {
+		return subjects.GroupState{}, 0, err
+	}
+	if !found || snap.Seq > from {
+		return subjects.GroupState{Queue: queue.New(g.ServiceGroupID)}, 1, nil
+	}
+	st, err := subjects.FromSnapshot(&snap)
+	return st, snap.StreamSeq + 1, err
+}
+
+// resumer applies a group's history: silently up to from, then deriving
+// the updates of each change, cut into events between changes.
+type resumer struct {
+	st         subjects.GroupState
+	from, last uint64
+	positions  bool
+	chunk      int
+	limit      int // most updates worth sending instead of full data
+	total      int
+	d          deriver
+	out        []prepared
+	err        error
+}
+
+func (r *resumer) step(e *subjects.Event, streamSeq uint64) error {
+	switch {
+	case e.Seq <= r.st.Seq || e.Seq > r.last:
+		return nil
+	case e.Seq <= r.from:
+		return r.st.Apply(e, streamSeq)
+	case e.Seq != r.st.Seq+1:
+		return fmt.Errorf("%w: %w", errNoResume, errGap{have: r.st.Seq, got: e.Seq})
+	}
+	if err := r.d.apply(r.st.Queue, e.Change); err != nil {
+		return err
+	}
+	r.st.Seq, r.st.StreamSeq = e.Seq, streamSeq
+	if len(r.d.list(r.positions)) >= r.chunk {
+		r.cut()
+	}
+	return r.err
+}
+
+// cut ends the event being built after the change just applied.
+func (r *resumer) cut() {
+	list := r.d.list(r.positions)
+	if len(list) == 0 {
+		return
+	}
+	r.out = append(r.out, prepared{seq: r.st.Seq, updates: slices.Clone(list)})
+	r.total += len(list)
+	r.d.reset(r.positions)
+	if r.total > r.limit {
+		r.err = fmt.Errorf("%w: more changes than the whole queue", errNoResume)
+	}
+}
+
+// resumedProducer sends prepared resumed events, then InitialDataComplete.
+type resumedProducer struct {
+	format protocol.Format
+	group  string
+	seq    uint64
+	events []prepared
+	done   func()
+}
+
+func (p *resumedProducer) next() ([]byte, bool) {
+	if len(p.events) == 0 {
+		return protocol.AppendInitialDataComplete(p.format, nil, p.group, p.seq), true
+	}
+	e := p.events[0]
+	p.events[0] = prepared{}
+	p.events = p.events[1:]
+	return protocol.AppendSessionsUpdated(p.format, nil, p.group, e.seq, e.updates), false
+}
+
+func (p *resumedProducer) finish() { p.done() }
+func (p *resumedProducer) cancel() {}
