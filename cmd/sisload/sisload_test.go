@@ -115,3 +115,76 @@ func TestAssignGroups(t *testing.T) {
 		t.Error("7 of 6 groups: no error")
 	}
 }
+
+// TestHerdTiny has 20 clients in this process subscribe at once to a group
+// of 200 sessions and checks that all complete with their whole initial
+// data and that the memory figures are filled in.
+func TestHerdTiny(t *testing.T) {
+	o := herdOpts{}
+	fs := flag.NewFlagSet("herd", flag.ContinueOnError)
+	o.register(fs)
+	if err := fs.Parse([]string{"--clients", "20", "--sessions", "200", "--in-process", "--deadline", "20s", "--timeout", "40s", "--log-level", "error"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	r, err := runHerd(context.Background(), o, &progress)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	if r.Completed != 20 || r.Incomplete != 0 || r.Closed != 0 || r.TimedOut || len(r.Faults) != 0 {
+		t.Errorf("completed %d (incomplete %d), closed %d, timed out %v, faults %v", r.Completed, r.Incomplete, r.Closed, r.TimedOut, r.Faults)
+	}
+	if r.Last <= 0 || r.P50 > r.Last {
+		t.Errorf("times: median %s, last %s", r.P50, r.Last)
+	}
+	if r.Before.Heap == 0 || r.Peak.Heap < r.Before.Heap || r.After.Heap == 0 || r.Samples < 2 {
+		t.Errorf("memory before %+v peak %+v after %+v (%d samples)", r.Before, r.Peak, r.After, r.Samples)
+	}
+	if r.Before.RSS == 0 || r.Peak.RSS < r.Before.RSS {
+		t.Errorf("RSS before %d peak %d: /proc/self/status not read?", r.Before.RSS, r.Peak.RSS)
+	}
+	var out bytes.Buffer
+	printHerd(&out, r)
+	if !strings.Contains(out.String(), "completed: 20 of 20") {
+		t.Errorf("table:\n%s", out.String())
+	}
+}
+
+// TestHerdAbuseTiny has a client that never reads write a few
+// Subscribe/Unsubscribe pairs and checks the run reports them.
+func TestHerdAbuseTiny(t *testing.T) {
+	o := herdOpts{}
+	fs := flag.NewFlagSet("herd", flag.ContinueOnError)
+	o.register(fs)
+	if err := fs.Parse([]string{"--abuse", "--sessions", "500", "--repeat", "3", "--hold", "1s", "--timeout", "40s", "--log-level", "error"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := runAbuse(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Written != 6 || r.WriteErr != "" || r.MaxSubscriptions > 1 {
+		t.Errorf("written %d (%s), most subscriptions %d", r.Written, r.WriteErr, r.MaxSubscriptions)
+	}
+	if r.Peak.Heap < r.Before.Heap || r.Samples < 2 {
+		t.Errorf("memory before %+v peak %+v (%d samples)", r.Before, r.Peak, r.Samples)
+	}
+	printAbuse(io.Discard, r)
+}
+
+// TestNewCommandFlags checks that the new commands refuse bad flags.
+func TestNewCommandFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"herd", "--clients", "0"}, {"herd", "--sample", "1ms"}, {"herd", "--format", "xml"}, {"herd", "extra"},
+	} {
+		if err := run(context.Background(), args, nil, io.Discard, io.Discard); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
+	}
+}
