@@ -178,10 +178,48 @@ func TestHerdAbuseTiny(t *testing.T) {
 	printAbuse(io.Discard, r)
 }
 
+// TestGroupsTiny subscribes one client to 50 groups in 2 tenants and
+// checks that every group completes and the idle figures are filled in.
+func TestGroupsTiny(t *testing.T) {
+	o := groupsOpts{}
+	fs := flag.NewFlagSet("groups", flag.ContinueOnError)
+	o.register(fs)
+	if err := fs.Parse([]string{"--groups", "50", "--tenants", "2", "--idle", "1s", "--deadline", "20s", "--timeout", "40s"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	r, err := runGroups(context.Background(), o, &progress)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	if r.Sent != 50 || r.Succeeded != 50 || r.Completed != 50 || len(r.Faults) != 0 || r.Closed != 0 {
+		t.Errorf("sent %d, succeeded %d, completed %d, faults %v, closed %d", r.Sent, r.Succeeded, r.Completed, r.Faults, r.Closed)
+	}
+	if r.Last <= 0 || r.Last > r.Elapsed {
+		t.Errorf("last InitialDataComplete %s after %s", r.Last, r.Elapsed)
+	}
+	if r.Idle.Subscriptions != 50 || r.Idle.Views != 50 || r.Base.Views != 0 {
+		t.Errorf("views %d → %d, subscriptions %d", r.Base.Views, r.Idle.Views, r.Idle.Subscriptions)
+	}
+	if r.Base.Mem.Heap == 0 || r.Idle.Mem.Goroutines <= r.Base.Mem.Goroutines || r.Idle.Window < time.Second {
+		t.Errorf("baseline %+v, subscribed %+v", r.Base, r.Idle)
+	}
+	var out bytes.Buffer
+	printGroups(&out, r)
+	if !strings.Contains(out.String(), "InitialDataComplete: 50 of 50 groups") {
+		t.Errorf("table:\n%s", out.String())
+	}
+}
+
 // TestNewCommandFlags checks that the new commands refuse bad flags.
 func TestNewCommandFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"herd", "--clients", "0"}, {"herd", "--sample", "1ms"}, {"herd", "--format", "xml"}, {"herd", "extra"},
+		{"groups", "--groups", "0"}, {"groups", "--clients", "2", "--groups", "1"}, {"groups", "--idle", "0s"},
+		{"groups", "--timeout", "1m"},
 	} {
 		if err := run(context.Background(), args, nil, io.Discard, io.Discard); err == nil {
 			t.Errorf("%v: accepted", args)
