@@ -201,8 +201,8 @@ func watchAbuse(ctx context.Context, r *abuseResult, gw *gateway, watch *memWatc
 			lastLine = time.Now()
 			peak, _ := watch.Peak()
 			cur := sampleMem()
-			fmt.Fprintf(w, "[abuse] %3.0fs  connection open %v  subscriptions %d  RSS %s MiB (peak %s)  heap %s MiB (peak %s)\n",
-				time.Since(start).Seconds(), !r.Closed, s.Subscriptions, mibs(cur.RSS), mibs(peak.RSS), mibs(cur.Heap), mibs(peak.Heap))
+			fmt.Fprintf(w, "[abuse] %3.0fs  connection open %v  subscriptions %d  RSS %s MiB (peak %s)  heap %s MiB (peak %s)  kernel TCP %s MiB\n",
+				time.Since(start).Seconds(), !r.Closed, s.Subscriptions, mibs(cur.RSS), mibs(peak.RSS), mibs(cur.Heap), mibs(peak.Heap), mibs(cur.KernelTCP))
 		}
 	}
 	return nil

@@ -207,8 +207,8 @@ func herdLines(side herdSide, watch *memWatch, clients int, w io.Writer) func() 
 				completed, closed := side.Progress()
 				s := sampleMem()
 				peak, _ := watch.Peak()
-				fmt.Fprintf(w, "[herd] %3.0fs  completed %d/%d  closed %d  RSS %s MiB (peak %s)  heap %s MiB (peak %s)\n",
-					now.Sub(start).Seconds(), completed, clients, closed, mibs(s.RSS), mibs(peak.RSS), mibs(s.Heap), mibs(peak.Heap))
+				fmt.Fprintf(w, "[herd] %3.0fs  completed %d/%d  closed %d  RSS %s MiB (peak %s)  heap %s MiB (peak %s)  kernel TCP %s MiB\n",
+					now.Sub(start).Seconds(), completed, clients, closed, mibs(s.RSS), mibs(peak.RSS), mibs(s.Heap), mibs(peak.Heap), mibs(s.KernelTCP))
 			}
 		}
 	}()
@@ -247,12 +247,13 @@ func printMemTable(w io.Writer, before, peak, after memSample, samples int, rese
 		hwm = "VmHWM since the reset just before"
 	}
 	fmt.Fprintf(w, "memory of this process (NATS server + JetStream + router adapter + gateway, on loopback):\n")
-	fmt.Fprintf(w, "  %-34s %10s %10s %11s\n", "", "RSS MiB", "heap MiB", "goroutines")
-	fmt.Fprintf(w, "  %-34s %10s %10s %11d\n", "before (after GC)", mibs(before.RSS), mibs(before.Heap), before.Goroutines)
-	fmt.Fprintf(w, "  %-34s %10s %10s %11d\n", fmt.Sprintf("peak (%d samples)", samples), mibs(peak.RSS), mibs(peak.Heap), peak.Goroutines)
-	fmt.Fprintf(w, "  %-34s %10s %10s %11s\n", hwm, mibs(peak.HWM), "", "")
-	fmt.Fprintf(w, "  %-34s %10s %10s %11d\n", "after (after GC, memory returned)", mibs(after.RSS), mibs(after.Heap), after.Goroutines)
-	fmt.Fprintf(w, "heap: Go heap in use (HeapInuse); peak RSS/heap: the largest of samples taken every few tens of ms.\n")
+	fmt.Fprintf(w, "  %-34s %10s %10s %11s %16s\n", "", "RSS MiB", "heap MiB", "goroutines", "kernel TCP MiB")
+	fmt.Fprintf(w, "  %-34s %10s %10s %11d %16s\n", "before (after GC)", mibs(before.RSS), mibs(before.Heap), before.Goroutines, mibs(before.KernelTCP))
+	fmt.Fprintf(w, "  %-34s %10s %10s %11d %16s\n", fmt.Sprintf("peak (%d samples)", samples), mibs(peak.RSS), mibs(peak.Heap), peak.Goroutines, mibs(peak.KernelTCP))
+	fmt.Fprintf(w, "  %-34s %10s\n", hwm, mibs(peak.HWM))
+	fmt.Fprintf(w, "  %-34s %10s %10s %11d %16s\n", "after (after GC, memory returned)", mibs(after.RSS), mibs(after.Heap), after.Goroutines, mibs(after.KernelTCP))
+	fmt.Fprintf(w, "heap: Go heap in use (HeapInuse); peak: each column's largest sample, one every --sample;\n")
+	fmt.Fprintf(w, "kernel TCP: socket buffers of the whole machine (/proc/net/sockstat), outside any RSS: what was written and not yet read.\n")
 }
 
 // codesLabel formats close codes and counts, "none" if empty.

@@ -24,6 +24,10 @@ type memSample struct {
 	Heap uint64 `json:"heap"`
 	// Goroutines is how many goroutines there are.
 	Goroutines int `json:"goroutines"`
+	// KernelTCP is the memory the kernel holds in TCP buffers, every
+	// process of the machine together (/proc/net/sockstat): data a process
+	// has written and its peer not yet read sits there, outside any RSS.
+	KernelTCP uint64 `json:"kernelTCP"`
 }
 
 // heapMetrics are the runtime/metrics whose sum is MemStats.HeapInuse.
@@ -44,7 +48,30 @@ func sampleMem() memSample {
 	}
 	m.RSS, m.HWM = procStatus()
 	m.Goroutines = runtime.NumGoroutine()
+	m.KernelTCP = kernelTCP()
 	return m
+}
+
+// kernelTCP returns the TCP buffer memory of the machine in bytes, from
+// the "mem" field (pages) of /proc/net/sockstat's TCP line; 0 if unknown.
+func kernelTCP() uint64 {
+	data, err := os.ReadFile("/proc/net/sockstat")
+	if err != nil {
+		return 0
+	}
+	for line := range bytes.Lines(data) {
+		f := bytes.Fields(line)
+		if len(f) == 0 || string(f[0]) != "TCP:" {
+			continue
+		}
+		for i := 1; i+1 < len(f); i += 2 {
+			if string(f[i]) == "mem" {
+				n, _ := strconv.ParseUint(string(f[i+1]), 10, 64)
+				return n * uint64(os.Getpagesize())
+			}
+		}
+	}
+	return 0
 }
 
 // settledMem collects garbage, returns freed memory to the OS and samples:
@@ -135,6 +162,7 @@ func (w *memWatch) take() {
 	w.peak.HWM = max(w.peak.HWM, s.HWM)
 	w.peak.Heap = max(w.peak.Heap, s.Heap)
 	w.peak.Goroutines = max(w.peak.Goroutines, s.Goroutines)
+	w.peak.KernelTCP = max(w.peak.KernelTCP, s.KernelTCP)
 }
 
 // Peak returns the peaks so far and how many samples they come from.
