@@ -257,12 +257,22 @@ func printGroupsCost(w io.Writer, r groupsResult) {
 	b, i := r.Base, r.Idle
 	fmt.Fprintf(w, "  %-22s %12s %12s %12d %12.3f\n", "baseline", mibs(b.Mem.Heap), mibs(b.Mem.RSS), b.Mem.Goroutines, b.cores())
 	fmt.Fprintf(w, "  %-22s %12s %12s %12d %12.3f\n", "subscribed", mibs(i.Mem.Heap), mibs(i.Mem.RSS), i.Mem.Goroutines, i.cores())
-	if n := float64(i.Subscriptions); n > 0 {
-		per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / n / 1024 }
-		fmt.Fprintf(w, "  per subscribed group (the difference / the gateway's %d subscriptions at the end): heap %.1f KiB, RSS %.1f KiB, %.2f goroutines, %.1f µs of CPU per second\n",
-			i.Subscriptions, per(i.Mem.Heap, b.Mem.Heap), per(i.Mem.RSS, b.Mem.RSS), float64(i.Mem.Goroutines-b.Mem.Goroutines)/n, (i.cores()-b.cores())*1e6/n)
+	printPer(w, fmt.Sprintf("per subscribed group (the difference / the gateway's %d subscriptions at the end)", i.Subscriptions), b, i, i.Subscriptions)
+	if i.Views != i.Subscriptions {
+		printPer(w, fmt.Sprintf("per view held (the difference / the gateway's %d views at the end)", i.Views), b, i, i.Views)
 	}
 	fmt.Fprintf(w, "  at the end of the idle window: the gateway held %d views and %d subscriptions; the events stream had %d consumers (baseline %d)\n",
 		i.Views, i.Subscriptions, i.Consumers, b.Consumers)
 	fmt.Fprintf(w, "  memory after GC with freed memory returned; CPU: user+system time of the process over each %s window.\n", i.Window.Round(time.Second))
+}
+
+// printPer prints the difference between two phases divided by n, when n
+// is positive.
+func printPer(w io.Writer, what string, b, i groupsPhase, n int) {
+	if n <= 0 {
+		return
+	}
+	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) / 1024 }
+	fmt.Fprintf(w, "  %s: heap %.1f KiB, RSS %.1f KiB, %.2f goroutines, %.1f µs of CPU per second\n", what,
+		per(i.Mem.Heap, b.Mem.Heap), per(i.Mem.RSS, b.Mem.RSS), float64(i.Mem.Goroutines-b.Mem.Goroutines)/float64(n), (i.cores()-b.cores())*1e6/float64(n))
 }
