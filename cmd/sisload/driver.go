@@ -158,3 +158,13 @@ func (d *driver) change(ctx context.Context) error {
 	}
 	return nil
 }
+
+// enqueue adds one session at the tail of group g.
+func (d *driver) enqueue(ctx context.Context, g int) error {
+	id := d.newCallID()
+	d.fifo[g] = append(d.fifo[g], id)
+	if err := d.a.Apply(ctx, d.groups[g], queue.Change{Op: queue.OpEnqueue, CallID: id, Session: d.session(id)}); err != nil {
+		return fmt.Errorf("apply enqueue %s to %s: %w", id, d.groups[g], err)
+	}
+	return nil
+}

@@ -17,7 +17,7 @@ type groupsOpts struct {
 	groups, tenants, depth int
 	clients, window        int
 	format                 string
-	deadline, idle         time.Duration
+	deadline, idle, probe  time.Duration
 	timeout                time.Duration
 	logLevel, jsonFile     string
 }
@@ -31,6 +31,7 @@ func (o *groupsOpts) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.format, "format", "json", "subprotocol: json or msgpack")
 	fs.DurationVar(&o.deadline, "deadline", 120*time.Second, "bound on subscribing, from the first Subscribe")
 	fs.DurationVar(&o.idle, "idle", 20*time.Second, "idle window measured before subscribing (baseline) and after")
+	fs.DurationVar(&o.probe, "live-check", 10*time.Second, "after the idle window, wait this long for one enqueue in each group with InitialDataComplete to reach the client (0: no check)")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "bound on the whole command")
 	fs.StringVar(&o.logLevel, "log-level", "error", "log level of the embedded server, adapter and gateway (warn shows every view rebuild)")
 	fs.StringVar(&o.jsonFile, "json", "", "also write the results to this JSON file")
@@ -50,8 +51,8 @@ func (o *groupsOpts) validate() error {
 	check(o.groups >= 1 && o.tenants >= 1 && o.depth >= 0, "--groups, --tenants: want at least 1; --depth: at least 0")
 	check(o.clients >= 1 && o.clients <= o.groups, "--clients: want 1 to --groups")
 	check(o.window >= 1, "--window: want at least 1")
-	check(o.deadline > 0 && o.idle >= time.Second && o.timeout > 0, "--deadline, --timeout: want more than 0; --idle: at least 1s")
-	check(o.timeout > 2*o.idle+o.deadline, "--timeout: want more than 2 x --idle + --deadline")
+	check(o.deadline > 0 && o.idle >= time.Second && o.timeout > 0 && o.probe >= 0, "--deadline, --timeout: want more than 0; --idle: at least 1s; --live-check: at least 0")
+	check(o.timeout > 2*o.idle+o.deadline+o.probe, "--timeout: want more than 2 x --idle + --deadline + --live-check")
 	return errors.Join(errs...)
 }
 
@@ -80,6 +81,8 @@ type groupsResult struct {
 	// RebuildsSubscribing counts view rebuilds from the first Subscribe to
 	// the idle window.
 	RebuildsSubscribing float64 `json:"rebuildsSubscribing"`
+	// Probe is the live check after the idle window.
+	Probe probeResult `json:"probe"`
 }
 
 // groupsPhase is one idle window's figures.
@@ -153,7 +156,10 @@ func runGroups(ctx context.Context, o groupsOpts, stderr io.Writer) (groupsResul
 	rebuilds0 := gatewayValue(gw.reg, "sis_gateway_view_rebuilds_total")
 	subscribePhase(ctx, &r, gc, gw, o, stderr)
 	r.RebuildsSubscribing = gatewayValue(gw.reg, "sis_gateway_view_rebuilds_total") - rebuilds0
-	r.Idle, err = idleWindow(ctx, "subscribed", st, gw, o.idle, stderr)
+	if r.Idle, err = idleWindow(ctx, "subscribed", st, gw, o.idle, stderr); err != nil || o.probe == 0 {
+		return r, err
+	}
+	r.Probe, err = probeLive(ctx, st, t, o.probe, stderr)
 	return r, err
 }
 
@@ -247,6 +253,7 @@ func printGroups(w io.Writer, r groupsResult) {
 	fmt.Fprintf(w, "view rebuilds (gateway metric): %.0f while subscribing, %.0f in the %s idle window (%.1f/s)\n",
 		r.RebuildsSubscribing, r.Idle.Rebuilds, r.Idle.Window.Round(time.Second), r.Idle.Rebuilds/max(r.Idle.Window.Seconds(), 1e-9))
 	printGroupsCost(w, r)
+	printProbe(w, r.Probe)
 }
 
 // printGroupsCost prints the idle cost table: total and per subscribed

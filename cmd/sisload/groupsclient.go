@@ -20,6 +20,7 @@ type groupsTally struct {
 	seen     []atomic.Bool  // by group number: IDC counted
 	start    atomic.Pointer[time.Time]
 	counting atomic.Bool // IDCs count until the deadline
+	probe    atomic.Pointer[liveProbe]
 	stopping atomic.Bool
 
 	sent, replies, succeeded, notSucceeded atomic.Int64
@@ -41,13 +42,14 @@ func newGroupsTally(groups []string) *groupsTally {
 	return t
 }
 
-// onEvent counts a group's first IDC while counting.
+// onEvent counts a group's first IDC while counting, and hands events to
+// the live check once it runs.
 func (t *groupsTally) onEvent(m protocol.Message) {
-	if m.Event != protocol.EventInitialDataComplete || !t.counting.Load() {
-		return
-	}
 	i, ok := t.index[m.ServiceGroupID]
-	if !ok || t.seen[i].Swap(true) {
+	if p := t.probe.Load(); ok && p != nil {
+		p.onEvent(i, m)
+	}
+	if m.Event != protocol.EventInitialDataComplete || !t.counting.Load() || !ok || t.seen[i].Swap(true) {
 		return
 	}
 	t.completed.Add(1)

@@ -184,7 +184,7 @@ func TestGroupsTiny(t *testing.T) {
 	o := groupsOpts{}
 	fs := flag.NewFlagSet("groups", flag.ContinueOnError)
 	o.register(fs)
-	if err := fs.Parse([]string{"--groups", "50", "--tenants", "2", "--idle", "1s", "--deadline", "20s", "--timeout", "40s"}); err != nil {
+	if err := fs.Parse([]string{"--groups", "50", "--tenants", "2", "--idle", "1s", "--deadline", "20s", "--live-check", "10s", "--timeout", "40s"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := o.validate(); err != nil {
@@ -209,6 +209,9 @@ func TestGroupsTiny(t *testing.T) {
 	}
 	var out bytes.Buffer
 	printGroups(&out, r)
+	if r.Probe.Probed != 50 || r.Probe.Live != 50 || r.Probe.Max < r.Probe.P50 || r.Probe.P50 <= 0 {
+		t.Errorf("live check %+v: want all 50 groups live", r.Probe)
+	}
 	if !strings.Contains(out.String(), "InitialDataComplete: 50 of 50 groups") {
 		t.Errorf("table:\n%s", out.String())
 	}
