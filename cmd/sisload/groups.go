@@ -144,6 +144,9 @@ func runGroups(ctx context.Context, o groupsOpts, stderr io.Writer) (groupsResul
 	}
 	defer gw.close()
 	fmt.Fprintf(stderr, "[groups] %d groups of %d sessions in %d tenants stored, gateway up, in %s\n", o.groups, o.depth, o.tenants, time.Since(t0).Round(time.Millisecond))
+	if err := awaitSnapshots(ctx, st, o, stderr); err != nil {
+		return r, err
+	}
 	t := newGroupsTally(st.groups)
 	gc, err := openGroupsClients(ctx, gw.url, format, o.clients, st.groups, t)
 	if err != nil {
@@ -161,6 +164,29 @@ func runGroups(ctx context.Context, o groupsOpts, stderr io.Writer) (groupsResul
 	}
 	r.Probe, err = probeLive(ctx, st, t, o.probe, stderr)
 	return r, err
+}
+
+// awaitSnapshots waits until the adapter has stored a snapshot of every
+// pre-filled group (it writes them a few seconds after the pre-fill, which
+// takes a while for thousands of groups): the baseline is then idle, and
+// views load from snapshots, as in a system that has been running.
+func awaitSnapshots(ctx context.Context, st *stack, o groupsOpts, stderr io.Writer) error {
+	if o.depth == 0 {
+		return nil
+	}
+	t0 := time.Now()
+	stored := func() bool {
+		s := st.adapter.Stats()
+		return s.Snapshots+s.SnapshotErrors >= uint64(o.groups)
+	}
+	if err := waitUntil(ctx, 5*time.Minute, stored); err != nil {
+		return fmt.Errorf("the adapter stored %d of %d snapshots: %w", st.adapter.Stats().Snapshots, o.groups, err)
+	}
+	if s := st.adapter.Stats(); s.SnapshotErrors > 0 {
+		fmt.Fprintf(stderr, "[groups] %d snapshots failed\n", s.SnapshotErrors)
+	}
+	fmt.Fprintf(stderr, "[groups] the adapter stored every group's snapshot in %s\n", time.Since(t0).Round(time.Millisecond))
+	return nil
 }
 
 // subscribePhase sends the Subscribes and waits until every group's IDC
