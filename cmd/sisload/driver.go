@@ -21,17 +21,20 @@ const driverTick = 5 * time.Millisecond
 type driver struct {
 	a      *router.Adapter
 	groups []string
-	depth  int
-	fifo   [][]string // each group's CallIDs, head first
-	next   int        // the last CallID number used
-	rnd    *rand.Rand
+	// tenants lists the directory's tenants; group g belongs to
+	// tenants[g % len(tenants)].
+	tenants []string
+	depth   int
+	fifo    [][]string // each group's CallIDs, head first
+	next    int        // the last CallID number used
+	rnd     *rand.Rand
 	// applied counts the changes of the current pass, for progress lines.
 	applied atomic.Int64
 }
 
 // newDriver returns a driver whose groups start with depth sessions each.
 func newDriver(a *router.Adapter, groups []string, depth int) *driver {
-	d := &driver{a: a, groups: groups, depth: depth, fifo: make([][]string, len(groups)), rnd: rand.New(rand.NewPCG(1, 2))}
+	d := &driver{a: a, groups: groups, tenants: []string{loadTenant}, depth: depth, fifo: make([][]string, len(groups)), rnd: rand.New(rand.NewPCG(1, 2))}
 	for g := range groups {
 		for range depth {
 			d.fifo[g] = append(d.fifo[g], d.newCallID())
@@ -54,14 +57,29 @@ func (d *driver) session(callID string) queue.Session {
 // state is the router's whole state as the driver starts: the directory and
 // the pre-filled queues.
 func (d *driver) state() router.State {
-	st := router.State{Tenants: []subjects.Tenant{{TenantID: loadTenant, Name: "Load test"}}, Queues: map[string][]queue.Session{}}
+	st := router.State{Queues: map[string][]queue.Session{}}
+	for i, t := range d.tenants {
+		st.Tenants = append(st.Tenants, subjects.Tenant{TenantID: t, Name: fmt.Sprintf("Load test %d", i)})
+	}
 	for g, id := range d.groups {
-		st.Groups = append(st.Groups, subjects.Group{ServiceGroupID: id, TenantID: loadTenant, Name: "Group " + id})
+		st.Groups = append(st.Groups, subjects.Group{ServiceGroupID: id, TenantID: d.tenant(g), Name: "Group " + id})
 		for _, call := range d.fifo[g] {
 			st.Queues[id] = append(st.Queues[id], d.session(call))
 		}
 	}
 	return st
+}
+
+// tenant returns the tenant of group g.
+func (d *driver) tenant(g int) string { return d.tenants[g%len(d.tenants)] }
+
+// tenantNames returns n TenantIDs, the first being loadTenant.
+func tenantNames(n int) []string {
+	out := []string{loadTenant}
+	for i := 1; i < n; i++ {
+		out = append(out, fmt.Sprintf("%s-%d", loadTenant, i))
+	}
+	return out
 }
 
 // pass is what one run of the driver did.
@@ -137,6 +155,16 @@ func (d *driver) change(ctx context.Context) error {
 	}
 	if err := d.a.Apply(ctx, d.groups[g], c); err != nil {
 		return fmt.Errorf("apply %s %s to %s: %w", c.Op, c.CallID, d.groups[g], err)
+	}
+	return nil
+}
+
+// enqueue adds one session at the tail of group g.
+func (d *driver) enqueue(ctx context.Context, g int) error {
+	id := d.newCallID()
+	d.fifo[g] = append(d.fifo[g], id)
+	if err := d.a.Apply(ctx, d.groups[g], queue.Change{Op: queue.OpEnqueue, CallID: id, Session: d.session(id)}); err != nil {
+		return fmt.Errorf("apply enqueue %s to %s: %w", id, d.groups[g], err)
 	}
 	return nil
 }

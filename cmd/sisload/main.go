@@ -5,6 +5,8 @@
 //	                   nats-server's own WebSocket listener
 //	sisload subscribe  time from Subscribe to InitialDataComplete on a deep queue
 //	sisload idle       memory per idle connection, clients in a child process
+//	sisload herd       many clients subscribing to one deep group at once
+//	sisload groups     one client following thousands of groups
 //
 // Every run is bounded in time and stops by itself.
 package main
@@ -30,6 +32,11 @@ commands:
   idle       memory per idle connection of each system
   floor      CPU time of one small loopback TCP write and its read: the
              machine's cost under every fan-out, before any protocol
+  herd       clients all subscribing at once to one deep group: time to the
+             last InitialDataComplete, closes, the gateway's peak memory
+             (--abuse: one client that never reads)
+  groups     one client subscribing to thousands of groups: how many are
+             followed by a deadline, then the idle cost per followed group
 
 "sisload <command> -h" lists a command's flags.
 `
@@ -93,6 +100,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return idleCommand(ctx, args[1:], stdout, stderr)
 	case "floor":
 		return floorCommand(ctx, args[1:], stdout, stderr)
+	case "herd":
+		return herdCommand(ctx, args[1:], stdout, stderr)
+	case "groups":
+		return groupsCommand(ctx, args[1:], stdout, stderr)
+	case herdChildCommand:
+		return runHerdChild(ctx, stdin, stdout)
 	case childCommand:
 		return runFleetChild(ctx, stdin, stdout)
 	case idleChildCommand:

@@ -115,3 +115,117 @@ func TestAssignGroups(t *testing.T) {
 		t.Error("7 of 6 groups: no error")
 	}
 }
+
+// TestHerdTiny has 20 clients in this process subscribe at once to a group
+// of 200 sessions and checks that all complete with their whole initial
+// data and that the memory figures are filled in.
+func TestHerdTiny(t *testing.T) {
+	o := herdOpts{}
+	fs := flag.NewFlagSet("herd", flag.ContinueOnError)
+	o.register(fs)
+	if err := fs.Parse([]string{"--clients", "20", "--sessions", "200", "--in-process", "--deadline", "20s", "--timeout", "40s", "--log-level", "error"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	r, err := runHerd(context.Background(), o, &progress)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	if r.Completed != 20 || r.Incomplete != 0 || r.Closed != 0 || r.TimedOut || len(r.Faults) != 0 {
+		t.Errorf("completed %d (incomplete %d), closed %d, timed out %v, faults %v", r.Completed, r.Incomplete, r.Closed, r.TimedOut, r.Faults)
+	}
+	if r.Last <= 0 || r.P50 > r.Last {
+		t.Errorf("times: median %s, last %s", r.P50, r.Last)
+	}
+	if r.Before.Heap == 0 || r.Peak.Heap < r.Before.Heap || r.After.Heap == 0 || r.Samples < 2 {
+		t.Errorf("memory before %+v peak %+v after %+v (%d samples)", r.Before, r.Peak, r.After, r.Samples)
+	}
+	if r.Before.RSS == 0 || r.Peak.RSS < r.Before.RSS {
+		t.Errorf("RSS before %d peak %d: /proc/self/status not read?", r.Before.RSS, r.Peak.RSS)
+	}
+	var out bytes.Buffer
+	printHerd(&out, r)
+	if !strings.Contains(out.String(), "completed: 20 of 20") {
+		t.Errorf("table:\n%s", out.String())
+	}
+}
+
+// TestHerdAbuseTiny has a client that never reads write a few
+// Subscribe/Unsubscribe pairs and checks the run reports them.
+func TestHerdAbuseTiny(t *testing.T) {
+	o := herdOpts{}
+	fs := flag.NewFlagSet("herd", flag.ContinueOnError)
+	o.register(fs)
+	if err := fs.Parse([]string{"--abuse", "--sessions", "500", "--repeat", "3", "--hold", "1s", "--timeout", "40s", "--log-level", "error"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := runAbuse(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Written != 6 || r.WriteErr != "" || r.MaxSubscriptions > 1 {
+		t.Errorf("written %d (%s), most subscriptions %d", r.Written, r.WriteErr, r.MaxSubscriptions)
+	}
+	if r.Peak.Heap < r.Before.Heap || r.Samples < 2 {
+		t.Errorf("memory before %+v peak %+v (%d samples)", r.Before, r.Peak, r.Samples)
+	}
+	printAbuse(io.Discard, r)
+}
+
+// TestGroupsTiny subscribes one client to 50 groups in 2 tenants and
+// checks that every group completes and the idle figures are filled in.
+func TestGroupsTiny(t *testing.T) {
+	o := groupsOpts{}
+	fs := flag.NewFlagSet("groups", flag.ContinueOnError)
+	o.register(fs)
+	if err := fs.Parse([]string{"--groups", "50", "--tenants", "2", "--idle", "1s", "--deadline", "20s", "--live-check", "10s", "--timeout", "40s"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	r, err := runGroups(context.Background(), o, &progress)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	if r.Sent != 50 || r.Succeeded != 50 || r.Completed != 50 || len(r.Faults) != 0 || r.Closed != 0 {
+		t.Errorf("sent %d, succeeded %d, completed %d, faults %v, closed %d", r.Sent, r.Succeeded, r.Completed, r.Faults, r.Closed)
+	}
+	if r.Last <= 0 || r.Last > r.Elapsed {
+		t.Errorf("last InitialDataComplete %s after %s", r.Last, r.Elapsed)
+	}
+	if r.Idle.Subscriptions != 50 || r.Idle.Views != 50 || r.Base.Views != 0 {
+		t.Errorf("views %d → %d, subscriptions %d", r.Base.Views, r.Idle.Views, r.Idle.Subscriptions)
+	}
+	if r.Base.Mem.Heap == 0 || r.Idle.Mem.Goroutines <= r.Base.Mem.Goroutines || r.Idle.Window < time.Second {
+		t.Errorf("baseline %+v, subscribed %+v", r.Base, r.Idle)
+	}
+	var out bytes.Buffer
+	printGroups(&out, r)
+	if r.Probe.Probed != 50 || r.Probe.Live != 50 || r.Probe.Max < r.Probe.P50 || r.Probe.P50 <= 0 {
+		t.Errorf("live check %+v: want all 50 groups live", r.Probe)
+	}
+	if !strings.Contains(out.String(), "InitialDataComplete: 50 of 50 groups") {
+		t.Errorf("table:\n%s", out.String())
+	}
+}
+
+// TestNewCommandFlags checks that the new commands refuse bad flags.
+func TestNewCommandFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"herd", "--clients", "0"}, {"herd", "--sample", "1ms"}, {"herd", "--format", "xml"}, {"herd", "extra"},
+		{"groups", "--groups", "0"}, {"groups", "--clients", "2", "--groups", "1"}, {"groups", "--idle", "0s"},
+		{"groups", "--timeout", "1m"},
+	} {
+		if err := run(context.Background(), args, nil, io.Discard, io.Discard); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
+	}
+}

@@ -43,7 +43,13 @@ type stack struct {
 
 // startStack starts the NATS server, the adapter and a directory of groups
 // in one tenant, each group pre-filled with prefill sessions.
-func startStack(ctx context.Context, log zerolog.Logger, groups, prefill int) (st *stack, err error) {
+func startStack(ctx context.Context, log zerolog.Logger, groups, prefill int) (*stack, error) {
+	return startStackTenants(ctx, log, groups, prefill, 1)
+}
+
+// startStackTenants is startStack with the groups spread over tenants
+// tenants, group i in tenant i mod tenants.
+func startStackTenants(ctx context.Context, log zerolog.Logger, groups, prefill, tenants int) (st *stack, err error) {
 	st = &stack{log: log}
 	defer func() {
 		if err != nil {
@@ -67,6 +73,7 @@ func startStack(ctx context.Context, log zerolog.Logger, groups, prefill int) (s
 	}
 	st.groups = groupNames(groups)
 	st.driver = newDriver(st.adapter, st.groups, prefill)
+	st.driver.tenants = tenantNames(max(tenants, 1))
 	state := st.driver.state()
 	if err = st.adapter.LinkUp(ctx, &state); err != nil {
 		return nil, fmt.Errorf("router link up: %w", err)

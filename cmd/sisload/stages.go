@@ -76,3 +76,38 @@ func (s stages) String() string {
 	return fmt.Sprintf("%.0f writes of %.2f messages on average; mean time from the adapter to the view %s, to the write %s (oldest change of each write)",
 		s.Writes, per, ms(s.ToView.mean()), ms(s.ToWrite.mean()))
 }
+
+// gatewayValue returns the value of a counter or gauge of the gateway's
+// registry, summed over its series (0 when absent).
+func gatewayValue(reg prometheus.Gatherer, name string) float64 {
+	var sum float64
+	for _, v := range gatewayByLabel(reg, name, "") {
+		sum += v
+	}
+	return sum
+}
+
+// gatewayByLabel returns a counter's or gauge's series by the value of
+// label ("" for series without it).
+func gatewayByLabel(reg prometheus.Gatherer, name, label string) map[string]float64 {
+	out := map[string]float64{}
+	families, err := reg.Gather()
+	if err != nil {
+		return out
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			key := ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label {
+					key = l.GetValue()
+				}
+			}
+			out[key] += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return out
+}
