@@ -80,27 +80,29 @@ func TestCoalesceGathersChangesAndWrites(t *testing.T) {
 // writeCounts reads the gateway's write and frame counters.
 func writeCounts(t *testing.T, wsURL string) (writes, frames int) {
 	t.Helper()
+	m := metrics(t, wsURL)
+	return int(m["sis_gateway_writes_total"]), int(m["sis_gateway_frames_out_total"])
+}
+
+// metrics reads a gateway's /metrics: every sample without labels.
+func metrics(t *testing.T, wsURL string) map[string]float64 {
+	t.Helper()
 	base := "http" + strings.TrimSuffix(strings.TrimPrefix(wsURL, "ws"), protocol.Path)
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), " ")
 		n, err := strconv.ParseFloat(value, 64)
-		if !ok || err != nil {
-			continue
-		}
-		switch name {
-		case "sis_gateway_writes_total":
-			writes = int(n)
-		case "sis_gateway_frames_out_total":
-			frames = int(n)
+		if ok && err == nil {
+			out[name] = n
 		}
 	}
-	return writes, frames
+	return out
 }
 
 // TestTLS serves the gateway over TLS, where writes go through a goroutine

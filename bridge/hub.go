@@ -24,7 +24,7 @@ type hub struct {
 	views map[string]*view
 
 	// used by sweep only
-	lastCheck  time.Time
+	lastCheck  time.Time // when sweep last ran
 	reconnects uint64
 }
 
@@ -110,10 +110,15 @@ func (h *hub) remove(v *view) {
 	v.close()
 }
 
-// sweep drops views nobody has used for ViewIdle, ends the subscriptions
-// of views that could not follow their group for SubscribeTimeout, and
-// once a second looks for live messages that may have been lost.
+// sweep, once a second, looks for live messages that may have been lost,
+// drops views nobody has used for ViewIdle, and ends the subscriptions of
+// views that could not follow their group for SubscribeTimeout.
 func (h *hub) sweep(now time.Time) {
+	if now.Sub(h.lastCheck) < time.Second {
+		return
+	}
+	h.lastCheck = now
+	h.checkLosses()
 	for _, v := range h.all() {
 		switch {
 		case v.idleFor(now) > h.srv.cfg.ViewIdle:
@@ -121,10 +126,6 @@ func (h *hub) sweep(now time.Time) {
 		case h.abandoned(v, now):
 			h.abandon(v)
 		}
-	}
-	if now.Sub(h.lastCheck) >= time.Second {
-		h.lastCheck = now
-		h.checkLosses()
 	}
 }
 

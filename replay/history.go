@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sisbridge/sisbridge/queue"
 	"github.com/sisbridge/sisbridge/subjects"
 )
@@ -114,27 +113,14 @@ func (r *Recorder) seqAtOrAfter(ctx context.Context, b Bound, dflt, none uint64)
 		}
 		return b.Seq, nil
 	}
-	t := b.Time
-	fail := func(err error) (uint64, error) {
-		return 0, fmt.Errorf("find the stream sequence at %s: %w", t.Format(time.RFC3339Nano), err)
-	}
-	cons, err := r.js.OrderedConsumer(ctx, subjects.StreamEvents, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subjects.AllEvents}, DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &t})
-	if err != nil {
-		return fail(err)
-	}
-	if cons.CachedInfo().NumPending == 0 {
+	seq, found, err := r.hist.SeqAt(ctx, subjects.AllEvents, b.Time)
+	switch {
+	case err != nil:
+		return 0, err
+	case !found:
 		return none, nil
 	}
-	msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
-	if err != nil {
-		return fail(err)
-	}
-	meta, err := msg.Metadata()
-	if err != nil {
-		return fail(err)
-	}
-	return meta.Sequence.Stream, nil
+	return seq, nil
 }
 
 // export is one History call.
@@ -181,69 +167,31 @@ func (ex *export) prepare(ctx context.Context) error {
 
 // walk reads the stream from..to and hands each change to before or in.
 func (ex *export) walk(ctx context.Context, from, to uint64) error {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: ex.r.filterSubjects(), DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from}
-	cons, err := ex.r.js.OrderedConsumer(ctx, subjects.StreamEvents, cfg)
-	if err != nil {
-		return fmt.Errorf("history consumer: %w", err)
+	subject := subjects.AllEvents
+	if fs := ex.r.filterSubjects(); len(fs) == 1 {
+		subject = fs[0]
 	}
-	if cons.CachedInfo().NumPending == 0 {
-		return nil
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(4096))
-	if err != nil {
-		return fmt.Errorf("history consumer: %w", err)
-	}
-	defer it.Stop()
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			return errors.Join(ctx.Err(), fmt.Errorf("history: %w", err))
-		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("history metadata: %w", err)
-		}
-		if meta.Sequence.Stream > to {
-			return nil
-		}
-		if err := ex.message(m, meta.Sequence.Stream); err != nil {
-			return err
-		}
-		if meta.Sequence.Stream >= to || meta.NumPending == 0 {
-			return nil
-		}
-	}
+	return ex.r.hist.Walk(ctx, subject, from, to, ex.change)
 }
 
-func (ex *export) message(m jetstream.Msg, streamSeq uint64) error {
-	events, err := subjects.DecodeEvents(m.Data())
-	if err != nil {
-		ex.r.cfg.Log.Error().Err(err).Uint64("stream_seq", streamSeq).Msg("replay: a message in the history does not decode; left out")
+// change hands one change of the history to before or in; a change
+// that the filter does not pass is left out.
+func (ex *export) change(e *subjects.Event, streamSeq uint64) error {
+	if !ex.r.cfg.Filter.Match(e.Tenant, e.Group) {
 		return nil
 	}
-	for i := range events {
-		e := &events[i]
-		if !ex.r.cfg.Filter.Match(e.Tenant, e.Group) {
-			continue
+	if streamSeq < ex.start {
+		ex.before(e)
+		return nil
+	}
+	if ex.w == nil {
+		start := ex.from.Time
+		if start.IsZero() {
+			start = e.Time
 		}
-		if streamSeq < ex.start {
-			ex.before(e)
-			continue
-		}
-		if ex.w == nil {
-			start := ex.from.Time
-			if start.IsZero() {
-				start = e.Time
-			}
-			if err := ex.open(start); err != nil {
-				return err
-			}
-		}
-		if err := ex.in(e); err != nil {
+		if err := ex.open(start); err != nil {
 			return err
 		}
 	}
-	return nil
+	return ex.in(e)
 }
