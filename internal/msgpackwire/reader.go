@@ -151,35 +151,44 @@ func (r *Reader) Str() string { return string(r.StrBytes()) }
 
 // StrBytes reads a str value; its bytes alias the data.
 func (r *Reader) StrBytes() []byte {
-	c, ok := r.code()
-	if ok && !isStr(c) {
-		r.Fail(&typeError{want: "a string", code: c})
-		return nil
+	if b, ok := r.fixstr(); ok {
+		return b
 	}
-	return r.payload(c, ok)
+	return r.sized("a string", false)
 }
 
 // StrOrBin reads a str or a bin value (bin 8, 16 or 32); its bytes alias
 // the data.
 func (r *Reader) StrOrBin() []byte {
-	c, ok := r.code()
-	if ok && !isStr(c) && !isBin(c) {
-		r.Fail(&typeError{want: "a string or binary", code: c})
-		return nil
+	if b, ok := r.fixstr(); ok {
+		return b
 	}
-	return r.payload(c, ok)
+	return r.sized("a string or binary", true)
 }
 
-// isStr reports whether c is the code of a str value.
-func isStr(c byte) bool { return c&0xe0 == codeFixstr || c >= codeStr8 && c <= codeStr8+2 }
+// fixstr reads a fixstr, if one comes next and the data holds it: the
+// most common value of all, read inline.
+func (r *Reader) fixstr() ([]byte, bool) {
+	if len(r.b) == 0 || r.b[0]&0xe0 != codeFixstr {
+		return nil, false
+	}
+	n := int(r.b[0]&0x1f) + 1
+	if n > len(r.b) {
+		return nil, false
+	}
+	b := r.b[1:n:n]
+	r.b = r.b[n:]
+	return b, true
+}
 
-// isBin reports whether c is the code of a bin value.
-func isBin(c byte) bool { return c >= codeBin8 && c <= codeBin8+2 }
-
-// payload reads the rest of a str or bin value of code c; ok false
-// (nothing read) returns nil.
-func (r *Reader) payload(c byte, ok bool) []byte {
-	if !ok {
+// sized reads a str value, or with bin a bin value: want names them.
+func (r *Reader) sized(want string, bin bool) []byte {
+	c, ok := r.code()
+	switch {
+	case !ok:
+		return nil
+	case !isStr(c) && !(bin && isBin(c)):
+		r.Fail(&typeError{want: want, code: c})
 		return nil
 	}
 	n, ok := r.bytesLen(c)
@@ -189,6 +198,12 @@ func (r *Reader) payload(c byte, ok bool) []byte {
 	b, _ := r.take(n)
 	return b
 }
+
+// isStr reports whether c is the code of a str value.
+func isStr(c byte) bool { return c&0xe0 == codeFixstr || c >= codeStr8 && c <= codeStr8+2 }
+
+// isBin reports whether c is the code of a bin value.
+func isBin(c byte) bool { return c >= codeBin8 && c <= codeBin8+2 }
 
 // bytesLen reads the length of a str or bin value of code c.
 func (r *Reader) bytesLen(c byte) (uint64, bool) {

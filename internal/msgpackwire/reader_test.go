@@ -180,6 +180,7 @@ func TestReadTruncated(t *testing.T) {
 		{name: "uint 16", in: "cd 01 00", read: readUint},
 		{name: "wrap", in: "cf ff ff ff ff ff ff ff ff", read: readIntWrap},
 		{name: "bool", in: "c3", read: readBool},
+		{name: "fixstr", in: "a3 61 62 63", read: readStrOrBin},
 		{name: "str 8", in: "d9 03 61 62 63", read: readStr},
 		{name: "str 32", in: "db 00 00 00 01 61", read: readStrBytes},
 		{name: "bin 16", in: "c5 00 02 61 62", read: readStrOrBin},
