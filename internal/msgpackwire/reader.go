@@ -338,15 +338,22 @@ func (r *Reader) take(n uint64) ([]byte, bool) {
 // bigEndian reads a w-byte (1, 2, 4 or 8) unsigned big-endian integer.
 func (r *Reader) bigEndian(w int) (uint64, bool) {
 	b, ok := r.take(uint64(w))
-	switch {
-	case !ok:
+	if !ok {
 		return 0, false
-	case w == 1:
-		return uint64(b[0]), true
-	case w == 2:
-		return uint64(binary.BigEndian.Uint16(b)), true
-	case w == 4:
-		return uint64(binary.BigEndian.Uint32(b)), true
 	}
-	return binary.BigEndian.Uint64(b), true
+	return uint64BE(b, w), true
+}
+
+// uint64BE returns the w-byte (1, 2, 4 or 8) big-endian integer at the
+// front of b.
+func uint64BE(b []byte, w int) uint64 {
+	switch w {
+	case 1:
+		return uint64(b[0])
+	case 2:
+		return uint64(binary.BigEndian.Uint16(b))
+	case 4:
+		return uint64(binary.BigEndian.Uint32(b))
+	}
+	return binary.BigEndian.Uint64(b)
 }
