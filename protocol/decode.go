@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/sisbridge/sisbridge/internal/mpcheck"
+	"github.com/sisbridge/sisbridge/internal/msgpackwire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -39,7 +39,7 @@ func readID(f Format, data []byte) *int64 {
 func DecodeMessage(f Format, data []byte) (Message, error) {
 	if f == Msgpack {
 		// An event, read without reflection by a decoder that checks the
-		// lengths itself as mpcheck.Bounds does; the rest by reflection.
+		// lengths itself as msgpackwire.Bounds does; the rest by reflection.
 		if m, ok := decodeEventMsgpack(data); ok {
 			return m, nil
 		}
@@ -58,7 +58,7 @@ func unmarshal(f Format, data []byte, v any) error {
 		}
 		return json.Unmarshal(data, v)
 	}
-	if err := mpcheck.Bounds(data); err != nil {
+	if err := msgpackwire.Bounds(data); err != nil {
 		return err
 	}
 	if len(data) == 0 || !(data[0]&0xf0 == 0x80 || data[0] == 0xde || data[0] == 0xdf) {

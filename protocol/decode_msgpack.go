@@ -1,10 +1,10 @@
 package protocol
 
 import (
-	"encoding/binary"
 	"errors"
 	"time"
 
+	"github.com/sisbridge/sisbridge/internal/msgpackwire"
 	"github.com/sisbridge/sisbridge/queue"
 )
 
@@ -14,16 +14,13 @@ import (
 // skipped; a key given twice is decoded again into the same field, as by
 // reflection. Whatever this decoder does not read exactly as reflection
 // does (a reply, a struct sent as an array, a time in another form) it
-// declines, and DecodeMessage falls back to reflection.
+// declines: it returns an error, and DecodeMessage falls back to
+// reflection.
 
-// errDecline says the fast decoder does not read a message; it carries no
-// detail because the reflection decoder then reads the message again.
+// errDecline declines a message the reader could read: a reply.
 var errDecline = errors.New("msgpack: declined by the event decoder")
 
-// maxDepth is the deepest nesting mpcheck.Bounds accepts.
-const maxDepth = 32
-
-// The depth of the values of each map, as mpcheck.Bounds counts it: the
+// The depth of the values of each map, as msgpackwire.Bounds counts it: the
 // message is at 0, SessionUpdates at 1, an update at 2, its Session at 3,
 // IVRInformation at 4 and its items at 5.
 const (
@@ -74,140 +71,139 @@ func decodeEventMsgpack(data []byte) (Message, bool) {
 
 // decodeMessageMsgpack decodes a message as the reflection decoder would,
 // or declines it. It checks every length against the data and fails
-// wherever mpcheck.Bounds fails: on nesting deeper than maxDepth, on an
-// unknown type code, or on bytes after the message.
+// wherever msgpackwire.Bounds fails: on nesting deeper than
+// msgpackwire.MaxDepth, on an unknown type code, or on bytes after the
+// message.
 func decodeMessageMsgpack(data []byte, m *Message) error {
-	r := mpReader{b: data}
+	var r eventReader
+	r.Reset(data)
 	if err := r.message(m); err != nil {
 		return err
 	}
-	if len(r.b) != 0 {
-		return errDecline
-	}
-	return nil
+	return r.End()
 }
 
-// mpReader is a cursor over msgpack data: each method reads one value from
-// the front of b.
-type mpReader struct {
-	b []byte
+// eventReader reads the values of events as the reflection decoder does.
+type eventReader struct {
+	msgpackwire.Reader
 }
 
 // message reads a Message; a reply's keys decline it, and nil reads as an
 // empty Message, which has no event.
-func (r *mpReader) message(m *Message) error {
-	return readStruct(r, m, func(key []byte) (err error) {
+func (r *eventReader) message(m *Message) error {
+	return readStruct(r, m, func(key []byte) error {
 		switch string(key) {
 		case "event":
-			m.Event, err = r.enum(eventNames)
+			m.Event = r.enum(eventNames)
 		case "ServiceGroupID":
-			m.ServiceGroupID, err = r.text("")
+			m.ServiceGroupID = r.text("")
 		case "Seq":
-			m.Seq, err = r.uint()
+			m.Seq = uint64(r.int()) // negative ones wrap, as with reflection
 		case "SessionUpdates":
 			group := m.ServiceGroupID // which the sessions' usually repeat
-			err = readArray(r, &m.SessionUpdates, func(u *SessionUpdate) error { return r.update(u, group) })
+			return readArray(r, &m.SessionUpdates, func(u *SessionUpdate) error { return r.update(u, group) })
 		case "id", "result", "fault":
 			return errDecline // a reply: rare, left to reflection
 		default:
-			err = r.skip(messageDepth)
+			r.Skip(messageDepth)
 		}
-		return err
+		return nil
 	})
 }
 
 // update reads a SessionUpdate into *u.
-func (r *mpReader) update(u *SessionUpdate, group string) error {
-	return readStruct(r, u, func(key []byte) (err error) {
+func (r *eventReader) update(u *SessionUpdate, group string) error {
+	return readStruct(r, u, func(key []byte) error {
 		switch string(key) {
 		case "UpdateType":
-			u.UpdateType, err = r.enum(updateNames)
+			u.UpdateType = r.enum(updateNames)
 		case "Session":
-			err = r.session(&u.Session, group)
+			return r.session(&u.Session, group)
 		case "RemoveCause":
-			u.RemoveCause, err = r.enum(causeNames)
+			u.RemoveCause = r.enum(causeNames)
 		default:
-			err = r.skip(updateDepth)
+			r.Skip(updateDepth)
 		}
-		return err
+		return nil
 	})
 }
 
 // session reads a SessionInfo into *s; a ServiceGroupID equal to group
 // shares its string.
-func (r *mpReader) session(s *SessionInfo, group string) error {
-	return readStruct(r, s, func(key []byte) (err error) {
+func (r *eventReader) session(s *SessionInfo, group string) error {
+	return readStruct(r, s, func(key []byte) error {
 		switch string(key) {
 		case "ServiceGroupID":
-			s.ServiceGroupID, err = r.text(group)
+			s.ServiceGroupID = r.text(group)
 		case "CallID":
-			s.CallID, err = r.text("")
+			s.CallID = r.text("")
 		case "QueuePosition":
-			s.QueuePosition, err = r.intValue()
+			s.QueuePosition = int(r.int())
 		case "PreferredAgentID":
-			s.PreferredAgentID, err = r.intValue()
+			s.PreferredAgentID = int(r.int())
 		case "MediaType":
-			s.MediaType, err = r.enum(mediaNames)
+			s.MediaType = r.enum(mediaNames)
 		case "TimeEnteredQueue":
-			s.TimeEnteredQueue, err = r.time()
+			s.TimeEnteredQueue = r.time()
 		case "CustomerInformation":
-			s.CustomerInformation, err = r.text("")
+			s.CustomerInformation = r.text("")
 		case "DialedNumber":
-			s.DialedNumber, err = r.text("")
+			s.DialedNumber = r.text("")
 		case "IVRInformation":
-			err = readArray(r, &s.IVRInformation, r.ivr)
+			return readArray(r, &s.IVRInformation, r.ivr)
 		default:
-			err = r.skip(sessionDepth)
+			r.Skip(sessionDepth)
 		}
-		return err
+		return nil
 	})
 }
 
 // ivr reads an IVRInfo into *iv.
-func (r *mpReader) ivr(iv *IVRInfo) error {
-	return readStruct(r, iv, func(key []byte) (err error) {
+func (r *eventReader) ivr(iv *IVRInfo) error {
+	return readStruct(r, iv, func(key []byte) error {
 		switch string(key) {
 		case "Label":
-			iv.Label, err = r.text("")
+			iv.Label = r.text("")
 		case "Data":
-			iv.Data, err = r.text("")
+			iv.Data = r.text("")
 		default:
-			err = r.skip(ivrDepth)
+			r.Skip(ivrDepth)
 		}
-		return err
+		return nil
 	})
 }
 
 // readStruct reads a map into the struct *v, in place as the reflection
-// decoder does: field reads the value of each key, and nil zeroes *v. (The
-// reflection decoder also takes a struct as an array: declined here.)
-func readStruct[T any](r *mpReader, v *T, field func(key []byte) error) error {
-	n, err := r.mapLen()
-	if err != nil {
-		return err
-	}
-	if n < 0 {
+// decoder does: field reads the value of each key (or declines), and nil
+// zeroes *v. (The reflection decoder also takes a struct as an array:
+// declined here.)
+func readStruct[T any](r *eventReader, v *T, field func(key []byte) error) error {
+	if r.IsNil() {
 		var zero T
 		*v = zero
+		return nil
 	}
-	for range max(n, 0) {
-		key, err := r.str()
-		if err != nil {
-			return err
+	for range r.MapLen() {
+		key := r.bytes()
+		if r.Err() != nil {
+			break
 		}
 		if err := field(key); err != nil {
 			return err
 		}
 	}
-	return nil
+	return r.Err()
 }
 
 // readArray reads an array into *p, item reading each element in place.
 // As the reflection decoder does, it reuses the elements of a slice decoded
 // before (a key given twice), and nil is a nil slice.
-func readArray[T any](r *mpReader, p *[]T, item func(*T) error) error {
-	n, err := r.arrayLen()
-	if err != nil {
+func readArray[T any](r *eventReader, p *[]T, item func(*T) error) error {
+	n := -1
+	if !r.IsNil() {
+		n = r.ArrayLen()
+	}
+	if err := r.Err(); err != nil {
 		return err
 	}
 	s := resize(*p, n)
@@ -243,279 +239,42 @@ func resize[T any](s []T, n int) []T {
 	return append(s, make([]T, max(min(n, maxPrealloc)-len(s), 0))...)
 }
 
-// text reads a string; a value equal to same returns same.
-func (r *mpReader) text(same string) (string, error) {
-	b, err := r.str()
-	if err == nil && string(b) == same {
-		return same, nil
+// bytes reads a string as the reflection decoder does: a str or bin
+// value, nil as empty. The bytes alias the data.
+func (r *eventReader) bytes() []byte {
+	if r.IsNil() {
+		return nil
 	}
-	return string(b), err
+	return r.StrOrBin()
+}
+
+// text reads a string; a value equal to same returns same.
+func (r *eventReader) text(same string) string {
+	b := r.bytes()
+	if string(b) == same {
+		return same
+	}
+	return string(b)
 }
 
 // enum reads a string, returning the member of names it equals if any.
-func (r *mpReader) enum(names []string) (string, error) {
-	b, err := r.str()
-	if err != nil {
-		return "", err
-	}
-	return intern(b, names), nil
-}
-
-// intValue reads an integer into an int, wrapping as reflection does.
-func (r *mpReader) intValue() (int, error) {
-	v, err := r.int()
-	return int(v), err
-}
-
-// uint reads an integer of any form as a uint64; negative ones wrap, as
-// with the reflection decoder.
-func (r *mpReader) uint() (uint64, error) {
-	v, err := r.int()
-	return uint64(v), err
-}
+func (r *eventReader) enum(names []string) string { return intern(r.bytes(), names) }
 
 // int reads an integer of any form; nil is 0 and a uint64 above the int64
 // range wraps, as with the reflection decoder.
-func (r *mpReader) int() (int64, error) {
-	c, err := r.code()
-	switch {
-	case err != nil:
-		return 0, err
-	case c <= 0x7f || c >= 0xe0: // positive and negative fixint
-		return int64(int8(c)), nil
-	case c == 0xc0:
-		return 0, nil
-	case c >= 0xcc && c <= 0xcf: // uint 8, 16, 32, 64
-		v, err := r.bigEndian(1 << (c - 0xcc))
-		return int64(v), err
-	case c >= 0xd0 && c <= 0xd3: // int 8, 16, 32, 64
-		w := 1 << (c - 0xd0)
-		v, err := r.bigEndian(w)
-		shift := 64 - 8*w
-		return int64(v<<shift) >> shift, err
+func (r *eventReader) int() int64 {
+	if r.IsNil() {
+		return 0
 	}
-	return 0, errDecline
+	return r.IntWrap()
 }
 
 // time reads a timestamp (extension -1) as the reflection decoder does:
 // time.Unix in the local zone, but the zero time in UTC; nil is the zero
 // time.
-func (r *mpReader) time() (time.Time, error) {
-	c, err := r.code()
-	if err != nil || c == 0xc0 {
-		return time.Time{}, err
+func (r *eventReader) time() time.Time {
+	if r.IsNil() {
+		return time.Time{}
 	}
-	var n uint64
-	switch c {
-	case 0xd6, 0xd7: // fixext 4, 8
-		n = 4 << (c - 0xd6)
-	case 0xc7, 0xc8, 0xc9: // ext 8, 16, 32
-		n, err = r.bigEndian(1 << (c - 0xc7))
-	default:
-		return time.Time{}, errDecline
-	}
-	if err != nil {
-		return time.Time{}, err
-	}
-	if typ, err := r.code(); err != nil || int8(typ) != -1 {
-		return time.Time{}, errDecline
-	}
-	b, err := r.take(n)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return timestamp(b)
-}
-
-// timestamp decodes the 32, 64 or 96 bit timestamp payload.
-func timestamp(b []byte) (time.Time, error) {
-	var t time.Time
-	switch len(b) {
-	case 4:
-		t = time.Unix(int64(binary.BigEndian.Uint32(b)), 0)
-	case 8:
-		v := binary.BigEndian.Uint64(b)
-		t = time.Unix(int64(v&(1<<34-1)), int64(v>>34))
-	case 12:
-		t = time.Unix(int64(binary.BigEndian.Uint64(b[4:])), int64(binary.BigEndian.Uint32(b)))
-	default:
-		return t, errDecline
-	}
-	if t.IsZero() {
-		t = t.UTC() // as the reflection decoder has it
-	}
-	return t, nil
-}
-
-// str reads a str or bin value's bytes, which alias the data; nil is empty.
-func (r *mpReader) str() ([]byte, error) {
-	c, err := r.code()
-	if err != nil {
-		return nil, err
-	}
-	n, err := r.strLen(c)
-	if err != nil {
-		return nil, err
-	}
-	return r.take(n)
-}
-
-// strLen reads the length of a str or bin value of code c.
-func (r *mpReader) strLen(c byte) (uint64, error) {
-	switch {
-	case c&0xe0 == 0xa0: // fixstr
-		return uint64(c & 0x1f), nil
-	case c >= 0xd9 && c <= 0xdb: // str 8, 16, 32
-		return r.bigEndian(1 << (c - 0xd9))
-	case c >= 0xc4 && c <= 0xc6: // bin 8, 16, 32
-		return r.bigEndian(1 << (c - 0xc4))
-	case c == 0xc0:
-		return 0, nil
-	}
-	return 0, errDecline
-}
-
-// mapLen reads a map's number of entries; nil is -1.
-func (r *mpReader) mapLen() (int, error) { return r.length(0x80, 0xde, 2) }
-
-// arrayLen reads an array's number of elements; nil is -1.
-func (r *mpReader) arrayLen() (int, error) { return r.length(0x90, 0xdc, 1) }
-
-// length reads the length of a map or an array: fix is its fix- code
-// (length in the low nibble), big its 16-bit code (the 32-bit one follows),
-// per the values an entry holds; nil is -1.
-func (r *mpReader) length(fix, big byte, per uint64) (int, error) {
-	c, err := r.code()
-	switch {
-	case err != nil:
-		return 0, err
-	case c&0xf0 == fix:
-		return r.count(uint64(c&0x0f), per)
-	case c == big || c == big+1:
-		n, err := r.bigEndian(2 << (c - big))
-		if err != nil {
-			return 0, err
-		}
-		return r.count(n, per)
-	case c == 0xc0:
-		return -1, nil
-	}
-	return 0, errDecline
-}
-
-// count checks that n items of per values each can fit in the rest of the
-// data, at least a byte a value, and returns n.
-func (r *mpReader) count(n, per uint64) (int, error) {
-	if n*per > uint64(len(r.b)) {
-		return 0, errDecline
-	}
-	return int(n), nil
-}
-
-// skip passes over one value of any type at the given nesting depth.
-func (r *mpReader) skip(depth int) error {
-	if depth > maxDepth {
-		return errDecline
-	}
-	c, err := r.code()
-	if err != nil {
-		return err
-	}
-	var n, per uint64 = 0, 1
-	switch {
-	case c&0xf0 == 0x80: // fixmap
-		n, per = uint64(c&0x0f), 2
-	case c&0xf0 == 0x90: // fixarray
-		n = uint64(c & 0x0f)
-	case c == 0xdc || c == 0xdd: // array 16, 32
-		n, err = r.bigEndian(2 << (c - 0xdc))
-	case c == 0xde || c == 0xdf: // map 16, 32
-		n, err = r.bigEndian(2 << (c - 0xde))
-		per = 2
-	default:
-		return r.skipScalar(c)
-	}
-	if err != nil {
-		return err
-	}
-	return r.skipItems(n*per, depth+1)
-}
-
-// skipItems passes over n values at the given depth.
-func (r *mpReader) skipItems(n uint64, depth int) error {
-	if n > uint64(len(r.b)) {
-		return errDecline // every value takes a byte at least
-	}
-	for range n {
-		if err := r.skip(depth); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// skipScalar passes over the rest of a value of code c that is not a map or
-// an array.
-func (r *mpReader) skipScalar(c byte) error {
-	var n uint64
-	var err error
-	switch {
-	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
-		return nil // fixint, nil, false, true
-	case c == 0xca || c == 0xcb: // float 32, 64
-		n = 4 << (c - 0xca)
-	case c >= 0xcc && c <= 0xcf: // uint 8, 16, 32, 64
-		n = 1 << (c - 0xcc)
-	case c >= 0xd0 && c <= 0xd3: // int 8, 16, 32, 64
-		n = 1 << (c - 0xd0)
-	case c >= 0xd4 && c <= 0xd8: // fixext 1, 2, 4, 8, 16 and the type
-		n = 1<<(c-0xd4) + 1
-	case c >= 0xc7 && c <= 0xc9: // ext 8, 16, 32 and the type
-		n, err = r.bigEndian(1 << (c - 0xc7))
-		n++
-	default:
-		n, err = r.strLen(c) // fixstr, str, bin; declines 0xc1
-	}
-	if err != nil {
-		return err
-	}
-	_, err = r.take(n)
-	return err
-}
-
-// code reads one byte: a value's type code.
-func (r *mpReader) code() (byte, error) {
-	if len(r.b) == 0 {
-		return 0, errDecline
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c, nil
-}
-
-// take reads n bytes, which alias the data.
-func (r *mpReader) take(n uint64) ([]byte, error) {
-	if n > uint64(len(r.b)) {
-		return nil, errDecline
-	}
-	b := r.b[:n:n]
-	r.b = r.b[n:]
-	return b, nil
-}
-
-// bigEndian reads a w-byte (1, 2, 4 or 8) unsigned big-endian integer.
-func (r *mpReader) bigEndian(w int) (uint64, error) {
-	b, err := r.take(uint64(w))
-	if err != nil {
-		return 0, err
-	}
-	switch w {
-	case 1:
-		return uint64(b[0]), nil
-	case 2:
-		return uint64(binary.BigEndian.Uint16(b)), nil
-	case 4:
-		return uint64(binary.BigEndian.Uint32(b)), nil
-	}
-	return binary.BigEndian.Uint64(b), nil
+	return r.Time()
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/sisbridge/sisbridge/internal/mpcheck"
+	"github.com/sisbridge/sisbridge/internal/msgpackwire"
 	"github.com/sisbridge/sisbridge/queue"
 )
 
@@ -204,13 +204,13 @@ func TestDecodeMsgpackNils(t *testing.T) {
 func TestDecodeMsgpackInterns(t *testing.T) {
 	// An update whose strings are all enumerations or the group (and no
 	// IVRInformation, whose empty slice allocates with -race).
-	data := appendStr(appendStr(appendMapLen(nil, 3), "event"), EventSessionsUpdated)
-	data = appendStr(appendStr(data, "ServiceGroupID"), "sales")
-	data = appendArrayLen(appendStr(data, "SessionUpdates"), 1)
-	data = appendStr(appendStr(appendMapLen(data, 3), "UpdateType"), "Remove")
-	data = appendStr(appendStr(data, "RemoveCause"), "Overflow")
-	data = appendStr(appendStr(appendMapLen(appendStr(data, "Session"), 2), "ServiceGroupID"), "sales")
-	data = appendStr(appendStr(data, "MediaType"), "SMS")
+	data := appendStrField(msgpackwire.AppendMapLen(nil, 3), "event", EventSessionsUpdated)
+	data = appendStrField(data, "ServiceGroupID", "sales")
+	data = msgpackwire.AppendArrayLen(msgpackwire.AppendStr(data, "SessionUpdates"), 1)
+	data = appendStrField(msgpackwire.AppendMapLen(data, 3), "UpdateType", "Remove")
+	data = appendStrField(data, "RemoveCause", "Overflow")
+	data = appendStrField(msgpackwire.AppendMapLen(msgpackwire.AppendStr(data, "Session"), 2), "ServiceGroupID", "sales")
+	data = appendStrField(data, "MediaType", "SMS")
 	var m Message
 	allocs := testing.AllocsPerRun(100, func() {
 		m = Message{}
@@ -234,7 +234,7 @@ func TestDecodeMsgpackDeclines(t *testing.T) {
 	event := AppendEvent(Msgpack, nil, EventKeepAlive)
 	withKey := func(key string, value ...byte) []byte {
 		b := append([]byte{0x82}, event[1:]...)
-		return append(appendStr(b, key), value...)
+		return append(msgpackwire.AppendStr(b, key), value...)
 	}
 	nested := func(depth int) []byte {
 		return withKey("x", append(bytes.Repeat([]byte{0x91}, depth), 0)...)
@@ -264,8 +264,8 @@ func TestDecodeMsgpackDeclines(t *testing.T) {
 		if (err != nil) != tt.decline {
 			t.Errorf("%s: %v", tt.name, err)
 		}
-		if err == nil && mpcheck.Bounds(tt.data) != nil {
-			t.Errorf("%s: read what mpcheck.Bounds refuses", tt.name)
+		if err == nil && msgpackwire.Bounds(tt.data) != nil {
+			t.Errorf("%s: read what msgpackwire.Bounds refuses", tt.name)
 		}
 	}
 	if m, err := DecodeMessage(Msgpack, withKey("id", 1)); err != nil || m.ID == nil || m.Event != EventKeepAlive {
@@ -575,15 +575,15 @@ func (w *mpWriter) ext(typ int8, payload []byte) {
 
 func TestDecodeMsgpackLongArray(t *testing.T) {
 	n := maxPrealloc + 1000
-	b := appendStr(appendStr(appendMapLen(nil, 3), "event"), EventSessionsUpdated)
-	b = appendArrayLen(appendStr(b, "SessionUpdates"), 3) // a shorter value first, overridden
+	b := appendStrField(msgpackwire.AppendMapLen(nil, 3), "event", EventSessionsUpdated)
+	b = msgpackwire.AppendArrayLen(msgpackwire.AppendStr(b, "SessionUpdates"), 3) // a shorter value first, overridden
 	for range 3 {
-		b = appendStr(appendStr(appendMapLen(b, 1), "RemoveCause"), "Overflow")
+		b = appendStrField(msgpackwire.AppendMapLen(b, 1), "RemoveCause", "Overflow")
 	}
-	b = appendArrayLen(appendStr(b, "SessionUpdates"), n)
+	b = msgpackwire.AppendArrayLen(msgpackwire.AppendStr(b, "SessionUpdates"), n)
 	for i := range n {
 		if i%1000 == 1 {
-			b = appendStr(appendStr(appendMapLen(b, 1), "UpdateType"), "Add")
+			b = appendStrField(msgpackwire.AppendMapLen(b, 1), "UpdateType", "Add")
 		} else {
 			b = append(b, 0xc0)
 		}
@@ -610,8 +610,8 @@ func FuzzDecodeMsgpackEvent(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fast, slow, fastErr, slowErr := decodeBoth(data)
-		if fastErr == nil && mpcheck.Bounds(data) != nil {
-			t.Fatalf("read what mpcheck.Bounds refuses: %+v", fast)
+		if fastErr == nil && msgpackwire.Bounds(data) != nil {
+			t.Fatalf("read what msgpackwire.Bounds refuses: %+v", fast)
 		}
 		if fastErr == nil && slowErr == nil && !reflect.DeepEqual(fast, slow) {
 			t.Fatalf("event decoder and reflection differ:\n got %+v\nwant %+v", fast, slow)

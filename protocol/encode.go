@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/sisbridge/sisbridge/internal/msgpackwire"
 	"github.com/sisbridge/sisbridge/queue"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -125,10 +126,9 @@ func appendJSONString(dst []byte, s string) []byte {
 // AppendInitialDataComplete appends an InitialDataComplete event.
 func AppendInitialDataComplete(f Format, dst []byte, group string, seq uint64) []byte {
 	if f == Msgpack {
-		dst = appendMapLen(dst, 3)
-		dst = appendStr(appendStr(dst, "event"), EventInitialDataComplete)
-		dst = appendStr(appendStr(dst, "ServiceGroupID"), group)
-		return appendUint(appendStr(dst, "Seq"), seq)
+		dst = appendStrField(msgpackwire.AppendMapLen(dst, 3), "event", EventInitialDataComplete)
+		dst = appendStrField(dst, "ServiceGroupID", group)
+		return msgpackwire.AppendUint(msgpackwire.AppendStr(dst, "Seq"), seq)
 	}
 	dst = append(dst, `{"event":"InitialDataComplete","ServiceGroupID":`...)
 	dst = appendJSONString(dst, group)
@@ -141,7 +141,7 @@ func AppendInitialDataComplete(f Format, dst []byte, group string, seq uint64) [
 // RouterDisconnected.
 func AppendEvent(f Format, dst []byte, name string) []byte {
 	if f == Msgpack {
-		return appendStr(appendStr(appendMapLen(dst, 1), "event"), name)
+		return appendStrField(msgpackwire.AppendMapLen(dst, 1), "event", name)
 	}
 	dst = append(dst, `{"event":`...)
 	return append(appendJSONString(dst, name), '}')

@@ -92,3 +92,38 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)*100000/b.Elapsed().Seconds(), "changes/s")
 }
+
+// benchEvent is an enqueue with full session details, as benchCapture
+// writes them.
+func benchEvent() subjects.Event {
+	at := t0.Add(1234567 * time.Microsecond)
+	return subjects.Event{Tenant: "bench", Group: "group-7", Seq: 4242, Time: at, Epoch: 1, Change: queue.Change{
+		Op: queue.OpEnqueue, CallID: "c123456", Position: 12, Session: queue.Session{MediaType: queue.MediaVoice,
+			TimeEnteredQueue: at, CustomerInformation: "+442079460123", DialedNumber: "+442079460000",
+			IVRInformation: []queue.IVRInfo{{Label: "Language", Data: "English"}}}}}
+}
+
+// BenchmarkAppendEvent measures encoding one event frame body.
+func BenchmarkAppendEvent(b *testing.B) {
+	e := benchEvent()
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendEvent(buf[:0], &e, t0)
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+// BenchmarkDecodeEventFrame measures decoding one event frame body.
+func BenchmarkDecodeEventFrame(b *testing.B) {
+	e := benchEvent()
+	body := appendEvent(nil, &e, t0)
+	d := newDecoder(t0)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.event(body, &e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sisbridge/sisbridge/internal/mpcheck"
+	"github.com/sisbridge/sisbridge/internal/msgpackwire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -80,7 +80,7 @@ func encodeTagged[T any](v T) ([]byte, error) {
 
 func decodeTagged[T any](data []byte, what string) (T, error) {
 	var t tagged[T]
-	if err := mpcheck.Bounds(data); err != nil {
+	if err := msgpackwire.Bounds(data); err != nil {
 		return t.Body, fmt.Errorf("%w: %s: %v", ErrSchema, what, err)
 	}
 	if err := msgpack.Unmarshal(data, &t); err != nil {
@@ -105,7 +105,7 @@ func encode(fn func(*msgpack.Encoder) error) ([]byte, error) {
 
 // decode reads one map, checking its "v" key, and hands every other key to field.
 func decode(data []byte, what string, field func(*msgpack.Decoder, string) error) error {
-	if err := mpcheck.Bounds(data); err != nil {
+	if err := msgpackwire.Bounds(data); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrSchema, what, err)
 	}
 	d := msgpack.GetDecoder()
