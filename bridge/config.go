@@ -35,14 +35,26 @@ type Config struct {
 	// Default 4 MiB.
 	OutboundLimit int
 	// InitialBudget bounds the bytes of initial data made and not yet
-	// written, across every client of the gateway: a herd of clients that
-	// subscribe to deep groups at once is served in turn, first come first
-	// served, instead of being encoded all at once. Default 64 MiB.
+	// written, across every client of the gateway. Default 64 MiB.
 	InitialBudget int
+	// InitialConcurrency bounds how many connections are sent initial data
+	// at once: a herd of clients that subscribe to deep groups together is
+	// served in turn, first come first served, each to its end, instead of
+	// all at once. Default 64.
+	InitialConcurrency int
+	// SendBuffer sets the kernel's send buffer of each client connection
+	// (SO_SNDBUF): what may wait in the kernel for a client beyond what the
+	// gateway holds and counts. Without it, the kernel grows a loopback or
+	// LAN socket's buffer to megabytes, and a herd's initial data waits
+	// there, all of it, outside every limit. Negative: the system's
+	// default. Default 256 KiB.
+	SendBuffer int
 	// LoadConcurrency bounds how many reads of group history (view loads,
 	// repairs, resumes) run at once. Default 16.
 	LoadConcurrency int
-	// WriteTimeout bounds one write to a client. Default 10 s.
+	// WriteTimeout is how long a write to a client may make no progress
+	// (it goes 64 KiB at a time) before the connection is closed: it bounds
+	// a stall, not the time a slow but reading client takes. Default 10 s.
 	WriteTimeout time.Duration
 	// Coalesce spaces the gateway's delivery rounds at least this far
 	// apart. A round applies the changes that arrived for each group (one
@@ -89,6 +101,12 @@ func (c Config) WithDefaults() Config {
 	if c.InitialBudget == 0 {
 		c.InitialBudget = 64 << 20
 	}
+	if c.SendBuffer == 0 {
+		c.SendBuffer = 256 << 10
+	}
+	if c.InitialConcurrency == 0 {
+		c.InitialConcurrency = 64
+	}
 	if c.LoadConcurrency == 0 {
 		c.LoadConcurrency = 16
 	}
@@ -113,6 +131,9 @@ func (c Config) Validate() error {
 	}
 	if c.InitialBudget < 1<<20 {
 		errs = append(errs, fmt.Errorf("initial-data budget %d: want at least 1 MiB", c.InitialBudget))
+	}
+	if c.InitialConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("initial-data concurrency %d: want at least 1", c.InitialConcurrency))
 	}
 	if c.LoadConcurrency < 1 {
 		errs = append(errs, fmt.Errorf("load concurrency %d: want at least 1", c.LoadConcurrency))

@@ -158,3 +158,41 @@ func heapInUse() int64 {
 	runtime.ReadMemStats(&ms)
 	return int64(ms.HeapInuse)
 }
+
+// TestHerdIsServedUnderTheBudget has 30 clients subscribe to a deep group
+// at once with room for 4 of them at a time: every one gets the whole
+// queue, and the initial data made and not yet written never passes the
+// budget by more than a frame per connection served.
+func TestHerdIsServedUnderTheBudget(t *testing.T) {
+	e := deepEnv(t, "acme-sales", 3000)
+	srv, url := e.gateway(bridge.Config{InitialBudget: 1 << 20, InitialConcurrency: 4}, nil)
+	clients := make([]*client.Client, 30)
+	for i := range clients {
+		clients[i] = initialized(t, url, i%2 == 0)
+	}
+	errs := make(chan error, len(clients))
+	for _, c := range clients {
+		go func() {
+			_, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales"})
+			errs <- err
+		}()
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range clients {
+		m := client.NewMirror(i%2 == 0)
+		untilComplete(t, c, m, "acme-sales")
+		if n := len(m.Groups["acme-sales"]); n != 3000 {
+			t.Fatalf("client %d got %d sessions", i, n)
+		}
+	}
+	st := srv.Stats()
+	if st.InitialBufferedPeak > 1<<20+4*256<<10 || st.InitialBufferedPeak == 0 {
+		t.Fatalf("initial data buffered at most %d bytes, budget 1 MiB", st.InitialBufferedPeak)
+	}
+	t.Logf("initial data buffered at most %d KiB", st.InitialBufferedPeak>>10)
+	waitFor(t, "the budget emptied", func() bool { return srv.Stats().InitialBuffered == 0 })
+}

@@ -49,9 +49,12 @@ type fullProducer struct {
 	format protocol.Format
 	chunk  int
 
+	updates []protocol.Update // reused for each frame
+
 	// guarded by v.mu
-	ver *version // nil once cancelled or done
-	pos int      // position of the next session to send
+	ver      *version        // nil once cancelled or done
+	pos      int             // position of the next session to send
+	sessions []queue.Session // reused for each chunk read from the live queue
 }
 
 func (p *fullProducer) next() ([]byte, bool) {
@@ -62,13 +65,16 @@ func (p *fullProducer) next() ([]byte, bool) {
 	}
 	if len(sessions) == 0 {
 		p.cancel()
+		p.updates = nil
 		return protocol.AppendInitialDataComplete(p.format, nil, group, seq), true
 	}
-	updates := make([]protocol.Update, len(sessions))
-	for i, s := range sessions {
-		updates[i] = protocol.Update{Type: queue.UpdateAdd, Session: s}
+	p.updates = p.updates[:0]
+	for _, s := range sessions {
+		p.updates = append(p.updates, protocol.Update{Type: queue.UpdateAdd, Session: s})
 	}
-	return protocol.AppendSessionsUpdated(p.format, nil, group, seq, updates), false
+	data := protocol.AppendSessionsUpdated(p.format, newInitialBuf(), group, seq, p.updates)
+	clear(p.updates)
+	return data, false
 }
 
 func (p *fullProducer) finish() { p.v.unhold(p.sb) }
@@ -77,6 +83,7 @@ func (p *fullProducer) finish() { p.v.unhold(p.sb) }
 func (p *fullProducer) cancel() {
 	p.v.mu.Lock()
 	defer p.v.mu.Unlock()
+	p.sessions = nil
 	if p.ver == nil {
 		return
 	}
@@ -104,11 +111,12 @@ func (v *view) read(p *fullProducer) ([]queue.Session, uint64, bool) {
 		i := p.pos - ver.offset
 		out = ver.frozen[i:min(i+p.chunk, len(ver.frozen))]
 	} else {
-		out = make([]queue.Session, 0, min(p.chunk, v.q.Len()))
+		out = p.sessions[:0]
 		v.q.Range(p.pos, p.pos+p.chunk-1, func(s queue.Session) bool {
 			out = append(out, s)
 			return true
 		})
+		p.sessions = out
 	}
 	p.pos += len(out)
 	return out, ver.seq, true

@@ -42,6 +42,7 @@ type transport struct {
 	streams    []*stream // initial data still to produce, in order
 	owner      int       // ownerNone, ownerFlusher or ownerWriter
 	budgetWait bool      // registered with the initial-data budget, waiting for room
+	served     bool      // holds a place in the initial-data budget
 	ended      uint64    // generations up to this one have ended
 	closing    bool
 	closeCode  ws.StatusCode
@@ -65,6 +66,7 @@ const (
 )
 
 func newTransport(s *Server, nc net.Conn, rw *bufio.ReadWriter, format protocol.Format) *transport {
+	setSendBuffer(nc, s.cfg.SendBuffer)
 	t := &transport{srv: s, nc: nc, raw: rawConn(nc), src: nc, format: format, opcode: ws.OpText}
 	if format == protocol.Msgpack {
 		t.opcode = ws.OpBinary
@@ -74,6 +76,17 @@ func newTransport(s *Server, nc net.Conn, rw *bufio.ReadWriter, format protocol.
 		t.src = io.MultiReader(bytes.NewReader(bytes.Clone(peek)), nc)
 	}
 	return t
+}
+
+// setSendBuffer sets a connection's kernel send buffer, when n is
+// positive and the connection is TCP (beneath TLS or not).
+func setSendBuffer(nc net.Conn, n int) {
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = tc.NetConn()
+	}
+	if tcp, ok := nc.(*net.TCPConn); ok && n > 0 {
+		_ = tcp.SetWriteBuffer(n)
+	}
 }
 
 // handler receives what a transport reads.
@@ -318,6 +331,7 @@ func (t *transport) cancelStream(s *stream) {
 	t.mu.Unlock()
 	if found {
 		s.p.cancel()
+		t.leaveIfDone()
 	}
 }
 
@@ -350,6 +364,7 @@ func (t *transport) endGeneration(gen uint64) {
 	for _, s := range dropped {
 		s.p.cancel()
 	}
+	t.leaveIfDone()
 }
 
 // closeWith drops whatever waits, sends a close frame and closes the
@@ -362,6 +377,7 @@ func (t *transport) closeWith(code ws.StatusCode, why string) {
 	}
 	t.closing, t.closeCode, t.closeWhy = true, code, why
 	dropped := initialBytes(t.queue)
+	reuseInitial(t.queue)
 	t.queue, t.queued = nil, 0
 	// The streams are cancelled by the writer that writes the close frame:
 	// closeWith may be called with a view's lock held (a live frame past the

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"io"
 	"sync"
 	"time"
 
@@ -47,6 +48,7 @@ func (t *transport) flush(buf []byte) (flushed, []byte) {
 	frames := t.takeLocked()
 	t.mu.Unlock()
 	buf, born, initial := appendFrames(buf, frames), oldestBorn(frames), initialBytes(frames)
+	reuseInitial(frames)
 	t.recycle(frames)
 	t.counted(len(frames))
 	n, err := writeNow(t.raw, buf)
@@ -88,8 +90,7 @@ func (t *transport) handOff(rest []byte, born time.Time, initial int) {
 // writeRest writes what a round left, then goes on as writeLoop.
 func (t *transport) writeRest(rest []byte, born time.Time, initial int) {
 	if len(rest) > 0 {
-		t.setWriteDeadline()
-		_, err := t.nc.Write(rest)
+		err := t.writeSliced(t.nc, rest)
 		t.srv.budget.release(initial)
 		if err != nil {
 			_ = t.nc.Close()
@@ -122,7 +123,6 @@ func (t *transport) writeLoop() {
 		if len(frames) == 0 && !closing {
 			return
 		}
-		t.setWriteDeadline()
 		t.counted(len(frames))
 		if err := t.writeFrames(bw, frames, closing); err != nil {
 			_ = t.nc.Close()
@@ -145,6 +145,7 @@ func (t *transport) cancelStreams() {
 	for _, s := range streams {
 		s.p.cancel()
 	}
+	t.leaveIfDone()
 }
 
 var writeBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16<<10) }}
@@ -161,10 +162,11 @@ func (t *transport) writeFrames(bw *bufio.Writer, frames []frame, closing bool) 
 		if _, err := bw.Write(appendFrameHeader(hdr[:0], f.op, len(f.data))); err != nil {
 			return err
 		}
-		if _, err := bw.Write(f.data); err != nil {
+		if err := t.writeSliced(bw, f.data); err != nil {
 			return err
 		}
 	}
+	reuseInitial(frames)
 	t.recycle(frames)
 	if closing {
 		t.mu.Lock()
@@ -172,10 +174,29 @@ func (t *transport) writeFrames(bw *bufio.Writer, frames []frame, closing bool) 
 		t.mu.Unlock()
 		_, _ = bw.Write(appendFrame(hdr[:0], ws.OpClose, body))
 	}
+	t.setWriteDeadline()
 	if err := bw.Flush(); err != nil {
 		return err
 	}
 	t.observe(born)
+	return nil
+}
+
+// writeSlice is how much one write carries before its deadline is
+// renewed: WriteTimeout bounds a stall, not the time a slow but reading
+// client takes for a large write.
+const writeSlice = 64 << 10
+
+// writeSliced writes data a slice at a time, each with a fresh deadline.
+func (t *transport) writeSliced(w io.Writer, data []byte) error {
+	for len(data) > 0 {
+		n := min(len(data), writeSlice)
+		t.setWriteDeadline()
+		if _, err := w.Write(data[:n]); err != nil {
+			return err
+		}
+		data = data[n:]
+	}
 	return nil
 }
 
@@ -266,6 +287,25 @@ func oldestBorn(frames []frame) time.Time {
 		}
 	}
 	return oldest
+}
+
+// initialBufs keeps the buffers of written initial-data frames for the
+// next ones: a herd's initial data is made and written again and again.
+var initialBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// newInitialBuf returns an empty buffer for an initial-data frame.
+func newInitialBuf() []byte { return (*initialBufs.Get().(*[]byte))[:0] }
+
+// reuseInitial gives the buffers of initial-data frames, written or
+// dropped, back for reuse.
+func reuseInitial(frames []frame) {
+	for i := range frames {
+		if f := &frames[i]; f.initial && cap(f.data) <= 1<<20 {
+			b := f.data[:0]
+			initialBufs.Put(&b)
+			f.data = nil
+		}
+	}
 }
 
 // initialBytes counts the initial-data bytes of frames.
