@@ -80,12 +80,12 @@ func TestCoalesceGathersChangesAndWrites(t *testing.T) {
 // writeCounts reads the gateway's write and frame counters.
 func writeCounts(t *testing.T, wsURL string) (writes, frames int) {
 	t.Helper()
-	m := metrics(t, wsURL)
+	m := gatewayMetrics(t, wsURL)
 	return int(m["sis_gateway_writes_total"]), int(m["sis_gateway_frames_out_total"])
 }
 
-// metrics reads a gateway's /metrics: every sample without labels.
-func metrics(t *testing.T, wsURL string) map[string]float64 {
+// gatewayMetrics reads a gateway's /metrics: every sample without labels.
+func gatewayMetrics(t *testing.T, wsURL string) map[string]float64 {
 	t.Helper()
 	base := "http" + strings.TrimSuffix(strings.TrimPrefix(wsURL, "ws"), protocol.Path)
 	resp, err := http.Get(base + "/metrics")

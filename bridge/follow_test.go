@@ -72,7 +72,7 @@ func TestViewRepairsAGapFromTheStream(t *testing.T) {
 	if got := callIDs(m.Groups["acme-sales"]); fmt.Sprint(got) != fmt.Sprint(idsOf(want)) {
 		t.Fatalf("client holds %v, router %v", got, idsOf(want))
 	}
-	if n := metrics(t, url)["sis_gateway_view_repairs_total"]; n < 1 {
+	if n := gatewayMetrics(t, url)["sis_gateway_view_repairs_total"]; n < 1 {
 		t.Fatalf("%v repairs", n)
 	}
 }

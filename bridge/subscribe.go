@@ -105,7 +105,7 @@ func (s *session) initialData(ctx context.Context, l *login, v *view, sb *sub, s
 		}
 		s.srv.log.Debug().Err(err).Str("group", v.group.ServiceGroupID).Msg("resume not possible; sending full initial data")
 	}
-	return v.fullData(sb, s.t.format, s.srv.cfg.InitialChunk), false
+	return sb.full, false
 }
 
 func (s *session) unsubscribe(l *login, req *protocol.Request) *protocol.Fault {

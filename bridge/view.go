@@ -207,9 +207,6 @@ func (v *view) subscribe(t *transport, gen uint64, positions bool) (*sub, initia
 	return s, initial{seq: v.seq, streamSeq: v.streamSeq, size: v.q.Len()}
 }
 
-// fullData returns the producer of s's whole initial data.
-func (v *view) fullData(s *sub, _ protocol.Format, _ int) producer { return s.full }
-
 // dropVersion forgets s's full initial data (it is resumed instead).
 func (v *view) dropVersion(s *sub) { s.full.cancel() }
 
