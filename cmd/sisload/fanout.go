@@ -241,8 +241,7 @@ func measure(ctx context.Context, name string, st *stack, fl fleet, o fanoutOpts
 	if err := fl.Begin(); err != nil {
 		return runResult{}, err
 	}
-	stop := make(chan struct{})
-	lines := progressLines(name, st.driver, fl, stderr, stop)
+	stopLines := progressLines(name, st.driver, fl, stderr)
 	t0 := time.Now()
 	p, err := st.driver.run(ctx, o.rate, o.duration)
 	var fs fleetStats
@@ -252,8 +251,7 @@ func measure(ctx context.Context, name string, st *stack, fl fleet, o fanoutOpts
 	window := time.Since(t0)
 	cpu := cpuTime() - cpu0
 	busy1, busyOK1 := machineBusy()
-	close(stop)
-	<-lines
+	stopLines()
 	if err != nil {
 		return runResult{}, err
 	}
@@ -289,30 +287,17 @@ func serverSlowConsumers(ns *server.Server) int64 {
 	return v.SlowConsumers
 }
 
-// progressLines prints, every second until stop closes, the changes and
-// deliveries per second of the last second; the returned channel closes
-// when it has stopped.
-func progressLines(name string, d *driver, fl fleet, w io.Writer, stop <-chan struct{}) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		start, last := time.Now(), time.Now()
-		var lastChanges, lastDeliveries int64
-		for {
-			select {
-			case <-stop:
-				return
-			case now := <-t.C:
-				changes := d.applied.Load()
-				deliveries, closed := fl.Progress()
-				secs := now.Sub(last).Seconds()
-				fmt.Fprintf(w, "[%s] %3.0fs  changes/s %6.0f  deliveries/s %9.0f  closed %d\n", name, now.Sub(start).Seconds(),
-					float64(changes-lastChanges)/secs, float64(deliveries-lastDeliveries)/secs, closed)
-				last, lastChanges, lastDeliveries = now, changes, deliveries
-			}
-		}
-	}()
-	return done
+// progressLines prints, every second, the changes and deliveries per
+// second of the last second; the returned function stops it.
+func progressLines(name string, d *driver, fl fleet, w io.Writer) func() {
+	start, last := time.Now(), time.Now()
+	var lastChanges, lastDeliveries int64
+	return every(time.Second, func(now time.Time) {
+		changes := d.applied.Load()
+		deliveries, closed := fl.Progress()
+		secs := now.Sub(last).Seconds()
+		fmt.Fprintf(w, "[%s] %3.0fs  changes/s %6.0f  deliveries/s %9.0f  closed %d\n", name, now.Sub(start).Seconds(),
+			float64(changes-lastChanges)/secs, float64(deliveries-lastDeliveries)/secs, closed)
+		last, lastChanges, lastDeliveries = now, changes, deliveries
+	})
 }

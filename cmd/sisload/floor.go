@@ -35,11 +35,8 @@ type floorResult struct {
 // time of one small write to a loopback TCP connection and its read by a
 // goroutine, with nothing else on top (no WebSocket, no decoding).
 func floorCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sisload floor", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var o floorOpts
-	o.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseCommand("sisload floor", &o, args, stderr); err != nil {
 		return err
 	}
 	if o.conns < 1 || o.size < 1 || o.rounds < 1 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,6 +21,7 @@ type groupsOpts struct {
 	logLevel, jsonFile     string
 }
 
+// register declares the flags.
 func (o *groupsOpts) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.groups, "groups", 10000, "groups in the directory, each subscribed to once")
 	fs.IntVar(&o.tenants, "tenants", 4, "tenants the groups are spread over")
@@ -42,18 +42,13 @@ func (o *groupsOpts) validate() error {
 	if _, err := parseFormat(o.format); err != nil {
 		return err
 	}
-	var errs []error
-	check := func(ok bool, msg string) {
-		if !ok {
-			errs = append(errs, errors.New(msg))
-		}
-	}
-	check(o.groups >= 1 && o.tenants >= 1 && o.depth >= 0, "--groups, --tenants: want at least 1; --depth: at least 0")
-	check(o.clients >= 1 && o.clients <= o.groups, "--clients: want 1 to --groups")
-	check(o.window >= 1, "--window: want at least 1")
-	check(o.deadline > 0 && o.idle >= time.Second && o.timeout > 0 && o.probe >= 0, "--deadline, --timeout: want more than 0; --idle: at least 1s; --live-check: at least 0")
-	check(o.timeout > 2*o.idle+o.deadline+o.probe, "--timeout: want more than 2 x --idle + --deadline + --live-check")
-	return errors.Join(errs...)
+	var errs flagErrors
+	errs.check(o.groups >= 1 && o.tenants >= 1 && o.depth >= 0, "--groups, --tenants: want at least 1; --depth: at least 0")
+	errs.check(o.clients >= 1 && o.clients <= o.groups, "--clients: want 1 to --groups")
+	errs.check(o.window >= 1, "--window: want at least 1")
+	errs.check(o.deadline > 0 && o.idle >= time.Second && o.timeout > 0 && o.probe >= 0, "--deadline, --timeout: want more than 0; --idle: at least 1s; --live-check: at least 0")
+	errs.check(o.timeout > 2*o.idle+o.deadline+o.probe, "--timeout: want more than 2 x --idle + --deadline + --live-check")
+	return errs.err()
 }
 
 // groupsResult is what a groups run measured.
@@ -98,15 +93,10 @@ type groupsPhase struct {
 	Consumers     int `json:"consumers"`
 }
 
+// groupsCommand runs sisload groups and prints its table.
 func groupsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sisload groups", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var o groupsOpts
-	o.register(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := o.validate(); err != nil {
+	if err := parseCommand("sisload groups", &o, args, stderr); err != nil {
 		return err
 	}
 	r, err := runGroups(ctx, o, stderr)
@@ -114,10 +104,7 @@ func groupsCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	printGroups(stdout, r)
-	if o.jsonFile != "" {
-		return writeJSON(o.jsonFile, r)
-	}
-	return nil
+	return writeJSON(o.jsonFile, r)
 }
 
 // runGroups starts the stack with the directory, measures a baseline idle

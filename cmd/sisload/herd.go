@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,6 +30,7 @@ type herdOpts struct {
 	hold   time.Duration
 }
 
+// register declares the flags.
 func (o *herdOpts) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.sessions, "sessions", 0, "sessions queued in the one group (default 10000; 100000 with --abuse)")
 	fs.IntVar(&o.clients, "clients", 1000, "clients that subscribe at once")
@@ -58,18 +58,13 @@ func (o *herdOpts) validate() error {
 	if _, err := parseFormat(o.format); err != nil {
 		return err
 	}
-	var errs []error
-	check := func(ok bool, msg string) {
-		if !ok {
-			errs = append(errs, errors.New(msg))
-		}
-	}
-	check(o.sessions >= 1, "--sessions: want at least 1")
-	check(o.clients >= 1, "--clients: want at least 1")
-	check(o.repeat >= 1, "--repeat: want at least 1")
-	check(o.sample >= 10*time.Millisecond && o.sample <= time.Second, "--sample: want 10ms to 1s")
-	check(o.setup > 0 && o.deadline > 0 && o.timeout > 0 && o.hold > 0, "--setup-timeout, --deadline, --timeout, --hold: want more than 0")
-	return errors.Join(errs...)
+	var errs flagErrors
+	errs.check(o.sessions >= 1, "--sessions: want at least 1")
+	errs.check(o.clients >= 1, "--clients: want at least 1")
+	errs.check(o.repeat >= 1, "--repeat: want at least 1")
+	errs.check(o.sample >= 10*time.Millisecond && o.sample <= time.Second, "--sample: want 10ms to 1s")
+	errs.check(o.setup > 0 && o.deadline > 0 && o.timeout > 0 && o.hold > 0, "--setup-timeout, --deadline, --timeout, --hold: want more than 0")
+	return errs.err()
 }
 
 // herdResult is what a herd run measured.
@@ -90,15 +85,11 @@ type herdResult struct {
 	After    memSample `json:"after"`
 }
 
+// herdCommand runs sisload herd (or, with --abuse, the abuse run) and
+// prints its table.
 func herdCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sisload herd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var o herdOpts
-	o.register(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := o.validate(); err != nil {
+	if err := parseCommand("sisload herd", &o, args, stderr); err != nil {
 		return err
 	}
 	var res any
@@ -117,10 +108,7 @@ func herdCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		printHerd(stdout, r)
 		res = r
 	}
-	if o.jsonFile != "" {
-		return writeJSON(o.jsonFile, res)
-	}
-	return nil
+	return writeJSON(o.jsonFile, res)
 }
 
 // runHerd starts the stack with one group of o.sessions sessions, connects
@@ -193,29 +181,14 @@ func measureHerd(ctx context.Context, r *herdResult, side herdSide, o herdOpts, 
 // herdLines prints a progress line a second; the returned function stops
 // it.
 func herdLines(side herdSide, watch *memWatch, clients int, w io.Writer) func() {
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		start := time.Now()
-		for {
-			select {
-			case <-quit:
-				return
-			case now := <-t.C:
-				completed, closed := side.Progress()
-				s := sampleMem()
-				peak, _ := watch.Peak()
-				fmt.Fprintf(w, "[herd] %3.0fs  completed %d/%d  closed %d  RSS %s MiB (peak %s)  heap %s MiB (peak %s)  kernel TCP %s MiB\n",
-					now.Sub(start).Seconds(), completed, clients, closed, mibs(s.RSS), mibs(peak.RSS), mibs(s.Heap), mibs(peak.Heap), mibs(s.KernelTCP))
-			}
-		}
-	}()
-	return func() {
-		close(quit)
-		<-done
-	}
+	start := time.Now()
+	return every(time.Second, func(now time.Time) {
+		completed, closed := side.Progress()
+		s := sampleMem()
+		peak, _ := watch.Peak()
+		fmt.Fprintf(w, "[herd] %3.0fs  completed %d/%d  closed %d  RSS %s MiB (peak %s)  heap %s MiB (peak %s)  kernel TCP %s MiB\n",
+			now.Sub(start).Seconds(), completed, clients, closed, mibs(s.RSS), mibs(peak.RSS), mibs(s.Heap), mibs(peak.Heap), mibs(s.KernelTCP))
+	})
 }
 
 // printHerd prints the herd's table.

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -29,6 +27,12 @@ type herdMsg struct {
 	Outcome   *herdOutcome `json:"outcome,omitempty"`
 }
 
+// op names the message.
+func (m herdMsg) op() string { return m.Op }
+
+// fault is what went wrong, in an "error" message.
+func (m herdMsg) fault() string { return m.Error }
+
 // herdSide is the herd's clients, in this process or in a child.
 type herdSide interface {
 	// Go has every client Subscribe at once.
@@ -43,15 +47,10 @@ type herdSide interface {
 
 // herdChild is a child process running the herd's clients.
 type herdChild struct {
-	cmd       *exec.Cmd
-	stdin     io.WriteCloser
-	enc       *json.Encoder
-	msgs      chan herdMsg // ready, outcome, error
-	readDone  chan struct{}
+	*childProc[herdMsg]
 	completed atomic.Int64
 	closed    atomic.Int64
 	deadline  time.Duration
-	closeOnce sync.Once
 }
 
 // startHerdChild starts a child running cfg's clients and waits until
@@ -61,73 +60,23 @@ func startHerdChild(ctx context.Context, cfg herdConfig) (*herdChild, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find this program to run clients in a child: %w", err)
 	}
-	cmd := exec.Command(exe, herdChildCommand)
-	stdin, stdout, err := startPiped(cmd)
+	c := &herdChild{deadline: cfg.Deadline}
+	proc, err := startChild(ctx, exec.Command(exe, herdChildCommand), cfg, cfg.Setup+30*time.Second, c.progress)
 	if err != nil {
 		return nil, err
 	}
-	c := &herdChild{cmd: cmd, stdin: stdin, enc: json.NewEncoder(stdin), msgs: make(chan herdMsg, 4),
-		readDone: make(chan struct{}), deadline: cfg.Deadline}
-	go c.read(stdout)
-	if err := c.enc.Encode(cfg); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("send the child its clients: %w", err)
-	}
-	if _, err := c.await(ctx, "ready", cfg.Setup+30*time.Second); err != nil {
-		c.Close()
-		return nil, err
-	}
+	c.childProc = proc
 	return c, nil
 }
 
-// read takes the child's messages until its stdout ends.
-func (c *herdChild) read(r io.Reader) {
-	defer close(c.readDone)
-	defer close(c.msgs)
-	dec := json.NewDecoder(r)
-	for {
-		var m herdMsg
-		if err := dec.Decode(&m); err != nil {
-			return
-		}
-		if m.Op == "progress" {
-			c.completed.Store(m.Completed)
-			c.closed.Store(m.Closed)
-			continue
-		}
-		c.msgs <- m
-	}
-}
-
-// await waits for the child's next message, which must be op.
-func (c *herdChild) await(ctx context.Context, op string, d time.Duration) (herdMsg, error) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case m, ok := <-c.msgs:
-		switch {
-		case !ok:
-			return m, fmt.Errorf("client process ended before %q", op)
-		case m.Op == "error":
-			return m, fmt.Errorf("client process: %s", m.Error)
-		case m.Op != op:
-			return m, fmt.Errorf("client process said %q, want %q", m.Op, op)
-		}
-		return m, nil
-	case <-t.C:
-		return herdMsg{}, fmt.Errorf("client process: no %q within %s", op, d)
-	case <-ctx.Done():
-		return herdMsg{}, ctx.Err()
-	}
+// progress keeps the counts of the child's "progress" message.
+func (c *herdChild) progress(m herdMsg) {
+	c.completed.Store(m.Completed)
+	c.closed.Store(m.Closed)
 }
 
 // Go tells the child to have every client Subscribe.
-func (c *herdChild) Go() error {
-	if err := c.enc.Encode(herdMsg{Op: "go"}); err != nil {
-		return fmt.Errorf("client process: go: %w", err)
-	}
-	return nil
-}
+func (c *herdChild) Go() error { return c.send(herdMsg{Op: "go"}) }
 
 // Progress returns the child's last reported counts.
 func (c *herdChild) Progress() (int64, int64) { return c.completed.Load(), c.closed.Load() }
@@ -144,42 +93,14 @@ func (c *herdChild) Outcome(ctx context.Context) (herdOutcome, error) {
 	return *m.Outcome, nil
 }
 
-// Close closes the child's stdin, which makes it close its clients and
-// exit; a child still running 30 s later is killed.
-func (c *herdChild) Close() {
-	c.closeOnce.Do(func() {
-		_ = c.stdin.Close()
-		exited := make(chan struct{})
-		go func() {
-			defer close(exited)
-			<-c.readDone
-			_ = c.cmd.Wait()
-		}()
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = c.cmd.Process.Kill()
-			<-exited
-		}
-	})
-}
-
 // runHerdChild is the child side: it reads its herdConfig, opens the
 // clients, and on "go" runs the herd and reports; it exits when stdin
 // ends or its lifetime (setup + deadline + 5 min) passes.
 func runHerdChild(ctx context.Context, in io.Reader, out io.Writer) error {
-	raiseOpenFiles()
-	dec := json.NewDecoder(in)
-	var mu sync.Mutex
-	enc := json.NewEncoder(out)
-	send := func(m herdMsg) {
-		mu.Lock()
-		defer mu.Unlock()
-		_ = enc.Encode(m)
-	}
 	var cfg herdConfig
-	if err := dec.Decode(&cfg); err != nil {
-		return fmt.Errorf("read the herd config: %w", err)
+	dec, send, err := linkParent[herdMsg](in, out, &cfg, "herd")
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Setup+cfg.Deadline+5*time.Minute)
 	defer cancel()
@@ -213,23 +134,8 @@ func runHerdChild(ctx context.Context, in io.Reader, out io.Writer) error {
 // herdProgress sends the herd's counts every 250 ms; the returned function
 // stops it.
 func herdProgress(h *herdClients, send func(herdMsg)) func() {
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-t.C:
-				completed, closed := h.Progress()
-				send(herdMsg{Op: "progress", Completed: completed, Closed: closed})
-			}
-		}
-	}()
-	return func() {
-		close(quit)
-		<-done
-	}
+	return every(250*time.Millisecond, func(time.Time) {
+		completed, closed := h.Progress()
+		send(herdMsg{Op: "progress", Completed: completed, Closed: closed})
+	})
 }

@@ -198,20 +198,7 @@ func startIdleChild(ctx context.Context, kind string, n int, args []string, setu
 
 // stop closes the child's stdin and waits for it to exit; after 30 s it is
 // killed.
-func (c *idleChild) stop() {
-	_ = c.stdin.Close()
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		_ = c.cmd.Wait()
-	}()
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-exited
-	}
-}
+func (c *idleChild) stop() { endChild(c.cmd, c.stdin, nil) }
 
 // runIdleChild is the child: it opens the connections, says "ready", and
 // holds them until stdin ends or the lifetime bound passes.

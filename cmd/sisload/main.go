@@ -118,6 +118,46 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
+// commandOpts are a command's options: they declare its flags.
+type commandOpts interface {
+	register(fs *flag.FlagSet)
+}
+
+// checkedOpts are options that check their values once parsed, and fill
+// in defaults that depend on other flags.
+type checkedOpts interface {
+	validate() error
+}
+
+// parseCommand declares o's flags for the command name, parses args into
+// them and, when o is checkedOpts, validates them; usage and flag errors
+// go to stderr.
+func parseCommand(name string, o commandOpts, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if c, ok := o.(checkedOpts); ok {
+		return c.validate()
+	}
+	return nil
+}
+
+// flagErrors gathers what is wrong with a command's flag values.
+type flagErrors []error
+
+// check notes msg unless ok.
+func (e *flagErrors) check(ok bool, msg string) {
+	if !ok {
+		*e = append(*e, errors.New(msg))
+	}
+}
+
+// err joins what was noted; nil when nothing was.
+func (e flagErrors) err() error { return errors.Join(e...) }
+
 // parseFlags parses a command's flags; it refuses positional arguments.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
@@ -129,12 +169,10 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// fanoutCommand runs sisload fanout and prints its table.
 func fanoutCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sisload fanout", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var o fanoutOpts
-	o.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseCommand("sisload fanout", &o, args, stderr); err != nil {
 		return err
 	}
 	rs, err := runFanout(ctx, o, stderr)
@@ -144,18 +182,13 @@ func fanoutCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	if o.jsonFile != "" {
-		return writeJSON(o.jsonFile, rs)
-	}
-	return nil
+	return writeJSON(o.jsonFile, rs)
 }
 
+// subscribeCommand runs sisload subscribe and prints its table.
 func subscribeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sisload subscribe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var o subscribeOpts
-	o.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseCommand("sisload subscribe", &o, args, stderr); err != nil {
 		return err
 	}
 	r, err := runSubscribe(ctx, o, stderr)
@@ -163,18 +196,13 @@ func subscribeCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	printSubscribe(stdout, r)
-	if o.jsonFile != "" {
-		return writeJSON(o.jsonFile, r)
-	}
-	return nil
+	return writeJSON(o.jsonFile, r)
 }
 
+// idleCommand runs sisload idle and prints its table.
 func idleCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sisload idle", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var o idleOpts
-	o.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseCommand("sisload idle", &o, args, stderr); err != nil {
 		return err
 	}
 	rs, err := runIdle(ctx, o, stderr)
@@ -184,10 +212,7 @@ func idleCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	if o.jsonFile != "" {
-		return writeJSON(o.jsonFile, rs)
-	}
-	return nil
+	return writeJSON(o.jsonFile, rs)
 }
 
 // printIdle prints the idle table.

@@ -93,8 +93,12 @@ func percent(n, of int64) string {
 	return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(of))
 }
 
-// writeJSON writes v, indented, to path.
+// writeJSON writes v, indented, to path; nothing when path is empty (no
+// --json).
 func writeJSON(path string, v any) error {
+	if path == "" {
+		return nil
+	}
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode results: %w", err)
