@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/sisbridge/sisbridge/bridge"
+	"github.com/sisbridge/sisbridge/client"
 	"github.com/sisbridge/sisbridge/internal/stacktest"
+	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/queue"
 	"github.com/sisbridge/sisbridge/router"
 	"github.com/sisbridge/sisbridge/subjects"
@@ -305,40 +307,83 @@ func chaosDirectory(seed uint64) router.State {
 }
 
 // settle lets every client still connected catch up with the router, then
-// closes them and waits for their seats to be freed.
+// closes them, checks that a new client gets every group, and waits for
+// the seats to be freed.
 func (r *chaosRun) settle(actors []*actor) {
 	r.t.Helper()
 	if err := r.e.Adapter.Flush(r.e.Ctx); err != nil {
 		r.t.Fatal(err)
 	}
-	final := finalSeqs(r.t, r.e)
-	start, logged := time.Now(), false
-	for {
-		var lag []string
+	final, err := finalSeqs(r.t, r.e)
+	if err != nil {
+		r.f.add(checkReplay, "catch-up checked only for views not complete: %v", err)
+	}
+	r.waitCatchUp(func() (lag []string) {
 		for _, a := range actors {
 			if a.open() {
 				lag = append(lag, a.v.lagging(final)...)
 			}
 		}
-		if len(lag) == 0 {
-			break
-		}
-		if since := time.Since(start); since > 5*time.Second && !logged {
-			r.t.Logf("after %s, still catching up:\n%s", since.Round(time.Millisecond), strings.Join(lag, "\n"))
-			logged = true
-		}
-		if time.Since(start) > settleTimeout {
-			for _, l := range lag {
-				r.f.add(checkCatchUp, "after %s: %s", settleTimeout, l)
-			}
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return lag
+	})
 	for _, a := range actors {
 		a.closeConn()
 	}
+	r.checkFresh(final)
 	r.waitSeats()
+}
+
+// waitCatchUp waits until lagging lists no view behind its final Seq.
+func (r *chaosRun) waitCatchUp(lagging func() []string) {
+	start, logged := time.Now(), false
+	for {
+		lag := lagging()
+		switch since := time.Since(start); {
+		case len(lag) == 0:
+			return
+		case since > settleTimeout:
+			for _, l := range lag {
+				r.f.add(checkCatchUp, "after %s: %s", settleTimeout, l)
+			}
+			return
+		case since > 5*time.Second && !logged:
+			r.t.Logf("after %s, still catching up:\n%s", since.Round(time.Millisecond), strings.Join(lag, "\n"))
+			logged = true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// checkFresh: after the chaos a new client initializes (once the gateway
+// sees the router) and subscribes to every group; each comes whole, at its
+// final Seq, and its observations join the others for the history check.
+func (r *chaosRun) checkFresh(final map[string][2]uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	v := newClientView("fresh(json,positions=true,normal)", true, r.f, r.obs, r.stats)
+	v.newConnection(1)
+	c, err := client.Dial(ctx, r.url, client.Options{OnEvent: v.onEvent})
+	if err != nil {
+		r.f.add(checkFresh, "dial: %v", err)
+		return
+	}
+	defer c.Close()
+	for err = c.Initialize(ctx, "", "", true); err != nil; err = c.Initialize(ctx, "", "", true) {
+		if ctx.Err() != nil {
+			r.f.add(checkFresh, "Initialize after the chaos: %v", err)
+			return
+		}
+		pause(50 * time.Millisecond) // the gateway may not see the router up yet
+	}
+	v.afterInitialize(v.sending(false, ""), nil)
+	for _, g := range chaosGroups {
+		tok := v.sending(true, g.id)
+		res, err := c.Subscribe(ctx, protocol.Request{ServiceGroupID: g.id})
+		if v.afterSubscribe(subReq{group: g.id}, tok, res, err); err != nil {
+			r.f.add(checkFresh, "Subscribe of %s after the chaos: %v", g.id, err)
+		}
+	}
+	r.waitCatchUp(func() []string { return v.lagging(final) })
 }
 
 // waitSeats waits for every seat to be freed once every client is gone.
