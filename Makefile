@@ -6,7 +6,7 @@ PKGS        ?= ./...
 TESTFLAGS   ?= -count=1 -timeout 20m
 BENCHFLAGS  ?= -run '^$$' -bench . -benchmem -benchtime 2s
 
-.PHONY: run test bench lint build fuzz clean
+.PHONY: run test bench lint build fuzz chaos clean
 
 ## run: the whole system on this machine (embedded NATS, simulated router, adapter)
 run:
@@ -33,6 +33,14 @@ fuzz:
 		pkg=$${spec%%:*}; fn=$${spec##*:}; echo "== $$pkg $$fn"; \
 		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
 	done
+
+## chaos: the gateway's randomized test (bridge/chaos_test.go) on CHAOS_SEEDS
+## (a comma-separated list, random or random:N), CHAOS_DURATION each; a
+## failure prints its seed and the command that runs it again
+CHAOS_SEEDS    ?= random:3
+CHAOS_DURATION ?= 2m
+chaos:
+	SIS_CHAOS_SEEDS=$(CHAOS_SEEDS) SIS_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -race -count=1 -timeout 0 -run '^TestChaos$$' ./bridge
 
 ## build: the binary in bin/
 build:

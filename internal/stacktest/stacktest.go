@@ -37,6 +37,8 @@ type Env struct {
 	Adapter *router.Adapter
 	Ctx     context.Context
 	Queues  map[string]*queue.Queue
+	dir     router.State  // the router's directory: Directory unless NewWith
+	adapter router.Config // the adapters' configuration
 	mu      sync.Mutex
 }
 
@@ -47,16 +49,33 @@ func Bare(tb testing.TB) *Env {
 	tb.Cleanup(cancel)
 	ns := natstest.Server(tb)
 	_, js := natstest.Connect(tb, ns)
-	return &Env{TB: tb, NS: ns, JS: js, Ctx: ctx, Queues: map[string]*queue.Queue{}}
+	return &Env{TB: tb, NS: ns, JS: js, Ctx: ctx, Queues: map[string]*queue.Queue{}, dir: Directory}
 }
 
 // New returns a NATS server with an adapter whose router reports Directory
 // with empty queues.
 func New(tb testing.TB) *Env {
 	tb.Helper()
+	return NewWith(tb, Directory, router.Config{})
+}
+
+// NewWith returns a NATS server with an adapter whose router reports dir:
+// its tenants and groups, each group's queue as dir.Queues holds it (empty
+// when absent). The adapter publishes the queues as it comes up. cfg
+// configures every adapter of the Env (StatusInterval defaults to 100 ms).
+func NewWith(tb testing.TB, dir router.State, cfg router.Config) *Env {
+	tb.Helper()
 	e := Bare(tb)
-	for _, g := range Directory.Groups {
-		e.Queues[g.ServiceGroupID] = queue.New(g.ServiceGroupID)
+	e.dir = router.State{Tenants: dir.Tenants, Groups: dir.Groups}
+	e.adapter = cfg
+	for _, g := range dir.Groups {
+		q := queue.New(g.ServiceGroupID)
+		for _, s := range dir.Queues[g.ServiceGroupID] {
+			if _, err := q.Apply(queue.Change{Op: queue.OpEnqueue, CallID: s.CallID, Session: s}); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		e.Queues[g.ServiceGroupID] = q
 	}
 	e.StartAdapter()
 	return e
@@ -65,7 +84,11 @@ func New(tb testing.TB) *Env {
 // OpenAdapter opens a router adapter on the bus, closed at cleanup.
 func (e *Env) OpenAdapter() *router.Adapter {
 	e.TB.Helper()
-	a, err := router.Open(e.Ctx, e.JS, natstest.Logger(e.TB), router.Config{StatusInterval: 100 * time.Millisecond})
+	cfg := e.adapter
+	if cfg.StatusInterval == 0 {
+		cfg.StatusInterval = 100 * time.Millisecond
+	}
+	a, err := router.Open(e.Ctx, e.JS, natstest.Logger(e.TB), cfg)
 	if err != nil {
 		e.TB.Fatal(err)
 	}
@@ -92,7 +115,7 @@ func (e *Env) StartAdapter() {
 func (e *Env) State() *router.State {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	st := Directory
+	st := e.dir
 	st.Queues = map[string][]queue.Session{}
 	for id, q := range e.Queues {
 		st.Queues[id] = q.Sessions()
