@@ -31,7 +31,8 @@ var regressionSeeds = []struct {
 	seed uint64
 	why  string
 }{
-	// Known bugs 1, 2 and 3 (see knownBugs), each in 3 of 3 runs.
+	// Found the bugs of knownBugs in the gateway before its reshaping, each
+	// in 3 of 3 runs.
 	{29, "RouterDisconnected, then a Subscribe's reply and data; a resumed deep queue cut every 500 updates; a flood's initial data queued without bound"},
 	// Found (1 run in 3) an Initialize in flight when the router link
 	// drops: the gateway sends RouterDisconnected for the session the
@@ -78,8 +79,8 @@ var chaosGroups = []chaosGroup{
 // at the end every client's view against the stream's history, the live
 // heap against a bound, the seats and the goroutines.
 //
-// Today's gateway fails it (see knownBugs and regressionSeeds); it is to
-// pass once the redesigned gateway lands. Until then SIS_CHAOS_SEEDS=off
+// The gateway before its reshaping failed it (knownBugs, regressionSeeds:
+// each bug also has a test of its own in edges_test.go); SIS_CHAOS_SEEDS=off
 // skips it.
 //
 // By default it runs shortSeeds and regressionSeeds, chaosShort each.
