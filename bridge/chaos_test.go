@@ -401,16 +401,18 @@ func (r *chaosRun) waitSeats() {
 
 // checkHeap compares the live heap's peak with a bound derived from the
 // data: each client may take an outbound limit and twice the queues (what
-// the gateway holds for it, what it holds itself), and the rest a slack.
+// the gateway holds for it, what it holds itself), plus, while it resumes,
+// the updates derived from the history (the gateway sends full data
+// instead of more than twice a queue), and the rest a slack.
 func (r *chaosRun) checkHeap(h *heapWatch, clients int) {
 	data := 0
 	for _, g := range chaosGroups {
 		data += g.depth * 300 // about what a session takes encoded
 	}
-	share := uint64(clients) * uint64(r.cfg.OutboundLimit+2*data)
+	share := uint64(clients) * uint64(r.cfg.OutboundLimit+4*data)
 	bound := h.base.Load() + share + heapSlack
 	if peak := h.peak.Load(); peak > bound {
-		r.f.add(checkMemory, "live heap peaked at %d MiB, bound %d MiB (baseline %d MiB + %d clients × (outbound limit %d KiB + 2 × %d KiB of queues) + %d MiB)",
+		r.f.add(checkMemory, "live heap peaked at %d MiB, bound %d MiB (baseline %d MiB + %d clients × (outbound limit %d KiB + 4 × %d KiB of queues) + %d MiB)",
 			peak>>20, bound>>20, h.base.Load()>>20, clients, r.cfg.OutboundLimit>>10, data>>10, heapSlack>>20)
 	}
 }

@@ -184,17 +184,19 @@ func (s *session) end(l *login, notify bool) {
 	s.login = nil
 	subs := l.subs
 	l.subs = nil
+	// RouterDisconnected is queued before the lock goes: an Initialize
+	// answered after it cannot have its reply written before it.
+	s.t.endGeneration(l.gen)
+	if notify {
+		s.t.send(s.t.event(0, protocol.AppendEvent(s.t.format, nil, protocol.EventRouterDisconnected)))
+	}
 	s.mu.Unlock()
 	l.cancel()
-	s.t.endGeneration(l.gen)
 	for _, sb := range subs {
 		s.drop(sb)
 	}
 	s.srv.setSession(l.id, nil)
 	s.srv.metrics.sessions.Dec()
-	if notify {
-		s.t.send(s.t.event(0, protocol.AppendEvent(s.t.format, nil, protocol.EventRouterDisconnected)))
-	}
 	s.awaitingHB.Store(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
