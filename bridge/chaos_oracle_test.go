@@ -214,6 +214,7 @@ type clientView struct {
 	retained  map[string]*groupView // complete views of ended subscriptions, to resume from
 	keepAlive bool                  // a KeepAlive waits for its Heartbeat
 	awaitRD   time.Time             // a RouterDisconnected must come by then (see noSession)
+	doubt     bool                  // an Initialize succeeded with a RouterDisconnected seen meanwhile: whether the session is on is not known yet
 	seen      []bool
 }
 
@@ -250,7 +251,7 @@ func (v *clientView) endSession(quiet string) {
 	clear(v.groups)
 	clear(v.pending)
 	v.gen++
-	v.session, v.quiet, v.awaitRD = false, quiet, time.Time{}
+	v.session, v.quiet, v.awaitRD, v.doubt = false, quiet, time.Time{}, false
 }
 
 // retain keeps a complete view of an ended subscription to resume from.
@@ -376,6 +377,7 @@ func (v *clientView) initialDataComplete(gv *groupView, ev protocol.Message) {
 type token struct {
 	gen     int
 	session bool
+	doubt   bool // whether the session is on is not known (see clientView.doubt)
 	rd      bool // no session, as a RouterDisconnected said
 	pending bool // a Subscribe of a group not subscribed: its events wait
 }
@@ -386,7 +388,7 @@ type token struct {
 func (v *clientView) sending(subscribe bool, group string) token {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	tok := token{gen: v.gen, session: v.session, rd: v.rd}
+	tok := token{gen: v.gen, session: v.session, rd: v.rd, doubt: v.doubt}
 	if subscribe && v.session {
 		v.quiet = ""
 	}
@@ -433,15 +435,20 @@ func (v *clientView) afterInitialize(tok token, err error) {
 	same := tok.gen == v.gen
 	ft, replied := faultOf(err)
 	switch {
-	case err == nil && same && tok.session:
+	case err == nil && same && tok.session && !tok.doubt:
 		v.f.add(checkFaults, "%s: a second Initialize on a session succeeded: the gateway had ended the session "+
 			"with no RouterDisconnected after the reply that started it", v.who())
 	case err == nil:
-		v.session, v.rd = true, false
+		// The client package hands a reply to its caller while its reader
+		// goes on with the events after it: a RouterDisconnected seen
+		// since the request went may have come before this reply (the
+		// session is on) or after it (the session is over).
+		v.session, v.rd, v.doubt = true, false, !same
 	case !replied:
 		v.noReply("Initialize", err)
 	case ft == protocol.RouterDisconnectedFault:
-	case ft == protocol.InvalidRequestFault && tok.session:
+	case ft == protocol.InvalidRequestFault && (tok.session || tok.doubt):
+		v.doubt = false // already initialized: the session is on
 	default:
 		v.f.add(checkFaults, "%s: Initialize (session %v): %v", v.who(), tok.session, err)
 	}
@@ -458,6 +465,7 @@ func (v *clientView) afterHeartbeat(tok token, err error) {
 	case err == nil && !tok.session && tok.gen == v.gen:
 		v.f.add(checkFaults, "%s: Heartbeat without a session succeeded", v.who())
 	case err == nil:
+		v.doubt = v.doubt && tok.gen != v.gen // answered: the session is on
 	case ft == protocol.InvalidRequestFault:
 		v.noSession(tok)
 	default:
@@ -485,6 +493,11 @@ func (v *clientView) afterMalformed(op string, tok token, err error, ok ...proto
 // noSession takes an InvalidRequestFault that says the session is gone:
 // fine when the client knew, else a RouterDisconnected must follow soon.
 func (v *clientView) noSession(tok token) {
+	if tok.doubt && tok.gen == v.gen { // the RouterDisconnected seen came after the reply: no session
+		v.endSession("after the RouterDisconnected that came after an Initialize's reply")
+		v.doubt = false
+		return
+	}
 	if tok.session && tok.gen == v.gen && v.awaitRD.IsZero() {
 		v.awaitRD = time.Now().Add(rdGrace)
 	}
