@@ -170,7 +170,11 @@ func waitGoroutines(t *testing.T, before []string) {
 		for _, g := range now {
 			switch {
 			case slices.Contains(before, g):
-			case strings.Contains(g, "jetstream.(*obs).Get"):
+			case strings.Contains(g, "jetstream.(*obs).Get"),
+				// nats.go's watcher of an async publisher's connection
+				// status: it ends on a CLOSED status, which nats.go does not
+				// always deliver to it (its channel holds one status).
+				strings.Contains(g, "resetPendingAcksOnReconnect"):
 				lib = append(lib, g)
 			default:
 				added = append(added, g)
@@ -178,7 +182,7 @@ func waitGoroutines(t *testing.T, before []string) {
 		}
 		if len(added) == 0 {
 			if len(lib) > 0 {
-				t.Logf("%d goroutines of nats.go's object store left waiting to hand on a snapshot chunk nobody reads:\n%s", len(lib), lib[0])
+				t.Logf("%d goroutines of nats.go left (an object store read nobody finished, an async publisher's status watcher):\n%s", len(lib), strings.Join(lib, "\n\n"))
 			}
 			return
 		}

@@ -88,6 +88,9 @@ func New(ctx context.Context, log zerolog.Logger, cfg Config, deps Deps) (*Serve
 	if err != nil {
 		return nil, err
 	}
+	if err := hist.Republishes(); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	s := &Server{cfg: cfg, log: log, nc: deps.Conn, js: deps.JetStream, users: deps.Users, seats: deps.Seats, hist: hist,
 		conns: map[*session]struct{}{}, sessions: map[string]*session{}}
 	s.metrics = newMetrics(deps.Registry)

@@ -49,6 +49,19 @@ func OpenHistory(ctx context.Context, js jetstream.JetStream) (*History, error) 
 	return &History{js: js, stream: stream, snaps: snaps}, nil
 }
 
+// Republishes reports an error unless the events stream republishes every
+// stored event on the live subjects (AllLive), as Ensure configures it: a
+// reader that follows the live subjects of a stream that does not would
+// hear nothing.
+func (h *History) Republishes() error {
+	rp := h.stream.CachedInfo().Config.RePublish
+	if rp == nil || rp.Source != AllEvents || rp.Destination != AllLive || rp.HeadersOnly {
+		return fmt.Errorf("%w: stream %s does not republish %s to %s (it was made by an older adapter: start the router adapter of this version once, it updates the stream)",
+			ErrSchema, StreamEvents, AllEvents, AllLive)
+	}
+	return nil
+}
+
 // snapshotAttempts bounds the reading of a snapshot. A read that meets the
 // snapshot's replacement (the writer purges the old chunks) waits for chunks
 // that are gone, or sees a digest mismatch; so each attempt has a deadline

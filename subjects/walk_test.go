@@ -197,3 +197,24 @@ func TestLiveCarriesOnlyStoredEvents(t *testing.T) {
 		t.Fatalf("an extra live message: %s", m.Header)
 	}
 }
+
+// TestRepublishesNamesAnOldStream: a stream made before the live subjects
+// is named as such, with what to do.
+func TestRepublishesNamesAnOldStream(t *testing.T) {
+	b := newBus(t)
+	if err := b.hist.Republishes(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := subjects.Config{}.WithDefaults().EventsStream()
+	cfg.RePublish = nil
+	if _, err := b.js.UpdateStream(b.ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	h, err := subjects.OpenHistory(b.ctx, b.js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Republishes(); !errors.Is(err, subjects.ErrSchema) {
+		t.Fatalf("got %v", err)
+	}
+}
