@@ -3,6 +3,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // Errors returned by Queue.Apply. Each is wrapped with the details of the
@@ -94,8 +95,8 @@ func (c *Change) validate() error {
 	}
 	switch c.Op {
 	case OpEnqueue:
-		if !c.Session.MediaType.Valid() {
-			return fmt.Errorf("%w: call %s: %s", ErrInvalid, c.CallID, c.Session.MediaType)
+		if err := c.Session.check(c.CallID); err != nil {
+			return err
 		}
 	case OpMove:
 	case OpRemove:
@@ -107,6 +108,19 @@ func (c *Change) validate() error {
 	}
 	if c.Position < 0 {
 		return fmt.Errorf("%w: call %s: position %d", ErrPosition, c.CallID, c.Position)
+	}
+	return nil
+}
+
+// check reports what makes a session unfit for a queue: a media type
+// outside the enumeration, a PreferredAgentID outside the reference's
+// 32-bit int.
+func (s *Session) check(callID string) error {
+	if !s.MediaType.Valid() {
+		return fmt.Errorf("%w: call %s: %s", ErrInvalid, callID, s.MediaType)
+	}
+	if id := s.PreferredAgentID; id < 0 || id > math.MaxInt32 {
+		return fmt.Errorf("%w: call %s: PreferredAgentID %d: want 0 (none) to %d, the reference's 32-bit int", ErrInvalid, callID, id, math.MaxInt32)
 	}
 	return nil
 }

@@ -13,8 +13,8 @@ func (q *Queue) Reconcile(target []Session) ([]Change, []Effect, error) {
 		if _, dup := want[s.CallID]; dup || s.CallID == "" {
 			return nil, nil, fmt.Errorf("%w: reconcile %s: CallID %q empty or repeated", ErrInvalid, q.group, s.CallID)
 		}
-		if !s.MediaType.Valid() {
-			return nil, nil, fmt.Errorf("%w: reconcile %s: call %s: %s", ErrInvalid, q.group, s.CallID, s.MediaType)
+		if err := s.check(s.CallID); err != nil {
+			return nil, nil, fmt.Errorf("reconcile %s: %w", q.group, err)
 		}
 		want[s.CallID] = struct{}{}
 	}

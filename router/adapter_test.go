@@ -260,6 +260,8 @@ func TestRejectsBadChangesAndChangesNothing(t *testing.T) {
 		{"unknown group", "nowhere", queue.Change{Op: queue.OpEnqueue, CallID: "x2"}, ErrUnknownGroup},
 		{"malformed call id", g, queue.Change{Op: queue.OpEnqueue, CallID: "has space"}, subjects.ErrMalformedID},
 		{"unknown cause", g, queue.Change{Op: queue.OpRemove, CallID: c.CallID, Cause: 200}, queue.ErrInvalid},
+		{"PreferredAgentID past 32 bits", g, queue.Change{Op: queue.OpEnqueue, CallID: "x3", Session: queue.Session{MediaType: queue.MediaVoice, PreferredAgentID: 1 << 31}}, queue.ErrInvalid},
+		{"negative PreferredAgentID", g, queue.Change{Op: queue.OpEnqueue, CallID: "x4", Session: queue.Session{MediaType: queue.MediaVoice, PreferredAgentID: -1}}, queue.ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -371,5 +373,29 @@ func TestSnapshotDuringSyncMatchesItsSeq(t *testing.T) {
 	}
 	if loaded, err := hist.Load(ctx, "acme", "acme-sales"); err != nil || loaded.Seq != 120 {
 		t.Fatalf("load: seq %d, %v", loaded.Seq, err)
+	}
+}
+
+// TestGroupNamesAreUniqueIgnoringCase refuses a second group of a tenant
+// whose name differs from another's only in case (Subscribe by name could
+// not tell them apart); a group may change the case of its own name, and
+// another tenant may use the name.
+func TestGroupNamesAreUniqueIgnoringCase(t *testing.T) {
+	a, _, _ := linkedAdapter(t, Config{}, 1)
+	ctx := testCtx(t)
+	for _, tt := range []struct {
+		g    subjects.Group
+		want error
+	}{
+		{subjects.Group{ServiceGroupID: "acme-sales2", TenantID: "acme", Name: "sALES "}, ErrDuplicateName},
+		{subjects.Group{ServiceGroupID: "acme-sales", TenantID: "acme", Name: "SALES"}, nil},
+		{subjects.Group{ServiceGroupID: "globex-sales", TenantID: "globex", Name: "Sales"}, nil},
+	} {
+		if err := a.PutGroup(ctx, tt.g); !errors.Is(err, tt.want) {
+			t.Fatalf("%+v: got %v, want %v", tt.g, err, tt.want)
+		}
+	}
+	if _, _, ok := a.Group("acme-sales2"); ok {
+		t.Fatal("the refused group was added")
 	}
 }

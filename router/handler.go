@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sisbridge/sisbridge/queue"
@@ -190,6 +191,18 @@ func (a *Adapter) putTenantLocked(ctx context.Context, t subjects.Tenant) error 
 	return nil
 }
 
+// groupNamed returns the ID of another group of info's tenant whose name
+// equals info's, ignoring case; "" if none. a.mu is held.
+func (a *Adapter) groupNamed(info subjects.Group) string {
+	name := strings.TrimSpace(info.Name)
+	for id, g := range a.groups {
+		if id != info.ServiceGroupID && g.info.TenantID == info.TenantID && strings.EqualFold(strings.TrimSpace(g.info.Name), name) {
+			return id
+		}
+	}
+	return ""
+}
+
 // PutGroup adds or renames a group in the directory. A group cannot move to
 // another tenant: its history lives under the tenant's subjects.
 func (a *Adapter) PutGroup(ctx context.Context, g subjects.Group) error {
@@ -207,6 +220,9 @@ func (a *Adapter) putGroupLocked(ctx context.Context, info subjects.Group) error
 		return fmt.Errorf("put group %s: %w: tenant %q", info.ServiceGroupID, ErrUnknownGroup, info.TenantID)
 	}
 	old, exists := a.groups[info.ServiceGroupID]
+	if other := a.groupNamed(info); other != "" {
+		return fmt.Errorf("put group %s: %w: %q is the name of %s in tenant %s", info.ServiceGroupID, ErrDuplicateName, info.Name, other, info.TenantID)
+	}
 	switch {
 	case exists && old.info == info:
 		return nil
