@@ -103,6 +103,12 @@ var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 func (t *transport) serve(h handler) {
 	defer t.finish(h)
 	rd := &wsutil.Reader{Source: t.src, State: ws.StateServerSide, MaxMessageSize: protocol.MaxClientFrame, CheckUTF8: true}
+	rd.OnIntermediate = func(hdr ws.Header, r io.Reader) error { // a control frame between fragments
+		if !t.control(hdr, r) {
+			return errPeerClosed
+		}
+		return nil
+	}
 	for {
 		hdr, err := rd.NextFrame()
 		if err != nil {
@@ -115,19 +121,39 @@ func (t *transport) serve(h handler) {
 			}
 			continue
 		}
+		if hdr.OpCode != t.opcode {
+			t.closeWith(ws.StatusUnsupportedData, t.wrongOpcode())
+			return
+		}
 		if !t.message(rd, h) {
 			return
 		}
 	}
 }
 
-// readFailed closes the connection after a read error.
-func (t *transport) readFailed(err error) {
-	if errors.Is(err, wsutil.ErrMessageTooLarge) {
-		t.closeWith(protocol.CloseTooLarge, "message larger than 64 KiB")
-		return
+// errPeerClosed: the client sent a close frame in the middle of a message.
+var errPeerClosed = errors.New("closed by the client")
+
+// wrongOpcode says which frames the connection's subprotocol takes.
+func (t *transport) wrongOpcode() string {
+	if t.format == protocol.Msgpack {
+		return "sis.v1.msgpack takes binary frames"
 	}
-	t.closeWith(ws.StatusProtocolError, "")
+	return "sis.v1.json takes text frames"
+}
+
+// readFailed closes the connection after a read error, with the code that
+// names it.
+func (t *transport) readFailed(err error) {
+	switch {
+	case errors.Is(err, errPeerClosed):
+	case errors.Is(err, wsutil.ErrMessageTooLarge):
+		t.closeWith(protocol.CloseTooLarge, "message larger than 64 KiB")
+	case errors.Is(err, wsutil.ErrInvalidUTF8):
+		t.closeWith(ws.StatusInvalidFramePayloadData, "text that is not UTF-8")
+	default:
+		t.closeWith(ws.StatusProtocolError, "")
+	}
 }
 
 // control answers a ping and a close; it reports false when reading ends.

@@ -1,0 +1,96 @@
+package bridge_test
+
+import (
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"github.com/sisbridge/sisbridge/bridge"
+	"github.com/sisbridge/sisbridge/protocol"
+)
+
+// writeFrame writes one masked client frame.
+func (c *rawClient) writeFrame(op ws.OpCode, fin bool, payload []byte) {
+	c.t.Helper()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if err := ws.WriteFrame(c.conn, ws.MaskFrame(ws.NewFrame(op, fin, payload))); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// nextFrame reads the next frame as it is, control frames included.
+func (c *rawClient) nextFrame() (ws.OpCode, []byte) {
+	c.t.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	hdr, err := c.rd.NextFrame()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	payload, err := io.ReadAll(c.rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return hdr.OpCode, payload
+}
+
+// closedWith reads until the gateway's close frame and returns its code.
+func (c *rawClient) closedWith() ws.StatusCode {
+	c.t.Helper()
+	for {
+		_, err := c.next(10 * time.Second)
+		var ce wsutil.ClosedError
+		if errors.As(err, &ce) {
+			return ce.Code
+		}
+		if err != nil {
+			c.t.Fatalf("the connection ended without a close frame: %v", err)
+		}
+	}
+}
+
+// TestFramesTheSubprotocolCannotTake closes a connection that sends text
+// that is not UTF-8 (1007) or frames of the other subprotocol's kind
+// (1003), each with its RFC 6455 code.
+func TestFramesTheSubprotocolCannotTake(t *testing.T) {
+	e := newEnv(t)
+	_, url := e.gateway(bridge.Config{}, nil)
+	for _, tc := range []struct {
+		name string
+		op   ws.OpCode
+		data []byte
+		want ws.StatusCode
+	}{
+		{"text that is not UTF-8", ws.OpText, []byte("{\"op\":\"Heartbeat\",\"x\":\"\xff\"}"), ws.StatusInvalidFramePayloadData},
+		{"a binary frame on sis.v1.json", ws.OpBinary, []byte(`{"op":"Heartbeat","id":1}`), ws.StatusUnsupportedData},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRaw(t, url)
+			c.writeFrame(tc.op, true, tc.data)
+			if code := c.closedWith(); code != tc.want {
+				t.Fatalf("closed with %d, want %d", code, tc.want)
+			}
+		})
+	}
+}
+
+// TestPingBetweenFragmentsIsAnswered sends a message in two fragments with
+// a ping between them: the ping gets its pong at once, and the message is
+// then answered whole.
+func TestPingBetweenFragmentsIsAnswered(t *testing.T) {
+	e := newEnv(t)
+	_, url := e.gateway(bridge.Config{}, nil)
+	c := dialRaw(t, url)
+	c.writeFrame(ws.OpText, false, []byte(`{"op":"Heart`))
+	c.writeFrame(ws.OpPing, true, []byte("are you there"))
+	if op, payload := c.nextFrame(); op != ws.OpPong || string(payload) != "are you there" {
+		t.Fatalf("got opcode %d %q, want the pong", op, payload)
+	}
+	c.writeFrame(ws.OpContinuation, true, []byte(`beat","id":7}`))
+	m := c.must()
+	if m.ID == nil || *m.ID != 7 || m.Fault == nil || m.Fault.Type != protocol.InvalidRequestFault {
+		t.Fatalf("got %+v, want the Heartbeat's fault (not initialized)", m)
+	}
+}
