@@ -44,7 +44,7 @@ chaos:
 
 ## build: the binary in bin/
 build:
-	$(GO) build -o bin/sisbridge ./cmd/sisbridge
+	$(GO) build -buildvcs=auto -o bin/sisbridge ./cmd/sisbridge
 
 clean:
 	rm -rf bin sisbridge-data

@@ -131,7 +131,7 @@ func (s *session) initialize(req *protocol.Request) *protocol.Fault {
 	defer cancel()
 	if s.srv.cfg.Auth {
 		if err := s.srv.users.Authenticate(ctx, req.LogonID, req.Password); err != nil {
-			s.srv.log.Info().Err(err).Str("logon", req.LogonID).Msg("initialize refused")
+			s.srv.log.Info().Err(err).Str("logon", logged(req.LogonID)).Msg("initialize refused")
 			return protocol.Faultf(protocol.InvalidUserFault, "not a host administrator, or wrong password")
 		}
 	}

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -17,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -47,8 +49,38 @@ commands:
 "sisbridge COMMAND -h" lists a command's flags.
 `
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version may be set at build time with -ldflags "-X main.version=...";
+// otherwise versionLine reads the build's module and VCS information.
+var version = ""
+
+// versionLine says which build this is: the version set at build time, or
+// the main module's version with the VCS revision, its time and whether
+// the tree had changes, and the Go version.
+func versionLine() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "sisbridge " + cmp.Or(version, "(no build information)")
+	}
+	v := cmp.Or(version, info.Main.Version)
+	var rev, at, dirty string
+	for _, kv := range info.Settings {
+		switch kv.Key {
+		case "vcs.revision":
+			rev = kv.Value[:min(12, len(kv.Value))]
+		case "vcs.time":
+			at = kv.Value
+		case "vcs.modified":
+			if kv.Value == "true" {
+				dirty = ", with changes"
+			}
+		}
+	}
+	vcs := "no VCS information (built with -buildvcs=false or outside a checkout)"
+	if rev != "" {
+		vcs = "revision " + rev + " of " + at + dirty
+	}
+	return fmt.Sprintf("sisbridge %s, %s, %s", v, vcs, info.GoVersion)
+}
 
 // run is the whole program; main only wires it to the process.
 func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
@@ -68,7 +100,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	case "replay":
 		return runReplay(ctx, args[1:], stdin, os.Stdout, stderr)
 	case "version":
-		fmt.Fprintln(stderr, "sisbridge", version)
+		fmt.Fprintln(os.Stdout, versionLine())
 		return nil
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stderr, usage)
