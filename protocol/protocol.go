@@ -1,5 +1,5 @@
 // Package protocol is the Session Information protocol, v1, as the gateway
-// serves it over WebSocket (docs: PROTOCOL.md): the names, the messages in
+// serves it over WebSocket (docs/protocol.md): the names, the messages in
 // both directions, their JSON and msgpack encodings, and the typed faults.
 // The gateway encodes with it, clients (the Go client library, tests, the
 // load tool) decode with it.

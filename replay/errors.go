@@ -24,6 +24,11 @@ var (
 	ErrRouterLive = errors.New("router is live")
 	// ErrNoBus: the NATS server holds no SIS Bridge bus to record.
 	ErrNoBus = errors.New("no SIS Bridge bus")
+	// ErrRange: a history range ends before it starts.
+	ErrRange = errors.New("empty range")
+	// ErrUnknownFilter: a filter names a tenant or group the directory does
+	// not hold: nothing would be recorded for it.
+	ErrUnknownFilter = errors.New("filter names what the directory does not hold")
 	// ErrClosed: the writer is closed.
 	ErrClosed = errors.New("capture writer closed")
 )

@@ -37,6 +37,17 @@ func ParseBound(s string) (Bound, error) {
 	return Bound{Time: t.UTC()}, nil
 }
 
+// CheckRange reports a range from..to that ends before it starts (both
+// bounds set, of the same kind).
+func CheckRange(from, to Bound) error {
+	switch {
+	case from.Seq > 0 && to.Seq > 0 && from.Seq > to.Seq,
+		!from.Time.IsZero() && !to.Time.IsZero() && from.Time.After(to.Time):
+		return fmt.Errorf("%w: from %s is after to %s", ErrRange, from, to)
+	}
+	return nil
+}
+
 // String returns the bound as ParseBound reads it.
 func (b Bound) String() string {
 	switch {
@@ -55,6 +66,9 @@ func (b Bound) String() string {
 // at the first point in the range where its state is known (its first
 // change, or the change after its snapshot), and the header says so.
 func (r *Recorder) History(ctx context.Context, out io.Writer, from, to Bound) (Trailer, error) {
+	if err := CheckRange(from, to); err != nil {
+		return Trailer{}, err
+	}
 	info, err := r.stream.Info(ctx)
 	if err != nil {
 		return Trailer{}, fmt.Errorf("stream info: %w", err)

@@ -3,8 +3,10 @@ package replay
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sisbridge/sisbridge/queue"
@@ -125,5 +127,35 @@ func TestHistoryGone(t *testing.T) {
 	dst.play(t, data, PlayConfig{Speed: -1})
 	if got, _ := dst.busHash(t); got != tr.Hash {
 		t.Fatalf("state %s, trailer %s", got, tr.Hash)
+	}
+}
+
+// TestHistoryRefusesWhatCannotBeRecorded: a range that ends before it
+// starts, and a filter naming a tenant or group the bus does not hold, are
+// errors, not empty captures.
+func TestHistoryRefusesWhatCannotBeRecorded(t *testing.T) {
+	src := newBus(t)
+	src.runSim(t, newSim(t, 3), 200)
+	for _, tc := range []struct {
+		name     string
+		filter   Filter
+		from, to Bound
+		want     error
+	}{
+		{"sequences the wrong way", Filter{}, Bound{Seq: 100}, Bound{Seq: 5}, ErrRange},
+		{"times the wrong way", Filter{}, Bound{Time: time.Now()}, Bound{Time: time.Now().Add(-time.Hour)}, ErrRange},
+		{"an unknown tenant", Filter{Tenants: []string{"nosuch"}}, Bound{}, Bound{}, ErrUnknownFilter},
+		{"an unknown group", Filter{Groups: []string{"nosuch"}}, Bound{}, Bound{}, ErrUnknownFilter},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, err := NewRecorder(testCtx(t), src.js, RecordConfig{Source: "test", Filter: tc.filter})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			if _, err := rec.History(testCtx(t), &out, tc.from, tc.to); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
 	}
 }

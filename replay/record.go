@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -162,7 +163,26 @@ func (r *Recorder) directory(ctx context.Context) (Directory, error) {
 	}
 	slices.SortFunc(out.Tenants, func(a, b subjects.Tenant) int { return cmp.Compare(a.TenantID, b.TenantID) })
 	slices.SortFunc(out.Groups, func(a, b subjects.Group) int { return cmp.Compare(a.ServiceGroupID, b.ServiceGroupID) })
-	return out, nil
+	return out, r.cfg.Filter.known(d)
+}
+
+// known reports the tenants and groups f names that d does not hold.
+func (f Filter) known(d subjects.Directory) error {
+	var missing []string
+	for _, t := range f.Tenants {
+		if _, ok := d.Tenants[t]; !ok {
+			missing = append(missing, "tenant "+t)
+		}
+	}
+	for _, g := range f.Groups {
+		if _, ok := d.Groups[g]; !ok {
+			missing = append(missing, "group "+g)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s", ErrUnknownFilter, strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // loadBase writes a group's current queue as its base.

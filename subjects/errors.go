@@ -5,7 +5,7 @@ import "errors"
 // Errors of the bus contract. Each is wrapped with context; test with
 // errors.Is.
 var (
-	// ErrMalformedID: an identifier breaks PROTOCOL.md §5.
+	// ErrMalformedID: an identifier breaks docs/protocol.md §5.
 	ErrMalformedID = errors.New("malformed identifier")
 	// ErrSchema: a message on the bus does not decode as its schema says.
 	ErrSchema = errors.New("malformed bus message")

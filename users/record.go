@@ -15,7 +15,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// RoleHostAdministrator is the role Authenticate requires (PROTOCOL.md §3,
+// RoleHostAdministrator is the role Authenticate requires (docs/protocol.md §3,
 // Initialize check 1).
 const RoleHostAdministrator = "HostAdministrator"
 

@@ -1,5 +1,5 @@
 // Package users keeps SIS Bridge's gateway users in the SIS_USERS
-// key-value bucket and authenticates them: PROTOCOL.md §3, Initialize
+// key-value bucket and authenticates them: docs/protocol.md §3, Initialize
 // check 1 ("the LogonID/Password pair is not a valid user with the host
 // administrator role → InvalidUserFault").
 //

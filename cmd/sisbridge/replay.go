@@ -173,6 +173,9 @@ func replayRecord(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := errors.Join(errFrom, errTo); err != nil {
 		return fmt.Errorf("replay record: --from/--to %w", err)
 	}
+	if err := replay.CheckRange(fromB, toB); err != nil {
+		return fmt.Errorf("replay record: --from/--to: %w", err)
+	}
 	log, err := lf.logger(stderr)
 	if err != nil {
 		return err
