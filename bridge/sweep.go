@@ -17,20 +17,24 @@ func (s *Server) sweep(now time.Time) {
 	s.hub.sweep(now)
 }
 
-// tick sends a KeepAlive when one is due and closes the connection when
-// the heartbeat timeout has passed: for a session, since the first
-// unanswered KeepAlive; for a connection that never initialized, since its
-// last request.
+// tick sends an initialized session a KeepAlive when one is due, and
+// closes the connection when the heartbeat timeout has passed: for a
+// session, since the first unanswered KeepAlive; for a connection without
+// one (never initialized, or after RouterDisconnected), since its last
+// request. Only a session is sent KeepAlives: a connection without one
+// could not answer them (a Heartbeat needs a session), and keeps itself
+// open by its requests (Initialize, retried until the router is back).
 func (s *session) tick(now time.Time) {
 	n := now.UnixNano()
 	timeout := s.srv.cfg.HeartbeatTimeout.Nanoseconds()
-	if s.current() != nil {
-		if at := s.awaitingHB.Load(); at != 0 && n-at >= timeout {
-			s.t.closeWith(protocol.CloseHeartbeat, "no Heartbeat after KeepAlive")
-			return
+	if s.current() == nil {
+		if n-s.lastRequest.Load() >= timeout {
+			s.t.closeWith(protocol.CloseHeartbeat, "no Initialize")
 		}
-	} else if n-s.lastRequest.Load() >= timeout {
-		s.t.closeWith(protocol.CloseHeartbeat, "no Initialize")
+		return
+	}
+	if at := s.awaitingHB.Load(); at != 0 && n-at >= timeout {
+		s.t.closeWith(protocol.CloseHeartbeat, "no Heartbeat after KeepAlive")
 		return
 	}
 	if n < s.keepAliveAt.Load() {

@@ -94,3 +94,30 @@ func TestPingBetweenFragmentsIsAnswered(t *testing.T) {
 		t.Fatalf("got %+v, want the Heartbeat's fault (not initialized)", m)
 	}
 }
+
+// TestNoKeepAliveWithoutASession: a connection without a session (before
+// Initialize, after RouterDisconnected) is sent no KeepAlive it could not
+// answer; a session is.
+func TestNoKeepAliveWithoutASession(t *testing.T) {
+	e := newEnv(t)
+	_, url := e.gateway(bridge.Config{KeepAlive: 100 * time.Millisecond, HeartbeatTimeout: 5 * time.Second}, nil)
+	c := dialRaw(t, url)
+	if m, err := c.nextAny(600 * time.Millisecond); err == nil {
+		t.Fatalf("got %+v before Initialize", m)
+	}
+	c.initialize(false)
+	if m, err := c.nextAny(2 * time.Second); err != nil || m.Event != protocol.EventKeepAlive {
+		t.Fatalf("got %+v (%v), want a KeepAlive", m, err)
+	}
+}
+
+// nextAny reads the next message, KeepAlives included; an error when none
+// comes within d.
+func (c *rawClient) nextAny(d time.Duration) (protocol.Message, error) {
+	_ = c.conn.SetReadDeadline(time.Now().Add(d))
+	data, err := c.readMessage()
+	if err != nil {
+		return protocol.Message{}, err
+	}
+	return protocol.DecodeMessage(protocol.JSON, data)
+}
