@@ -33,7 +33,11 @@ type Adapter struct {
 	groups  map[string]*group
 	dirty   []*group // groups with changes held back during a backlog
 	link    subjects.RouterStatus
+	linkVer uint64 // grows with each change of link
 	closed  bool
+
+	statusMu      sync.Mutex // serializes status writes, outside mu
+	statusWritten uint64     // linkVer of the last status written
 
 	ctx       context.Context // cancelled when Close gives up waiting
 	cancel    context.CancelFunc
@@ -195,10 +199,9 @@ func (a *Adapter) close(ctx context.Context) error {
 	<-a.pub.done
 	a.snaps.close()
 	a.mu.Lock()
-	a.link = subjects.RouterStatus{Connected: false, Epoch: a.link.Epoch, Since: time.Now().UTC(), Reason: "adapter stopped"}
-	st := a.link
+	st, ver := a.setLinkLocked(subjects.RouterStatus{Connected: false, Epoch: a.link.Epoch, Since: time.Now().UTC(), Reason: "adapter stopped"})
 	a.mu.Unlock()
-	err := a.putStatus(ctx, st)
+	err := a.writeStatus(ctx, st, ver)
 	a.cancel()
 	a.wg.Wait()
 	if ctx.Err() != nil {

@@ -13,31 +13,50 @@ import (
 // directory is brought up to date and every group reconciled with it first,
 // so that gateways see a consistent router once it reports connected.
 func (a *Adapter) LinkUp(ctx context.Context, state *State) error {
+	st, ver, err := a.linkUp(ctx, state)
+	if err != nil {
+		return err
+	}
+	return a.writeStatus(ctx, st, ver)
+}
+
+// linkUp reconciles with the router's state and sets the link up; the
+// status is written after, outside the lock.
+func (a *Adapter) linkUp(ctx context.Context, state *State) (subjects.RouterStatus, uint64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
-		return ErrClosed
+		return subjects.RouterStatus{}, 0, ErrClosed
 	}
 	if state != nil {
 		if err := a.reconcileLocked(ctx, state); err != nil {
-			return fmt.Errorf("link up: %w", err)
+			return subjects.RouterStatus{}, 0, fmt.Errorf("link up: %w", err)
 		}
 	}
-	a.link = subjects.RouterStatus{Connected: true, Epoch: a.link.Epoch + 1, Since: time.Now().UTC()}
-	a.log.Info().Uint64("epoch", a.link.Epoch).Msg("router link up")
-	return a.putStatusLocked(ctx)
+	st, ver := a.setLinkLocked(subjects.RouterStatus{Connected: true, Epoch: a.link.Epoch + 1, Since: time.Now().UTC()})
+	a.log.Info().Uint64("epoch", st.Epoch).Msg("router link up")
+	return st, ver, nil
+}
+
+// setLinkLocked changes the link and returns it with its version, for
+// writeStatus; a.mu is held.
+func (a *Adapter) setLinkLocked(st subjects.RouterStatus) (subjects.RouterStatus, uint64) {
+	a.link = st
+	a.linkVer++
+	return a.link, a.linkVer
 }
 
 // LinkDown marks the router disconnected.
 func (a *Adapter) LinkDown(ctx context.Context, reason string) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if a.closed || !a.link.Connected {
+		a.mu.Unlock()
 		return
 	}
-	a.link = subjects.RouterStatus{Connected: false, Epoch: a.link.Epoch, Since: time.Now().UTC(), Reason: reason}
+	st, ver := a.setLinkLocked(subjects.RouterStatus{Connected: false, Epoch: a.link.Epoch, Since: time.Now().UTC(), Reason: reason})
+	a.mu.Unlock()
 	a.log.Warn().Str("reason", reason).Msg("router link down")
-	if err := a.putStatusLocked(ctx); err != nil {
+	if err := a.writeStatus(ctx, st, ver); err != nil {
 		a.log.Error().Err(err).Msg("report router link down")
 	}
 }
@@ -76,20 +95,37 @@ func (a *Adapter) reconcileLocked(ctx context.Context, st *State) error {
 }
 
 // refreshStatus rewrites the status so that gateways know the adapter lives.
+// The write goes outside the adapter's lock: changes are applied while it
+// waits for NATS.
 func (a *Adapter) refreshStatus() {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
+	st, ver, closed := a.link, a.linkVer, a.closed
+	a.mu.Unlock()
+	if closed {
 		return
 	}
 	ctx, cancel := context.WithTimeout(a.ctx, a.cfg.StatusInterval)
 	defer cancel()
-	if err := a.putStatusLocked(ctx); err != nil {
+	if err := a.writeStatus(ctx, st, ver); err != nil {
 		a.rejects.Warn().Err(err).Msg("refresh router status")
 	}
 }
 
-func (a *Adapter) putStatusLocked(ctx context.Context) error { return a.putStatus(ctx, a.link) }
+// writeStatus writes the link status of version ver, unless a newer one
+// was written meanwhile: writes are serialized, and a late refresh never
+// overwrites a newer link change.
+func (a *Adapter) writeStatus(ctx context.Context, st subjects.RouterStatus, ver uint64) error {
+	a.statusMu.Lock()
+	defer a.statusMu.Unlock()
+	if ver < a.statusWritten {
+		return nil
+	}
+	if err := a.putStatus(ctx, st); err != nil {
+		return err
+	}
+	a.statusWritten = ver
+	return nil
+}
 
 func (a *Adapter) putStatus(ctx context.Context, st subjects.RouterStatus) error {
 	st.Updated, st.Adapter = time.Now().UTC(), a.cfg.Name
