@@ -49,27 +49,32 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 	}
 	defer nc.Close()
 	log.Info().Str("nats", s.ClientURL()).Str("data_dir", dir).Msg("SIS Bridge starting (Ctrl-C stops)")
-	err = both(ctx,
+	return both(ctx,
 		func(ctx context.Context) error { return serveAdapter(ctx, nc, rf.af.config(), src, log) },
 		func(ctx context.Context) error { return serveGateway(ctx, nc, &gf, wallboard.Handler(), log) })
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
 }
 
-// both runs two parts until ctx ends or one of them fails, which stops the
-// other; it returns once both have.
+// both runs two parts until ctx ends or one of them ends, which stops the
+// other; it returns once both have. It returns the error of the part that
+// ended first for a reason of its own (the other then only ends because it
+// was told to), nil when ctx ended and both stopped cleanly.
 func both(ctx context.Context, a, b func(context.Context) error) error {
-	ctx, cancel := context.WithCancel(ctx)
+	inner, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 2)
 	for _, fn := range []func(context.Context) error{a, b} {
 		go func() {
-			err := fn(ctx)
+			err := fn(inner)
 			cancel()
 			errs <- err
 		}()
 	}
-	return errors.Join(<-errs, <-errs)
+	var first error
+	for range 2 {
+		err := <-errs
+		if first == nil && err != nil && !errors.Is(err, context.Canceled) {
+			first = err
+		}
+	}
+	return first
 }
