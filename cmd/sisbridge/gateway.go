@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/sisbridge/sisbridge/wallboard"
 	"io"
 	"net"
 	"net/http"
@@ -89,12 +90,12 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	nc, err := nats.Connect(*natsURL, nats.Name("sisbridge-gateway"), nats.MaxReconnects(-1))
+	nc, err := dialNATS(ctx, *natsURL, "sisbridge-gateway", log)
 	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", redact(*natsURL), err)
+		return err
 	}
 	defer nc.Close()
-	return serveGateway(ctx, nc, &gf, nil, log)
+	return serveGateway(ctx, nc, &gf, wallboard.Handler(), log)
 }
 
 // serveGateway runs a gateway until ctx ends. extra, when set, serves the

@@ -149,9 +149,9 @@ func runRouter(ctx context.Context, args []string, stdin io.Reader, stderr io.Wr
 		return err
 	}
 	defer closeSrc()
-	nc, err := nats.Connect(*natsURL, nats.Name("sisbridge-router"), nats.MaxReconnects(-1))
+	nc, err := dialNATS(ctx, *natsURL, "sisbridge-router", log)
 	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", redact(*natsURL), err)
+		return err
 	}
 	defer nc.Close()
 	log.Info().Str("nats", redact(*natsURL)).Str("source", rf.source).Msg("router adapter starting")
