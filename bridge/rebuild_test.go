@@ -59,7 +59,9 @@ func TestViewRebuildsWhenHistoryIsRenumbered(t *testing.T) {
 	snaps, _ := e.JS.ObjectStore(e.Ctx, subjects.BucketSnapshots)
 	_ = snaps.Delete(e.Ctx, subjects.SnapshotName("acme", "acme-sales"))
 	_ = first // left running: its router status keeps the router connected
-	second, err := router.Open(e.Ctx, js2, natstest.Logger(t), router.Config{Name: "second"})
+	// TakeOver: the test plays an adapter restarted while the old one still
+	// writes the status.
+	second, err := router.Open(e.Ctx, js2, natstest.Logger(t), router.Config{Name: "second", TakeOver: true})
 	if err != nil {
 		t.Fatal(err)
 	}

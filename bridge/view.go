@@ -131,7 +131,7 @@ func (v *view) apply(batch []event) ([]event, error) {
 			return batch[i:], errRebuild{err}
 		}
 		v.seq, v.streamSeq = e.Seq, e.streamSeq
-		v.misses = 0
+		v.misses, v.broken, v.loadErr = 0, time.Time{}, nil // it follows again
 		v.hub.srv.metrics.eventsIn.Inc()
 		v.hub.srv.metrics.toView.Observe(time.Since(e.Time).Seconds())
 		if born.IsZero() {

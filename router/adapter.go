@@ -90,8 +90,19 @@ func Open(ctx context.Context, js jetstream.JetStream, log zerolog.Logger, cfg C
 	if err := a.bind(ctx); err != nil {
 		return nil, err
 	}
+	if err := a.checkAlone(ctx); err != nil {
+		return nil, err
+	}
 	if err := a.restore(ctx); err != nil {
 		return nil, err
+	}
+	// The bus is taken from now on: another adapter that starts sees it.
+	// (One taking over writes when its link comes up, as before.)
+	if !cfg.TakeOver {
+		starting := subjects.RouterStatus{Epoch: a.link.Epoch, Since: time.Now().UTC(), Reason: "adapter starting"}
+		if err := a.writeStatus(ctx, starting, 0); err != nil {
+			return nil, err
+		}
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.pub = newPublisher(a.ctx, js, log, cfg.Window, cfg.AckTimeout, &a.stats)
@@ -199,7 +210,7 @@ func (a *Adapter) close(ctx context.Context) error {
 	<-a.pub.done
 	a.snaps.close()
 	a.mu.Lock()
-	st, ver := a.setLinkLocked(subjects.RouterStatus{Connected: false, Epoch: a.link.Epoch, Since: time.Now().UTC(), Reason: "adapter stopped"})
+	st, ver := a.setLinkLocked(subjects.RouterStatus{Connected: false, Epoch: a.link.Epoch, Since: time.Now().UTC(), Reason: stoppedReason})
 	a.mu.Unlock()
 	err := a.writeStatus(ctx, st, ver)
 	a.cancel()

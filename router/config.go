@@ -16,6 +16,10 @@ type Config struct {
 	// Name identifies this adapter instance in the router status. Default
 	// "adapter".
 	Name string
+	// TakeOver starts the adapter even while another one keeps the router
+	// status current (replay play --take-over). Default false: Open refuses
+	// with ErrAdapterLive.
+	TakeOver bool
 	// SnapshotEvery writes a group's snapshot after this many changes.
 	// Default 5000.
 	SnapshotEvery uint64

@@ -11,6 +11,9 @@ var (
 	// same tenant, ignoring case (Subscribe by name could not tell them
 	// apart).
 	ErrDuplicateName = errors.New("service group name already taken in the tenant")
+	// ErrAdapterLive: another adapter feeds the bus (it keeps the router
+	// status current).
+	ErrAdapterLive = errors.New("another router adapter is live on the bus")
 	// ErrClosed: the adapter is closed.
 	ErrClosed = errors.New("adapter closed")
 )

@@ -343,7 +343,7 @@ func replayPlay(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("replay play: %w: refusing to play into a bus another adapter feeds (stop it, or pass --take-over)", err)
 		}
 	}
-	play := func(ctx context.Context) error { return playAdapter(ctx, js, player, cfg, log, stderr) }
+	play := func(ctx context.Context) error { return playAdapter(ctx, js, player, cfg, *takeOver, log, stderr) }
 	if *gateway == "" {
 		return play(ctx)
 	}
@@ -409,8 +409,8 @@ func playConn(natsURL string, embedded bool, listen string, log zerolog.Logger, 
 
 // playAdapter runs a router adapter on the player until the capture ends
 // or ctx does, and reports what it played.
-func playAdapter(ctx context.Context, js jetstream.JetStream, p *replay.Player, cfg replay.PlayConfig, log zerolog.Logger, stderr io.Writer) error {
-	a, err := router.Open(ctx, js, componentLog(log, "adapter"), router.Config{Name: "replay"})
+func playAdapter(ctx context.Context, js jetstream.JetStream, p *replay.Player, cfg replay.PlayConfig, takeOver bool, log zerolog.Logger, stderr io.Writer) error {
+	a, err := router.Open(ctx, js, componentLog(log, "adapter"), router.Config{Name: "replay", TakeOver: takeOver})
 	if err != nil {
 		return err
 	}
