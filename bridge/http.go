@@ -3,6 +3,7 @@ package bridge
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -24,7 +25,8 @@ func (s *Server) routes() *http.ServeMux {
 
 // serveWebSocket upgrades the request and serves the connection.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r.Header.Get("Origin")) {
+	if origin := r.Header.Get("Origin"); !s.originAllowed(origin, r.Host) {
+		s.log.Info().Str("origin", logged(origin)).Str("remote", r.RemoteAddr).Msg("WebSocket refused: origin not in --allowed-origins")
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
@@ -50,8 +52,14 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	go t.serve(ss)
 }
 
-func (s *Server) originAllowed(origin string) bool {
+// originAllowed says whether a browser page from origin may connect: any
+// when AllowedOrigins is empty, the gateway's own pages (the wallboard)
+// always, else those listed.
+func (s *Server) originAllowed(origin, host string) bool {
 	if origin == "" || len(s.cfg.AllowedOrigins) == 0 {
+		return true
+	}
+	if u, err := url.Parse(origin); err == nil && strings.EqualFold(u.Host, host) {
 		return true
 	}
 	return slices.ContainsFunc(s.cfg.AllowedOrigins, func(o string) bool { return strings.EqualFold(o, origin) })

@@ -1,8 +1,11 @@
 package bridge_test
 
 import (
+	"context"
 	"errors"
 	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,4 +123,27 @@ func (c *rawClient) nextAny(d time.Duration) (protocol.Message, error) {
 		return protocol.Message{}, err
 	}
 	return protocol.DecodeMessage(protocol.JSON, data)
+}
+
+// TestAllowedOrigins: with --allowed-origins set, a page of a listed
+// origin and the gateway's own pages connect; another origin is refused.
+func TestAllowedOrigins(t *testing.T) {
+	e := newEnv(t)
+	_, wsURL := e.gateway(bridge.Config{AllowedOrigins: []string{"https://wallboard.example"}}, nil)
+	own := "http" + strings.TrimSuffix(strings.TrimPrefix(wsURL, "ws"), protocol.Path)
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{{"https://wallboard.example", true}, {own, true}, {"https://elsewhere.example", false}} {
+		d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(http.Header{"Origin": {tc.origin}})}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		conn, _, _, err := d.Dial(ctx, wsURL)
+		cancel()
+		if conn != nil {
+			_ = conn.Close()
+		}
+		if (err == nil) != tc.ok {
+			t.Errorf("origin %s: %v, want allowed %v", tc.origin, err, tc.ok)
+		}
+	}
 }
