@@ -163,7 +163,23 @@ func openSeats(ctx context.Context, js jetstream.JetStream, gf *gatewayFlags, lo
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", subjects.BucketSeats, err)
 	}
+	if err := sameLease(ctx, kv, gf.leaseTTL); err != nil {
+		return nil, err
+	}
 	return seats.New(kv, log, seats.Config{Seats: gf.seats, LeaseTTL: gf.leaseTTL, OnLost: lost})
+}
+
+// sameLease refuses a --seat-lease that differs from the seat bucket's
+// lease time, naming the flag to set: seats would otherwise never be had.
+func sameLease(ctx context.Context, kv jetstream.KeyValue, lease time.Duration) error {
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("read bucket %s: %w", subjects.BucketSeats, err)
+	}
+	if ttl := st.TTL(); ttl != lease {
+		return fmt.Errorf("gateway: the license seats' bucket keeps leases %s and this gateway was given --seat-lease %s: start it with --seat-lease %s (every gateway of a cluster uses the same)", ttl, lease, ttl)
+	}
+	return nil
 }
 
 // mount serves the gateway's paths from srv and everything else from extra.

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sisbridge/sisbridge/subjects"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,4 +66,35 @@ func TestDialNamesAServerWithoutJetStream(t *testing.T) {
 	if _, err := dialNATS(ctx, s.ClientURL(), "test", zerolog.Nop()); !errors.Is(err, errNoJetStream) {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// TestSeatLeaseMustMatchTheBucket: a --seat-lease other than the bucket's
+// is refused at start, naming the flag and the value to give.
+func TestSeatLeaseMustMatchTheBucket(t *testing.T) {
+	s, err := embednats.Start(embednats.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir()}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nc, err := dialNATS(ctx, s.ClientURL(), "test", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if err := subjects.Ensure(ctx, js, subjects.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	gf := &gatewayFlags{seats: 10, leaseTTL: 10 * time.Second}
+	if _, err := openSeats(ctx, js, gf, zerolog.Nop(), nil); err == nil || !strings.Contains(err.Error(), "--seat-lease 30s") {
+		t.Fatalf("got %v", err)
+	}
+	gf.leaseTTL = 30 * time.Second
+	pool, err := openSeats(ctx, js, gf, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.Close(ctx)
 }
