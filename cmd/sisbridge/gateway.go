@@ -52,6 +52,30 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.origins, "allowed-origins", "", "comma-separated Origin headers browsers may connect from (default: any)")
 }
 
+// check reports every gateway flag that cannot work, before anything
+// starts: the listen address, the TLS files, the seats and their lease.
+func (g *gatewayFlags) check() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(g.listen); err != nil {
+		errs = append(errs, fmt.Errorf("--listen %q: %w", g.listen, err))
+	}
+	switch {
+	case (g.tlsCert == "") != (g.tlsKey == ""):
+		errs = append(errs, errors.New("--tls-cert and --tls-key: give both or neither"))
+	case g.tlsCert != "":
+		if _, err := tls.LoadX509KeyPair(g.tlsCert, g.tlsKey); err != nil {
+			errs = append(errs, fmt.Errorf("--tls-cert/--tls-key: %w", err))
+		}
+	}
+	if g.seats < 1 {
+		errs = append(errs, fmt.Errorf("--license-seats %d: want at least 1", g.seats))
+	}
+	if g.leaseTTL < time.Second {
+		errs = append(errs, fmt.Errorf("--seat-lease %s: want at least 1s", g.leaseTTL))
+	}
+	return errors.Join(errs...)
+}
+
 func (g *gatewayFlags) config() bridge.Config {
 	c := g.cfg
 	for _, o := range strings.Split(g.origins, ",") {
@@ -89,6 +113,9 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	log, err := lf.logger(stderr)
 	if err != nil {
 		return err
+	}
+	if err := errors.Join(gf.check(), gf.config().WithDefaults().Validate()); err != nil {
+		return fmt.Errorf("sisbridge gateway: %w", err)
 	}
 	nc, err := dialNATS(ctx, *natsURL, "sisbridge-gateway", log)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/sisbridge/sisbridge/router"
 	"io"
 	"path/filepath"
 
@@ -35,7 +36,11 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 	if err != nil {
 		return err
 	}
-	s, err := embednats.Start(embednats.Config{Listen: *natsListen, DataDir: dir, MaxStore: *maxStore, SyncAlways: *syncAlways}, log)
+	ncfg := embednats.Config{Listen: *natsListen, DataDir: dir, MaxStore: *maxStore, SyncAlways: *syncAlways}
+	if err := checkRunFlags(ncfg, rf.af.config(), &gf); err != nil {
+		return fmt.Errorf("sisbridge run: %w", err)
+	}
+	s, err := embednats.Start(ncfg, log)
 	if err != nil {
 		return err
 	}
@@ -77,4 +82,31 @@ func both(ctx context.Context, a, b func(context.Context) error) error {
 		}
 	}
 	return first
+}
+
+// minStore is the least JetStream storage that holds a bus at all.
+const minStore = 16 << 20
+
+// checkRunFlags checks, before anything starts, every setting of `run`
+// that cannot work, and names each: what the embedded server, the adapter
+// and the gateway would each refuse later, and what only a cluster can do.
+func checkRunFlags(ncfg embednats.Config, rcfg router.Config, gf *gatewayFlags) error {
+	var errs []error
+	add := func(what string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
+		}
+	}
+	add("embedded NATS", ncfg.Validate())
+	if ncfg.MaxStore > 0 && ncfg.MaxStore < minStore {
+		errs = append(errs, fmt.Errorf("--nats-max-store %d: want at least %d (16 MiB)", ncfg.MaxStore, minStore))
+	}
+	rcfg = rcfg.WithDefaults()
+	add("adapter", rcfg.Validate())
+	if rcfg.Bus.Replicas > 1 {
+		errs = append(errs, fmt.Errorf("--replicas %d: the embedded server is one node; replicas need a cluster of as many (run `sisbridge router` and gateways on one)", rcfg.Bus.Replicas))
+	}
+	add("gateway", gf.config().WithDefaults().Validate())
+	add("gateway", gf.check())
+	return errors.Join(errs...)
 }

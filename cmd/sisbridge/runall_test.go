@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -25,5 +26,27 @@ func TestRunFailsWhenAPartFails(t *testing.T) {
 		"--source", "feed", "--feed-listen", taken.Addr().String(), "--feed-token", "t0ken", "--log-format", "json"}, strings.NewReader(""), &stderr)
 	if err == nil || !strings.Contains(err.Error(), taken.Addr().String()) {
 		t.Fatalf("run ended with %v, want the taken feed address named\n%s", err, stderr.String())
+	}
+}
+
+// TestRunChecksFlagsBeforeStarting: settings that cannot work are each
+// named, and nothing starts (no data directory is made).
+func TestRunChecksFlagsBeforeStarting(t *testing.T) {
+	dir := t.TempDir() + "/data"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stderr bytes.Buffer
+	err := run(ctx, []string{"run", "--data-dir", dir, "--nats-listen", "127.0.0.1:0", "--listen", "nowhere",
+		"--replicas", "3", "--retention", "-1h", "--nats-max-store", "1000", "--tls-cert", "missing.pem"}, strings.NewReader(""), &stderr)
+	if err == nil {
+		t.Fatal("run started")
+	}
+	for _, want := range []string{"--replicas 3", "retention", "--nats-max-store 1000", "--listen", "--tls-cert and --tls-key"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not name %q:\n%v", want, err)
+		}
+	}
+	if _, statErr := os.Stat(dir); statErr == nil {
+		t.Error("the data directory was made: something started")
 	}
 }
