@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -314,6 +315,13 @@ func replayPlay(ctx context.Context, args []string, stderr io.Writer) error {
 	if *gateway != "" && !*embedded {
 		return errors.New("replay play: --gateway needs --embedded (against your own NATS, run sisbridge gateway)")
 	}
+	if *gateway != "" { // fail now, not once the capture has played
+		ln, err := net.Listen("tcp", *gateway)
+		if err != nil {
+			return fmt.Errorf("replay play: --gateway %s: %w", *gateway, err)
+		}
+		_ = ln.Close()
+	}
 	log, err := lf.logger(stderr)
 	if err != nil {
 		return err
@@ -358,9 +366,6 @@ func replayPlay(ctx context.Context, args []string, stderr io.Writer) error {
 		<-ctx.Done()
 		return nil
 	}, func(ctx context.Context) error { return serveGateway(ctx, nc, &gf, wallboard.Handler(), log) })
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -187,5 +188,18 @@ func TestReplayCLIErrors(t *testing.T) {
 	_, errOut, err := replayCLI(t, cliCtx(t), "-h")
 	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(errOut, "usage: sisbridge replay") {
 		t.Errorf("-h: %v\n%s", err, errOut)
+	}
+}
+
+// TestReplayPlayGatewayOnABusyPort fails at once, before playing anything.
+func TestReplayPlayGatewayOnABusyPort(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	_, errOut, err := replayCLI(t, cliCtx(t), "play", testCapture, "--embedded", "--gateway", taken.Addr().String(), "--speed", "max", "--log-level", "warn")
+	if err == nil || !strings.Contains(err.Error(), taken.Addr().String()) || strings.Contains(errOut, "played") {
+		t.Fatalf("got %v\n%s", err, errOut)
 	}
 }
