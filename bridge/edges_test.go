@@ -82,12 +82,7 @@ func TestNothingOfASessionAfterRouterDisconnected(t *testing.T) {
 func TestResumeCutsOnlyBetweenChanges(t *testing.T) {
 	e := deepEnv(t, "acme-sales", 3000)
 	_, url := e.gateway(bridge.Config{}, nil)
-	c := initialized(t, url, true)
-	m := client.NewMirror(true)
-	if _, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales"}); err != nil {
-		t.Fatal(err)
-	}
-	untilComplete(t, c, m, "acme-sales")
+	c, m := subscribedTo(t, url, "acme-sales", true)
 	if err := c.Unsubscribe(ctxT(t), "acme-sales"); err != nil {
 		t.Fatal(err)
 	}

@@ -59,12 +59,7 @@ func follow(t *testing.T, c *client.Client, m *client.Mirror, group string, seq 
 func TestViewRepairsAGapFromTheStream(t *testing.T) {
 	e := newEnv(t)
 	_, url := e.gateway(bridge.Config{}, nil)
-	c := initialized(t, url, true)
-	m := client.NewMirror(true)
-	if _, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales"}); err != nil {
-		t.Fatal(err)
-	}
-	untilComplete(t, c, m, "acme-sales")
+	c, m := subscribedTo(t, url, "acme-sales", true)
 	e.unheardEnqueue("acme-sales", 3)
 	e.Apply("acme-sales", queue.Change{Op: queue.OpMove, CallID: "call-3", Position: 1})
 	follow(t, c, m, "acme-sales", 4)
@@ -83,12 +78,7 @@ func TestViewRepairsAGapFromTheStream(t *testing.T) {
 func TestViewCatchesUpAfterReconnect(t *testing.T) {
 	e := newEnv(t)
 	_, url := e.gateway(bridge.Config{}, nil)
-	c := initialized(t, url, false)
-	m := client.NewMirror(false)
-	if _, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales"}); err != nil {
-		t.Fatal(err)
-	}
-	untilComplete(t, c, m, "acme-sales")
+	c, m := subscribedTo(t, url, "acme-sales", false)
 	e.unheardEnqueue("acme-sales", 3)
 	kickAll(t, e.NS)
 	// The cut may have ended the session (RouterDisconnected): then a new

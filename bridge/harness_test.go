@@ -159,6 +159,19 @@ func next(t *testing.T, c *client.Client) protocol.Message {
 	}
 }
 
+// subscribedTo is an initialized client subscribed to group, with a mirror
+// that holds the group's initial data.
+func subscribedTo(t *testing.T, url, group string, positions bool) (*client.Client, *client.Mirror) {
+	t.Helper()
+	c := initialized(t, url, positions)
+	m := client.NewMirror(positions)
+	if _, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: group}); err != nil {
+		t.Fatal(err)
+	}
+	untilComplete(t, c, m, group)
+	return c, m
+}
+
 // untilComplete applies events to a mirror until InitialDataComplete of group.
 func untilComplete(t *testing.T, c *client.Client, m *client.Mirror, group string) protocol.Message {
 	t.Helper()

@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sisbridge/sisbridge/bridge"
-	"github.com/sisbridge/sisbridge/client"
 	"github.com/sisbridge/sisbridge/internal/natstest"
 	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/queue"
@@ -26,12 +25,7 @@ func TestViewRebuildsWhenHistoryIsRenumbered(t *testing.T) {
 	e := newEnv(t)
 	ids := e.enqueue("acme-sales", 40)
 	_, url := e.gateway(bridge.Config{}, nil)
-	c := initialized(t, url, true)
-	m := client.NewMirror(true)
-	if _, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales"}); err != nil {
-		t.Fatal(err)
-	}
-	untilComplete(t, c, m, "acme-sales")
+	c, m := subscribedTo(t, url, "acme-sales", true)
 	first := e.Adapter
 	for i := range 10 {
 		e.Apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: ids[i], Cause: queue.CauseSessionAllocatedToAgent})

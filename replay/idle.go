@@ -26,16 +26,9 @@ func CheckIdle(ctx context.Context, js jetstream.JetStream) error {
 	if err != nil {
 		return fmt.Errorf("open bucket %s: %w", subjects.BucketRouter, err)
 	}
-	entry, err := kv.Get(ctx, subjects.RouterStatusKey)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read router status: %w", err)
-	}
-	st, err := subjects.DecodeStatus(entry.Value())
-	if err != nil {
-		return fmt.Errorf("read router status: %w", err)
+	entry, st, err := subjects.ReadRouterStatus(ctx, kv)
+	if err != nil || entry == nil {
+		return err
 	}
 	if age := time.Since(st.Updated); st.Connected && age < LiveWithin {
 		return fmt.Errorf("%w: adapter %q reports the router connected (epoch %d, written %s ago)",

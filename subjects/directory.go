@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -57,4 +58,25 @@ func (d *Directory) add(key string, value []byte) error {
 		}
 		return err
 	}
+}
+
+// StatusLiveWithin is how recently the router status must have been written
+// for its writer to count as alive: an adapter rewrites it every second, and
+// a reader that hears nothing for as long treats the router as gone.
+const StatusLiveWithin = 3 * time.Second
+
+// ReadRouterStatus reads the router status from BucketRouter; entry is nil
+// when there is none.
+func ReadRouterStatus(ctx context.Context, kv jetstream.KeyValue) (entry jetstream.KeyValueEntry, st RouterStatus, err error) {
+	entry, err = kv.Get(ctx, RouterStatusKey)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, st, nil
+	}
+	if err != nil {
+		return nil, st, fmt.Errorf("read router status: %w", err)
+	}
+	if st, err = DecodeStatus(entry.Value()); err != nil {
+		return nil, st, fmt.Errorf("read router status: %w", err)
+	}
+	return entry, st, nil
 }
