@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
@@ -170,4 +171,25 @@ func idsOf(ss []queue.Session) []string {
 		out[i] = s.CallID
 	}
 	return out
+}
+
+// TestForgedEventDoesNotStopAView: a message on a group's events subject
+// that is no event (written by someone other than the adapter) does not
+// keep the group from being loaded: it is skipped, and the changes around
+// it arrive.
+func TestForgedEventDoesNotStopAView(t *testing.T) {
+	e := newEnv(t)
+	e.enqueue("acme-sales", 1)
+	if _, err := e.JS.Publish(e.Ctx, subjects.Events("acme", "acme-sales"), []byte("not an event")); err != nil {
+		t.Fatal(err)
+	}
+	e.enqueue("acme-sales", 1)
+	if err := e.Adapter.Flush(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, url := e.gateway(bridge.Config{SubscribeTimeout: 5 * time.Second}, nil)
+	_, m := subscribedTo(t, url, "acme-sales", true)
+	if got := callIDs(m.Groups["acme-sales"]); fmt.Sprint(got) != "[call-1 call-2]" {
+		t.Fatalf("client holds %v", got)
+	}
 }

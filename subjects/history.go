@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,6 +18,8 @@ type History struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	snaps  jetstream.ObjectStore
+
+	undecodable atomic.Uint64 // messages walks skipped: see Undecodable
 }
 
 // GroupState is a group's queue rebuilt from the bus.

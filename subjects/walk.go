@@ -32,7 +32,8 @@ const (
 // Walk calls fn for every change stored on subject (one group's subject,
 // or a wildcard such as AllEvents) in the messages with a stream sequence
 // from..to (inclusive; to 0 means up to the newest), in stream order; the
-// changes of one message share its stream sequence. It stops at the first
+// changes of one message share its stream sequence. A message that is no
+// event is skipped and counted (Undecodable). It stops at the first
 // error fn returns; cancelling ctx stops it with ctx's error.
 func (h *History) Walk(ctx context.Context, subject string, from, to uint64, fn func(e *Event, streamSeq uint64) error) error {
 	for from = max(from, 1); to == 0 || from <= to; {
@@ -67,7 +68,7 @@ func (h *History) walkBatch(ctx context.Context, subject string, from, to uint64
 		if to > 0 && m.Sequence > to {
 			return 0, false, nil
 		}
-		if err := walkMsg(m, fn); err != nil {
+		if err := h.walkMsg(m, fn); err != nil {
 			return 0, false, err
 		}
 		n, next = n+1, m.Sequence+1
@@ -79,11 +80,20 @@ func (h *History) walkBatch(ctx context.Context, subject string, from, to uint64
 	return next, pending > 0, nil
 }
 
-// walkMsg decodes one stored message and hands its changes to fn.
-func walkMsg(m *jetstream.RawStreamMsg, fn func(*Event, uint64) error) error {
+// Undecodable counts the messages walks skipped because they were no
+// event.
+func (h *History) Undecodable() uint64 { return h.undecodable.Load() }
+
+// walkMsg decodes one stored message and hands its changes to fn; a
+// message that does not decode is skipped.
+func (h *History) walkMsg(m *jetstream.RawStreamMsg, fn func(*Event, uint64) error) error {
 	events, err := DecodeEvents(m.Data)
 	if err != nil {
-		return fmt.Errorf("stream seq %d: %w", m.Sequence, err)
+		// Not an event the adapter wrote (a forged or damaged message): it
+		// carries no change, and skipping it loses none, since every event
+		// is numbered; it is counted.
+		h.undecodable.Add(1)
+		return nil
 	}
 	for i := range events {
 		if err := fn(&events[i], m.Sequence); err != nil {
