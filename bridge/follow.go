@@ -100,9 +100,12 @@ func (v *view) install(st subjects.GroupState, loadErr error) {
 	} else {
 		v.rebuild(st)
 	}
-	if loadErr == nil {
-		v.loadErr, v.broken, v.misses = nil, time.Time{}, 0
+	// A load that repairs closed no gap for does not make the view follow
+	// again: it stays failing until an event applies.
+	if loadErr == nil && v.misses < maxMisses {
+		v.loadErr, v.broken = nil, time.Time{}
 	}
+	v.misses = 0
 	v.mu.Unlock()
 	v.unpause(nil)
 }

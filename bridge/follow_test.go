@@ -2,6 +2,9 @@ package bridge_test
 
 import (
 	"fmt"
+	"github.com/nats-io/nats.go"
+	"github.com/sisbridge/sisbridge/internal/natstest"
+	"strings"
 	"testing"
 	"time"
 
@@ -191,5 +194,32 @@ func TestForgedEventDoesNotStopAView(t *testing.T) {
 	_, m := subscribedTo(t, url, "acme-sales", true)
 	if got := callIDs(m.Groups["acme-sales"]); fmt.Sprint(got) != "[call-1 call-2]" {
 		t.Fatalf("client holds %v", got)
+	}
+}
+
+// TestViewThatCannotFollowClosesItsClients: a gap nothing in the stream
+// fills (a forged live message, numbered far ahead) keeps the view from
+// following; after SubscribeTimeout its subscribers are closed with 4010
+// and the reason, never left in silence.
+func TestViewThatCannotFollowClosesItsClients(t *testing.T) {
+	e := newEnv(t)
+	_, url := e.gateway(bridge.Config{SubscribeTimeout: time.Second}, nil)
+	c, _ := subscribedTo(t, url, "acme-sales", false)
+	data, err := subjects.EncodeEvents([]subjects.Event{{Tenant: "acme", Group: "acme-sales", Seq: 1000, Time: time.Now().UTC(),
+		Change: queue.Change{Op: queue.OpEnqueue, CallID: "ghost", Position: 1, Session: queue.Session{MediaType: queue.MediaChat}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := nats.NewMsg(subjects.Live("acme", "acme-sales"))
+	msg.Data, msg.Header = data, nats.Header{jetstream.SequenceHeader: {"999999"}}
+	nc, _ := natstest.Connect(t, e.NS)
+	if err := nc.PublishMsg(msg); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitClosed(t, c); code != protocol.CloseGroupUnavailable {
+		t.Fatalf("closed with %d, want 4010", code)
+	}
+	if _, why := c.CloseCode(); !strings.Contains(why, "acme-sales") {
+		t.Fatalf("close reason %q does not name the group", why)
 	}
 }

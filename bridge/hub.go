@@ -147,14 +147,14 @@ func (h *hub) abandoned(v *view, now time.Time) bool {
 }
 
 // abandon ends a view that cannot follow its group: every subscriber's
-// connection is closed with 1013 and the reason, so that no client waits
+// connection is closed with 4010 and the reason, so that no client waits
 // in silence; a new Subscribe tries anew.
 func (h *hub) abandon(v *view) {
 	_, why := v.followErr()
 	h.srv.log.Error().Err(why).Str("group", v.group.ServiceGroupID).Msg("group view cannot follow its group; closing its subscribers")
 	reason := fmt.Sprintf("service group %s cannot be followed", v.group.ServiceGroupID)
 	for _, t := range v.subscribers() {
-		t.closeWith(protocol.CloseTryAgainLater, reason)
+		t.closeWith(protocol.CloseGroupUnavailable, reason)
 	}
 	h.remove(v)
 }

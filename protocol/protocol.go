@@ -24,11 +24,11 @@ const (
 
 // WebSocket close codes of the protocol.
 const (
-	CloseGoingAway     = 1001 // gateway shutting down: reconnect, possibly elsewhere
-	CloseTooLarge      = 1009 // client frame too large
-	CloseTryAgainLater = 1013 // a subscribed service group cannot be followed now: reconnect and subscribe again
-	CloseHeartbeat     = 4008 // no Heartbeat within the timeout after a KeepAlive
-	CloseSlowConsumer  = 4009 // the client's outbound buffer passed the limit
+	CloseGoingAway        = 1001 // gateway shutting down: reconnect, possibly elsewhere
+	CloseTooLarge         = 1009 // client frame too large
+	CloseGroupUnavailable = 4010 // a subscribed service group cannot be followed now: reconnect and subscribe again
+	CloseHeartbeat        = 4008 // no Heartbeat within the timeout after a KeepAlive
+	CloseSlowConsumer     = 4009 // the client's outbound buffer passed the limit
 )
 
 // Operations (requests).
