@@ -27,8 +27,11 @@ func TestViewRebuildsWhenHistoryIsRenumbered(t *testing.T) {
 	_, url := e.gateway(bridge.Config{}, nil)
 	c, m := subscribedTo(t, url, "acme-sales", true)
 	first := e.Adapter
-	for i := range 10 {
+	for i := range 10 { // one message each
 		e.Apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: ids[i], Cause: queue.CauseSessionAllocatedToAgent})
+		if err := first.Flush(e.Ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	catchUp(t, e, c, m, "acme-sales")
 

@@ -2,10 +2,11 @@ package router
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,6 +23,8 @@ type Adapter struct {
 	rejects zerolog.Logger
 	cfg     Config
 	hist    *subjects.History
+	stream  jetstream.Stream
+	writer  string // this instance's part of every Nats-Msg-Id
 	dir     jetstream.KeyValue
 	status  jetstream.KeyValue
 	pub     *publisher
@@ -32,15 +35,26 @@ type Adapter struct {
 	tenants map[string]subjects.Tenant
 	groups  map[string]*group
 	dirty   []*group // groups with changes held back during a backlog
-	link    subjects.RouterStatus
-	linkVer uint64 // grows with each change of link
 	closed  bool
+
+	// linkMu guards the link; it is taken inside mu by those who change
+	// it, alone by those who only read it (status refresh, health), so that
+	// they never wait behind a change that waits for the store.
+	linkMu     sync.Mutex
+	link       subjects.RouterStatus
+	linkVer    uint64 // grows with each change of link or store fault
+	storeFault string // why the store refuses writes; "" while it takes them
+	storeSince time.Time
+	stopped    bool // Close has ended the link for good
 
 	statusMu      sync.Mutex // serializes status writes, outside mu
 	statusWritten uint64     // linkVer of the last status written
 
-	ctx       context.Context // cancelled when Close gives up waiting
+	ctx       context.Context // cancelled when Close gives up waiting, or by a failure
 	cancel    context.CancelFunc
+	failed    chan struct{} // closed by fail
+	failOnce  sync.Once
+	failErr   error // why the adapter failed; set before failed is closed
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
@@ -57,11 +71,14 @@ type group struct {
 	snapSeq uint64           // sequence of the last snapshot taken
 	snapAt  time.Time        // when it was taken
 	pending []subjects.Event // numbered changes not yet published
-	dirty   bool             // listed in Adapter.dirty
+	// snapNext is a snapshot that waits for the last of pending to be sent.
+	snapNext *subjects.Snapshot
+	dirty    bool // listed in Adapter.dirty
 
 	ackMu     sync.Mutex
-	ackSeq    uint64 // last stored sequence number
-	ackStream uint64 // its stream sequence
+	ackSeq    uint64        // last stored sequence number
+	ackStream uint64        // its stream sequence
+	busy      chan struct{} // while a message is in flight; closed once settled
 }
 
 func (g *group) setAcked(seq, streamSeq uint64) {
@@ -85,7 +102,8 @@ func Open(ctx context.Context, js jetstream.JetStream, log zerolog.Logger, cfg C
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("adapter config: %w", err)
 	}
-	a := &Adapter{js: js, log: log, cfg: cfg, tenants: map[string]subjects.Tenant{}, groups: map[string]*group{}}
+	a := &Adapter{js: js, log: log, cfg: cfg, tenants: map[string]subjects.Tenant{}, groups: map[string]*group{}, failed: make(chan struct{})}
+	a.writer = instanceID()
 	a.rejects = log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second})
 	if err := a.bind(ctx); err != nil {
 		return nil, err
@@ -99,16 +117,15 @@ func Open(ctx context.Context, js jetstream.JetStream, log zerolog.Logger, cfg C
 	// The bus is taken from now on: another adapter that starts sees it.
 	// (One taking over writes when its link comes up, as before.)
 	if !cfg.TakeOver {
-		starting := subjects.RouterStatus{Epoch: a.link.Epoch, Since: time.Now().UTC(), Reason: "adapter starting"}
-		if err := a.writeStatus(ctx, starting, 0); err != nil {
+		a.setLinkLocked(subjects.RouterStatus{Epoch: a.link.Epoch, Since: time.Now().UTC(), Reason: "adapter starting"})
+		if err := a.writeStatus(ctx); err != nil {
 			return nil, err
 		}
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
-	a.pub = newPublisher(a.ctx, js, log, cfg.Window, cfg.AckTimeout, &a.stats)
+	a.pub = newPublisher(a.ctx, js, a.stream, log, cfg, &a.stats, publisherHooks{onFault: a.setStoreFault, onForeign: a.fail})
 	a.snaps = newSnapshotWriter(a.ctx, a.hist, log, &a.stats)
-	a.link.Since = time.Now().UTC()
-	a.link.Reason = "no router link yet"
+	a.setLinkLocked(subjects.RouterStatus{Epoch: a.link.Epoch, Since: time.Now().UTC(), Reason: "no router link yet"})
 	a.wg.Add(1)
 	go a.drainLoop()
 	a.goLoop(cfg.StatusInterval, a.refreshStatus)
@@ -123,6 +140,9 @@ func (a *Adapter) bind(ctx context.Context) (err error) {
 	if a.hist, err = subjects.OpenHistory(ctx, a.js); err != nil {
 		return err
 	}
+	if a.stream, err = a.js.Stream(ctx, subjects.StreamEvents); err != nil {
+		return fmt.Errorf("open stream %s: %w", subjects.StreamEvents, err)
+	}
 	if a.dir, err = a.js.KeyValue(ctx, subjects.BucketDirectory); err != nil {
 		return fmt.Errorf("open bucket %s: %w", subjects.BucketDirectory, err)
 	}
@@ -130,6 +150,13 @@ func (a *Adapter) bind(ctx context.Context) (err error) {
 		return fmt.Errorf("open bucket %s: %w", subjects.BucketRouter, err)
 	}
 	return nil
+}
+
+// instanceID returns a random name for this adapter instance.
+func instanceID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // goLoop runs fn every interval until the adapter closes.
@@ -150,10 +177,23 @@ func (a *Adapter) goLoop(interval time.Duration, fn func()) {
 	}()
 }
 
-// Run drives the adapter from src until ctx is cancelled or src fails; it
-// returns src's error. The router is reported disconnected when src stops.
+// Run drives the adapter from src until ctx is cancelled, src fails or the
+// adapter fails (Failed); it returns src's error or the adapter's. The
+// router is reported disconnected when src stops.
 func (a *Adapter) Run(ctx context.Context, src Source) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-a.failed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	err := src.Run(ctx, a)
+	if ferr := a.Failed(); ferr != nil {
+		return ferr
+	}
 	reason := "source stopped"
 	if err != nil {
 		reason = "source failed: " + err.Error()
@@ -165,6 +205,27 @@ func (a *Adapter) Run(ctx context.Context, src Source) error {
 	return nil
 }
 
+// fail ends the adapter after a fault it must not go on from: what is in
+// flight is abandoned, changes are refused from now on with err, and Run
+// returns it.
+func (a *Adapter) fail(err error) {
+	a.failOnce.Do(func() {
+		a.failErr = fmt.Errorf("adapter failed: %w", err)
+		close(a.failed)
+	})
+	a.cancel()
+}
+
+// Failed returns why the adapter failed, nil while it has not.
+func (a *Adapter) Failed() error {
+	select {
+	case <-a.failed:
+		return a.failErr
+	default:
+		return nil
+	}
+}
+
 // Flush returns once every change accepted so far is stored in JetStream.
 func (a *Adapter) Flush(ctx context.Context) error {
 	done := make(chan struct{})
@@ -173,8 +234,11 @@ func (a *Adapter) Flush(ctx context.Context) error {
 		a.mu.Unlock()
 		return ErrClosed
 	}
-	a.flushDirtyLocked()
-	a.pub.mark(nil, func(uint64) { close(done) })
+	if err := a.flushDirtyLocked(ctx); err != nil {
+		a.mu.Unlock()
+		return fmt.Errorf("flush: %w", err)
+	}
+	a.pub.mark(nil, func(uint64, uint64) { close(done) })
 	a.mu.Unlock()
 	select {
 	case <-done:
@@ -195,9 +259,13 @@ func (a *Adapter) Close(ctx context.Context) error {
 }
 
 func (a *Adapter) close(ctx context.Context) error {
+	// Armed first: an Apply waiting for the store holds the lock until the
+	// abort lets it go.
+	stop := context.AfterFunc(ctx, a.cancel)
+	defer stop()
 	a.mu.Lock()
 	a.closed = true
-	a.flushDirtyLocked()
+	_ = a.flushDirtyLocked(a.ctx) // ends when Close's ctx does
 	for _, g := range a.groups {
 		if g.seq > g.snapSeq {
 			a.snapshotLocked(g)
@@ -205,47 +273,37 @@ func (a *Adapter) close(ctx context.Context) error {
 	}
 	a.pub.close()
 	a.mu.Unlock()
-	stop := context.AfterFunc(ctx, a.cancel)
-	defer stop()
 	<-a.pub.done
 	a.snaps.close()
 	a.mu.Lock()
-	st, ver := a.setLinkLocked(subjects.RouterStatus{Connected: false, Epoch: a.link.Epoch, Since: time.Now().UTC(), Reason: stoppedReason})
+	a.countUnsentLocked()
+	a.setLinkLocked(subjects.RouterStatus{Connected: false, Epoch: a.link.Epoch, Since: time.Now().UTC(), Reason: stoppedReason})
+	a.linkMu.Lock()
+	a.stopped = true
+	a.linkMu.Unlock()
 	a.mu.Unlock()
-	err := a.writeStatus(ctx, st, ver)
+	// Written even after an abort (briefly): it lets the next adapter
+	// start at once.
+	wctx, cancelWrite := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancelWrite()
+	err := a.writeStatus(wctx)
 	a.cancel()
 	a.wg.Wait()
 	if ctx.Err() != nil {
-		return errors.Join(fmt.Errorf("close adapter: %w", ctx.Err()), err)
+		err = errors.Join(fmt.Errorf("close adapter: %w", ctx.Err()), err)
 	}
-	return err
+	return errors.Join(a.Failed(), err)
 }
 
-// Stats is a snapshot of the adapter's counters.
-type Stats struct {
-	// Accepted counts changes applied to the state; Rejected those refused.
-	Accepted, Rejected uint64
-	// Published counts changes stored in JetStream, in Messages messages
-	// (several changes of a group share one while publishing has a backlog);
-	// Retries counts the publishes retried; Lost the changes abandoned by an
-	// aborted Close.
-	Published, Messages, Retries, Lost uint64
-	// Snapshots counts snapshots stored; SnapshotErrors those that failed.
-	Snapshots, SnapshotErrors uint64
-	// Conflicts counts events whose sequence number another writer had
-	// already stored: two adapters fed the same groups.
-	Conflicts uint64
-}
-
-type counters struct {
-	accepted, rejected, published, messages, retries, lost, snapshots, snapshotErrors, conflicts atomic.Uint64
-}
-
-// Stats returns the adapter's counters.
-func (a *Adapter) Stats() Stats {
-	s := &a.stats
-	return Stats{Accepted: s.accepted.Load(), Rejected: s.rejected.Load(), Published: s.published.Load(), Messages: s.messages.Load(),
-		Retries: s.retries.Load(), Lost: s.lost.Load(), Snapshots: s.snapshots.Load(), SnapshotErrors: s.snapshotErrors.Load(), Conflicts: s.conflicts.Load()}
+// countUnsentLocked counts as lost the changes an aborted Close never
+// sent. a.mu is held.
+func (a *Adapter) countUnsentLocked() {
+	for _, g := range a.groups {
+		if n := len(g.pending); n > 0 {
+			a.stats.lost.Add(uint64(n))
+			a.log.Error().Str("group", g.info.ServiceGroupID).Int("changes", n).Msg("adapter aborted before these changes were sent")
+		}
+	}
 }
 
 // Group returns a copy of a group's queue and its sequence number.
@@ -257,15 +315,4 @@ func (a *Adapter) Group(id string) (seq uint64, sessions []queue.Session, ok boo
 		return 0, nil, false
 	}
 	return g.seq, g.q.Sessions(), true
-}
-
-// Depth returns how many groups the adapter holds and how many sessions
-// are queued in all of them.
-func (a *Adapter) Depth() (groups, sessions int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, g := range a.groups {
-		sessions += g.q.Len()
-	}
-	return len(a.groups), sessions
 }

@@ -228,7 +228,7 @@ func TestRepeatedPublishIsStoredOnce(t *testing.T) {
 	e := events[0]
 	data, _ := subjects.EncodeEvent(&e)
 	msg := &nats.Msg{Subject: subjects.Events(e.Tenant, e.Group), Data: data, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, subjects.MsgID(e.Tenant, e.Group, e.Seq))
+	msg.Header.Set(jetstream.MsgIDHeader, subjects.MsgID(a.writer, e.Tenant, e.Group, e.Seq))
 	ack, err := js.PublishMsg(ctx, msg)
 	if err != nil {
 		t.Fatal(err)

@@ -16,4 +16,16 @@ var (
 	ErrAdapterLive = errors.New("another router adapter is live on the bus")
 	// ErrClosed: the adapter is closed.
 	ErrClosed = errors.New("adapter closed")
+	// ErrAborted: Close gave up waiting (its context ended); changes not
+	// stored by then are counted in Stats.Lost.
+	ErrAborted = errors.New("adapter aborted")
+	// ErrStoreRefuses: JetStream refuses the adapter's writes (its store is
+	// full, or it lost a disk); accepted changes wait and are retried.
+	ErrStoreRefuses = errors.New("event store refuses writes")
+	// ErrForeignWrite: a group's events subject holds a message the adapter
+	// did not write where its own belongs (another writer on the bus). The
+	// adapter stops rather than store a history that no longer replays.
+	ErrForeignWrite = errors.New("a write of another's on a group's events subject")
+	// ErrRouterDown: the router link is down.
+	ErrRouterDown = errors.New("router link down")
 )

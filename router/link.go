@@ -13,37 +13,38 @@ import (
 // directory is brought up to date and every group reconciled with it first,
 // so that gateways see a consistent router once it reports connected.
 func (a *Adapter) LinkUp(ctx context.Context, state *State) error {
-	st, ver, err := a.linkUp(ctx, state)
-	if err != nil {
+	if err := a.linkUp(ctx, state); err != nil {
 		return err
 	}
-	return a.writeStatus(ctx, st, ver)
+	return a.writeStatus(ctx)
 }
 
 // linkUp reconciles with the router's state and sets the link up; the
 // status is written after, outside the lock.
-func (a *Adapter) linkUp(ctx context.Context, state *State) (subjects.RouterStatus, uint64, error) {
+func (a *Adapter) linkUp(ctx context.Context, state *State) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
-		return subjects.RouterStatus{}, 0, ErrClosed
+		return ErrClosed
 	}
 	if state != nil {
 		if err := a.reconcileLocked(ctx, state); err != nil {
-			return subjects.RouterStatus{}, 0, fmt.Errorf("link up: %w", err)
+			return fmt.Errorf("link up: %w", err)
 		}
 	}
-	st, ver := a.setLinkLocked(subjects.RouterStatus{Connected: true, Epoch: a.link.Epoch + 1, Since: time.Now().UTC()})
-	a.log.Info().Uint64("epoch", st.Epoch).Msg("router link up")
-	return st, ver, nil
+	epoch := a.setLinkLocked(subjects.RouterStatus{Connected: true, Epoch: a.link.Epoch + 1, Since: time.Now().UTC()})
+	a.log.Info().Uint64("epoch", epoch).Msg("router link up")
+	return nil
 }
 
-// setLinkLocked changes the link and returns it with its version, for
-// writeStatus; a.mu is held.
-func (a *Adapter) setLinkLocked(st subjects.RouterStatus) (subjects.RouterStatus, uint64) {
+// setLinkLocked changes the link (to be written by writeStatus) and
+// returns its epoch; a.mu is held (a.link changes only under both locks).
+func (a *Adapter) setLinkLocked(st subjects.RouterStatus) uint64 {
+	a.linkMu.Lock()
+	defer a.linkMu.Unlock()
 	a.link = st
 	a.linkVer++
-	return a.link, a.linkVer
+	return st.Epoch
 }
 
 // LinkDown marks the router disconnected.
@@ -53,10 +54,10 @@ func (a *Adapter) LinkDown(ctx context.Context, reason string) {
 		a.mu.Unlock()
 		return
 	}
-	st, ver := a.setLinkLocked(subjects.RouterStatus{Connected: false, Epoch: a.link.Epoch, Since: time.Now().UTC(), Reason: reason})
+	a.setLinkLocked(subjects.RouterStatus{Connected: false, Epoch: a.link.Epoch, Since: time.Now().UTC(), Reason: reason})
 	a.mu.Unlock()
 	a.log.Warn().Str("reason", reason).Msg("router link down")
-	if err := a.writeStatus(ctx, st, ver); err != nil {
+	if err := a.writeStatus(ctx); err != nil {
 		a.log.Error().Err(err).Msg("report router link down")
 	}
 }
@@ -87,7 +88,7 @@ func (a *Adapter) reconcileLocked(ctx context.Context, st *State) error {
 		if listed[id] {
 			sessions = st.Queues[id]
 		}
-		if err := a.syncLocked(g, sessions); err != nil {
+		if err := a.syncLocked(ctx, g, sessions); err != nil {
 			return err
 		}
 	}
@@ -95,28 +96,32 @@ func (a *Adapter) reconcileLocked(ctx context.Context, st *State) error {
 }
 
 // refreshStatus rewrites the status so that gateways know the adapter lives.
-// The write goes outside the adapter's lock: changes are applied while it
-// waits for NATS.
+// It takes neither the adapter's lock nor waits for the store: changes are
+// applied while it waits for NATS, and it goes on while they wait for the
+// store.
 func (a *Adapter) refreshStatus() {
-	a.mu.Lock()
-	st, ver, closed := a.link, a.linkVer, a.closed
-	a.mu.Unlock()
-	if closed {
+	a.linkMu.Lock()
+	stopped := a.stopped
+	a.linkMu.Unlock()
+	if stopped {
 		return
 	}
 	ctx, cancel := context.WithTimeout(a.ctx, a.cfg.StatusInterval)
 	defer cancel()
-	if err := a.writeStatus(ctx, st, ver); err != nil {
+	if err := a.writeStatus(ctx); err != nil {
 		a.rejects.Warn().Err(err).Msg("refresh router status")
 	}
 }
 
-// writeStatus writes the link status of version ver, unless a newer one
-// was written meanwhile: writes are serialized, and a late refresh never
-// overwrites a newer link change.
-func (a *Adapter) writeStatus(ctx context.Context, st subjects.RouterStatus, ver uint64) error {
+// writeStatus writes the current link status (publishedLocked), unless a
+// newer one was written meanwhile: writes are serialized, and a late write
+// never overwrites a newer link change.
+func (a *Adapter) writeStatus(ctx context.Context) error {
 	a.statusMu.Lock()
 	defer a.statusMu.Unlock()
+	a.linkMu.Lock()
+	st, ver := a.publishedLocked(a.link), a.linkVer
+	a.linkMu.Unlock()
 	if ver < a.statusWritten {
 		return nil
 	}

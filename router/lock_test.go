@@ -22,7 +22,10 @@ type stallProxy struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
 	paused bool
-	conns  []net.Conn
+	// replies holds only what the server sends: requests get through and
+	// are acted on, their answers wait.
+	replies bool
+	conns   []net.Conn
 }
 
 func newStallProxy(t *testing.T, target string) *stallProxy {
@@ -54,18 +57,19 @@ func (p *stallProxy) accept() {
 		p.mu.Lock()
 		p.conns = append(p.conns, c, s)
 		p.mu.Unlock()
-		go p.pipe(c, s)
-		go p.pipe(s, c)
+		go p.pipe(c, s, false)
+		go p.pipe(s, c, true)
 	}
 }
 
-// pipe copies src to dst, holding each read while the proxy is paused.
-func (p *stallProxy) pipe(src, dst net.Conn) {
+// pipe copies src to dst, holding each read while the proxy is paused
+// (or, from the server, while replies are held).
+func (p *stallProxy) pipe(src, dst net.Conn, fromServer bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		p.mu.Lock()
-		for p.paused {
+		for p.paused || (fromServer && p.replies) {
 			p.cond.Wait()
 		}
 		p.mu.Unlock()
@@ -90,8 +94,16 @@ func (p *stallProxy) pause(on bool) {
 	p.cond.Broadcast()
 }
 
+func (p *stallProxy) holdReplies(on bool) {
+	p.mu.Lock()
+	p.replies = on
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
 func (p *stallProxy) close() {
 	p.pause(false)
+	p.holdReplies(false)
 	_ = p.ln.Close()
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -13,55 +13,93 @@ import (
 // publisher sends events with asynchronous JetStream publishes and settles
 // their acknowledgements strictly in order, so that whatever waits on a
 // marker (a snapshot, a flush) runs only once everything before it is stored.
-// A publish that fails or times out is retried, with its Nats-Msg-Id, until
-// it is stored or the adapter is aborted.
+//
+// A group has at most one message in flight, which names the stream
+// sequence of the group's last stored message
+// (Nats-Expected-Last-Subject-Sequence): the stream then stores a group's
+// messages in order even when one is retried, and refuses a write that
+// follows a message the adapter did not write. A publish that fails is
+// retried until it is stored or the adapter is aborted; one that keeps
+// failing is reported through onFault, and its recovery too. A write of
+// another's on a group's subject ends the adapter (onForeign).
 type publisher struct {
 	js       jetstream.JetStream
+	stream   jetstream.Stream
 	log      zerolog.Logger
+	slots    chan struct{} // one per publish awaiting acknowledgement
 	inflight chan item
 	done     chan struct{}
 	ctx      context.Context
 	timeout  time.Duration
 	stats    *counters
-	// wantDrain says changes wait for the backlog to shrink; drained tells
-	// the adapter that it has.
+	// onFault is called from the publisher's goroutine with the error of a
+	// publish that failed twice, and with nil once one is stored again. It
+	// must not wait for the adapter's lock.
+	onFault func(error)
+	faulty  bool // run's own: onFault was last called with an error
+	// onForeign is called from the publisher's goroutine when a group's
+	// subject holds a message the adapter did not write; it must abort the
+	// adapter and not wait for its lock.
+	onForeign func(error)
+	// wantDrain says changes wait (for the backlog to shrink, or for their
+	// group's message in flight); drained tells the adapter that one of
+	// those may now go.
 	wantDrain atomic.Bool
 	drained   chan struct{}
 }
 
 // item is one publish in flight, or a marker when msg is nil.
 type item struct {
-	g     *group
-	seq   uint64 // the last change's sequence number
-	n     int    // how many changes the message carries
-	msg   *nats.Msg
-	fut   jetstream.PubAckFuture
-	err   error
-	onAck func(streamSeq uint64)
+	g      *group
+	seq    uint64 // the last change's sequence number
+	n      int    // how many changes the message carries
+	msg    *nats.Msg
+	expect uint64 // stream sequence of the group's last stored message
+	fut    jetstream.PubAckFuture
+	err    error
+	onAck  func(seq, streamSeq uint64)
 }
 
-func newPublisher(ctx context.Context, js jetstream.JetStream, log zerolog.Logger, window int, timeout time.Duration, st *counters) *publisher {
-	p := &publisher{js: js, log: log, inflight: make(chan item, window), done: make(chan struct{}), ctx: ctx, timeout: timeout, stats: st,
+// publisherHooks are the adapter's answers to what the publisher finds.
+type publisherHooks struct {
+	onFault, onForeign func(error)
+}
+
+func newPublisher(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, log zerolog.Logger, cfg Config, st *counters, h publisherHooks) *publisher {
+	p := &publisher{js: js, stream: stream, log: log, slots: make(chan struct{}, cfg.Window), inflight: make(chan item, 2*cfg.Window),
+		done: make(chan struct{}), ctx: ctx, timeout: cfg.AckTimeout, stats: st, onFault: h.onFault, onForeign: h.onForeign,
 		drained: make(chan struct{}, 1)}
 	go p.run()
 	return p
 }
 
-// send publishes a message of n changes ending at seq; it blocks while the
-// window of unacknowledged publishes is full. Callers serialize send and
-// mark.
-func (p *publisher) send(g *group, seq uint64, n int, subject, msgID string, data []byte) {
+// send publishes a message of n changes of g ending at seq; g must have no
+// message in flight. It waits while the window of unacknowledged publishes
+// is full, until ctx ends or the adapter is aborted: the message is then
+// not sent, and send says why. Callers serialize send and mark.
+func (p *publisher) send(ctx context.Context, g *group, seq uint64, n int, subject, msgID string, data []byte) error {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.ctx.Done():
+		return ErrAborted
+	}
+	expect := g.startSend()
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{msgID}}}
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, uitoa(expect))
 	fut, err := p.js.PublishMsgAsync(msg)
-	p.inflight <- item{g: g, seq: seq, n: n, msg: msg, fut: fut, err: err}
+	p.inflight <- item{g: g, seq: seq, n: n, msg: msg, expect: expect, fut: fut, err: err}
+	return nil
 }
 
 // backlogged says half the window awaits acknowledgement.
-func (p *publisher) backlogged() bool { return len(p.inflight) >= cap(p.inflight)/2 }
+func (p *publisher) backlogged() bool { return len(p.slots) >= cap(p.slots)/2 }
 
-// mark queues fn to run once every publish sent before it is stored; it gets
-// the stream sequence of g's last stored event (0 when g is nil).
-func (p *publisher) mark(g *group, fn func(streamSeq uint64)) {
+// mark queues fn to run once every publish sent before it is settled; it
+// gets g's last stored sequence number and its stream sequence (zeros when
+// g is nil).
+func (p *publisher) mark(g *group, fn func(seq, streamSeq uint64)) {
 	p.inflight <- item{g: g, onAck: fn}
 }
 
@@ -73,23 +111,48 @@ func (p *publisher) run() {
 	timer := time.NewTimer(p.timeout)
 	defer timer.Stop()
 	for it := range p.inflight {
-		if p.wantDrain.Load() && len(p.inflight) < cap(p.inflight)/4 {
-			select {
-			case p.drained <- struct{}{}:
-			default:
+		if it.msg != nil {
+			stored := p.settle(&it, timer)
+			it.g.endSend()
+			<-p.slots
+			p.wake()
+			if !stored {
+				continue
 			}
-		}
-		if it.msg != nil && !p.settle(&it, timer) {
-			continue
 		}
 		if it.onAck != nil {
-			var streamSeq uint64
+			var seq, streamSeq uint64
 			if it.g != nil {
-				_, streamSeq = it.g.acked()
+				seq, streamSeq = it.g.acked()
 			}
-			it.onAck(streamSeq)
+			it.onAck(seq, streamSeq)
 		}
 	}
+}
+
+// wake tells the adapter that held changes may go: their group has no
+// message in flight any more, or the backlog has shrunk.
+func (p *publisher) wake() {
+	if p.wantDrain.Load() {
+		select {
+		case p.drained <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// fault reports a publish failing (err) or stored again (nil) on a change.
+func (p *publisher) fault(err error) {
+	if (err != nil) == p.faulty {
+		return
+	}
+	p.faulty = err != nil
+	if err != nil {
+		p.log.Error().Err(err).Msg("the event store refuses writes; changes are kept and retried")
+	} else {
+		p.log.Info().Msg("the event store takes writes again")
+	}
+	p.onFault(err)
 }
 
 // settle waits for it's acknowledgement, retrying on failure. It reports
@@ -97,22 +160,29 @@ func (p *publisher) run() {
 // the stream, and the next adapter's reconciliation heals the state.
 func (p *publisher) settle(it *item, timer *time.Timer) bool {
 	ack, err := p.await(it, timer)
-	if err == nil && ack.Duplicate {
-		// A first attempt found its sequence number taken: another writer
-		// published this group's history. Counted and logged loudly: two
-		// adapters must never feed one router's groups at once.
-		p.stats.conflicts.Add(1)
-		p.log.Error().Str("subject", it.msg.Subject).Uint64("seq", it.seq).Msg("event sequence already stored by another writer")
-	}
-	for attempt := 1; err != nil; attempt++ {
-		p.stats.retries.Add(1)
-		p.log.Warn().Err(err).Str("subject", it.msg.Subject).Uint64("seq", it.seq).Int("attempt", attempt).Msg("publish failed, retrying")
-		if ack, err = p.retry(attempt, it.msg); p.ctx.Err() != nil {
-			p.stats.lost.Add(uint64(it.n))
-			p.log.Error().Str("subject", it.msg.Subject).Uint64("seq", it.seq).Msg("adapter aborted before the event was stored")
-			return false
+	for attempt := 1; ; attempt++ {
+		if err == nil && ack.Duplicate {
+			ack, err = p.checkDuplicate(it, ack)
 		}
+		if isWrongLast(err) {
+			ack, err = p.checkLast(it)
+		}
+		if err == nil || p.ctx.Err() != nil {
+			break
+		}
+		p.stats.retries.Add(1)
+		if attempt == 2 {
+			p.fault(err)
+		}
+		p.log.Warn().Err(err).Str("subject", it.msg.Subject).Uint64("seq", it.seq).Int("attempt", attempt).Msg("publish failed, retrying")
+		ack, err = p.retry(attempt, it.msg)
 	}
+	if err != nil {
+		p.stats.lost.Add(uint64(it.n))
+		p.log.Error().Str("subject", it.msg.Subject).Uint64("seq", it.seq).Msg("adapter aborted before the event was stored")
+		return false
+	}
+	p.fault(nil)
 	it.g.setAcked(it.seq, ack.Sequence)
 	p.stats.published.Add(uint64(it.n))
 	p.stats.messages.Add(1)
@@ -136,8 +206,7 @@ func (p *publisher) await(it *item, timer *time.Timer) (*jetstream.PubAck, error
 	}
 }
 
-// retry republishes msg synchronously after a backoff; the stream drops it
-// if the first attempt was stored after all.
+// retry republishes msg synchronously after a backoff.
 func (p *publisher) retry(attempt int, msg *nats.Msg) (*jetstream.PubAck, error) {
 	backoff := min(time.Duration(attempt)*100*time.Millisecond, 2*time.Second)
 	select {

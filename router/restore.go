@@ -25,6 +25,8 @@ func (a *Adapter) restore(ctx context.Context) error {
 			return err
 		}
 		a.groups[id] = g
+		a.stats.groups.Add(1)
+		a.stats.queued.Add(int64(g.q.Len()))
 	}
 	if entry, err := a.status.Get(ctx, subjects.RouterStatusKey); err == nil {
 		if st, err := subjects.DecodeStatus(entry.Value()); err == nil {
@@ -52,7 +54,9 @@ func (a *Adapter) loadGroup(ctx context.Context, info subjects.Group) (*group, e
 	}
 	g := newGroup(info)
 	g.q, g.seq, g.snapSeq = st.Queue, st.Seq, st.SnapshotSeq
-	g.setAcked(st.Seq, st.StreamSeq)
+	// The next write follows the subject's last message, whatever the
+	// state was rebuilt from (after a gap, that is past what was applied).
+	g.setAcked(st.Seq, st.NewestStreamSeq)
 	if g.q == nil {
 		g.q = queue.New(info.ServiceGroupID)
 	}

@@ -10,14 +10,26 @@ import (
 )
 
 // snapshotLocked copies g's queue now and hands it to the writer once every
-// event up to it is stored, so a snapshot never runs ahead of the stream.
+// event up to it is stored, so a snapshot never runs ahead of the stream
+// (one whose events an aborted Close abandoned is dropped). It never waits:
+// while g has changes waiting, the snapshot goes with the last of them.
 func (a *Adapter) snapshotLocked(g *group) {
-	if err := a.flushGroupLocked(g); err != nil {
-		a.log.Error().Err(err).Str("group", g.info.ServiceGroupID).Msg("publish waiting changes")
-	}
 	snap := &subjects.Snapshot{Tenant: g.info.TenantID, Group: g.info.ServiceGroupID, Seq: g.seq, Time: time.Now().UTC(), Sessions: g.q.Sessions()}
 	g.snapSeq, g.snapAt = g.seq, snap.Time
-	a.pub.mark(g, func(streamSeq uint64) {
+	if len(g.pending) > 0 {
+		g.snapNext = snap
+		a.holdLocked(g)
+		return
+	}
+	a.markSnapshotLocked(g, snap)
+}
+
+// markSnapshotLocked queues snap behind every event of g sent so far.
+func (a *Adapter) markSnapshotLocked(g *group, snap *subjects.Snapshot) {
+	a.pub.mark(g, func(seq, streamSeq uint64) {
+		if seq < snap.Seq {
+			return
+		}
 		snap.StreamSeq = streamSeq
 		a.snaps.submit(snap)
 	})

@@ -112,9 +112,13 @@ func (c Config) DirectoryBucket() jetstream.KeyValueConfig {
 	return c.kv(BucketDirectory, "SIS Bridge tenants and service groups")
 }
 
-// RouterBucket is the configuration of BucketRouter.
+// RouterBucket is the configuration of BucketRouter. It is kept in memory
+// whatever the Config says: the status is rewritten every second, and so
+// can still say that the file store refuses writes when it is full.
 func (c Config) RouterBucket() jetstream.KeyValueConfig {
-	return c.kv(BucketRouter, "SIS Bridge router status")
+	kv := c.kv(BucketRouter, "SIS Bridge router status")
+	kv.Storage = jetstream.MemoryStorage
+	return kv
 }
 
 // UsersBucket is the configuration of BucketUsers.
@@ -150,10 +154,31 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
 	if _, err := js.CreateOrUpdateObjectStore(ctx, c.SnapshotStore()); err != nil {
 		return fmt.Errorf("ensure object store %s: %w", BucketSnapshots, err)
 	}
-	for _, kv := range []jetstream.KeyValueConfig{c.DirectoryBucket(), c.RouterBucket(), c.UsersBucket(), c.SeatsBucket()} {
+	for _, kv := range []jetstream.KeyValueConfig{c.DirectoryBucket(), c.UsersBucket(), c.SeatsBucket()} {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
 			return fmt.Errorf("ensure bucket %s: %w", kv.Bucket, err)
 		}
+	}
+	return ensureTransient(ctx, js, c.RouterBucket())
+}
+
+// ensureTransient creates or updates a bucket whose content is rewritten
+// all the time, so that it may be dropped: one stored otherwise (by an
+// older version, which kept the router status on file) is made anew.
+func ensureTransient(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValueConfig) error {
+	if old, err := js.KeyValue(ctx, kv.Bucket); err == nil {
+		st, err := old.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("ensure bucket %s: %w", kv.Bucket, err)
+		}
+		if b, ok := st.(*jetstream.KeyValueBucketStatus); ok && b.StreamInfo().Config.Storage != kv.Storage {
+			if err := js.DeleteKeyValue(ctx, kv.Bucket); err != nil {
+				return fmt.Errorf("ensure bucket %s: drop its old storage: %w", kv.Bucket, err)
+			}
+		}
+	}
+	if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
+		return fmt.Errorf("ensure bucket %s: %w", kv.Bucket, err)
 	}
 	return nil
 }

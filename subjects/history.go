@@ -37,6 +37,9 @@ type GroupState struct {
 	// Newest is the sequence number of the newest stored event; it exceeds
 	// Seq only when loading stopped at a gap.
 	Newest uint64
+	// NewestStreamSeq is the stream sequence of the group's last message
+	// (0: none): where its next message follows.
+	NewestStreamSeq uint64
 }
 
 // OpenHistory binds to the events stream and the snapshot store.
@@ -134,6 +137,19 @@ func (h *History) Load(ctx context.Context, tenant, group string) (GroupState, e
 		return st, fmt.Errorf("load snapshot %s.%s: %w", tenant, group, err)
 	}
 	last, err := h.lastEvent(ctx, tenant, group)
+	if last != nil {
+		st.NewestStreamSeq = last.streamSeq
+	}
+	if err == nil && last != nil && last.undecodable {
+		// Someone else's message ends the subject: the end is wherever the
+		// events before it end (Replay skips what is no event).
+		err = h.Replay(ctx, tenant, group, st.StreamSeq+1, last.streamSeq, st.Apply)
+		st.Newest = st.Seq
+		if err != nil {
+			return st, fmt.Errorf("load events %s.%s after %d: %w", tenant, group, st.Seq, err)
+		}
+		return st, nil
+	}
 	if err != nil || last == nil || last.Seq <= st.Seq {
 		if last != nil && last.Seq == st.Seq { // the snapshot's hint may be older
 			st.StreamSeq = max(st.StreamSeq, last.streamSeq)
@@ -179,10 +195,13 @@ func (st *GroupState) Apply(e *Event, streamSeq uint64) error {
 
 type lastEvent struct {
 	Event
-	streamSeq uint64
+	streamSeq   uint64
+	undecodable bool // the last message is no event (Event is empty)
 }
 
-// lastEvent returns the group's newest stored event, or nil when it has none.
+// lastEvent returns the group's newest stored event, or nil when it has
+// none; a last message that is no event is returned as undecodable (and
+// counted as Walk counts those it skips).
 func (h *History) lastEvent(ctx context.Context, tenant, group string) (*lastEvent, error) {
 	msg, err := h.stream.GetLastMsgForSubject(ctx, Events(tenant, group))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -193,7 +212,7 @@ func (h *History) lastEvent(ctx context.Context, tenant, group string) (*lastEve
 	}
 	events, err := DecodeEvents(msg.Data)
 	if err != nil {
-		return nil, fmt.Errorf("last event of %s.%s (stream seq %d): %w", tenant, group, msg.Sequence, err)
+		return &lastEvent{streamSeq: msg.Sequence, undecodable: true}, nil
 	}
 	return &lastEvent{Event: events[len(events)-1], streamSeq: msg.Sequence}, nil
 }

@@ -109,10 +109,12 @@ func ParseDirectoryKey(key string) (kind, id string, ok bool) {
 	return "", "", false
 }
 
-// MsgID returns the Nats-Msg-Id of a group's event: the stream stores a
-// retried publish once.
-func MsgID(tenant, group string, seq uint64) string {
-	return fmt.Sprintf("%s.%s:%d", tenant, group, seq)
+// MsgID returns the Nats-Msg-Id of a group's message whose first event is
+// seq, written by the adapter instance writer: the stream stores a retried
+// publish once. The writer keeps a restarted adapter, which may number
+// events again from a shorter history, from being taken for a retry.
+func MsgID(writer, tenant, group string, seq uint64) string {
+	return fmt.Sprintf("%s.%s:%d@%s", tenant, group, seq, writer)
 }
 
 // ValidID reports whether s is a well-formed ServiceGroupID, TenantID or

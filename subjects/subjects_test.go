@@ -48,7 +48,7 @@ func TestSubjectsRoundTrip(t *testing.T) {
 	if kind, id, ok := ParseDirectoryKey(TenantKey("t1")); !ok || kind != "tenant" || id != "t1" {
 		t.Fatal(kind, id)
 	}
-	if TenantEvents("acme") != "sis.v1.evt.acme.>" || MsgID("acme", "g", 7) != "acme.g:7" {
+	if TenantEvents("acme") != "sis.v1.evt.acme.>" || MsgID("w1", "acme", "g", 7) != "acme.g:7@w1" {
 		t.Fatal("builders changed")
 	}
 }

@@ -48,7 +48,7 @@ func (b *bus) publish(t *testing.T, events ...subjects.Event) *jetstream.PubAck 
 	}
 	e := events[0]
 	ack, err := b.js.Publish(b.ctx, subjects.Events(e.Tenant, e.Group), data,
-		jetstream.WithMsgID(subjects.MsgID(e.Tenant, e.Group, events[len(events)-1].Seq)))
+		jetstream.WithMsgID(subjects.MsgID("test", e.Tenant, e.Group, events[len(events)-1].Seq)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/sisbridge/sisbridge/bridge"
 	"github.com/sisbridge/sisbridge/protocol"
@@ -122,12 +123,12 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer nc.Close()
-	return serveGateway(ctx, nc, &gf, wallboard.Handler(), log)
+	return serveGateway(ctx, nc, &gf, wallboard.Handler(), log, nil)
 }
 
 // serveGateway runs a gateway until ctx ends. extra, when set, serves the
 // paths the gateway does not (the wallboard).
-func serveGateway(ctx context.Context, nc *nats.Conn, gf *gatewayFlags, extra http.Handler, log zerolog.Logger) error {
+func serveGateway(ctx context.Context, nc *nats.Conn, gf *gatewayFlags, extra http.Handler, log zerolog.Logger, reg *prometheus.Registry) error {
 	glog := log.With().Str("component", "gateway").Logger()
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -150,7 +151,7 @@ func serveGateway(ctx context.Context, nc *nats.Conn, gf *gatewayFlags, extra ht
 		return err
 	}
 	defer closeWithin(pool.Close, 5*time.Second)
-	srv, err := bridge.New(ctx, glog, gf.config(), bridge.Deps{Conn: nc, JetStream: js, Users: users, Seats: seatPool{pool}})
+	srv, err := bridge.New(ctx, glog, gf.config(), bridge.Deps{Conn: nc, JetStream: js, Users: users, Seats: seatPool{pool}, Registry: registry(reg)})
 	if err != nil {
 		return err
 	}
@@ -161,6 +162,14 @@ func serveGateway(ctx context.Context, nc *nats.Conn, gf *gatewayFlags, extra ht
 		what = "gateway listening; open the url for the wallboard"
 	}
 	return listenAndServe(ctx, gf, mount(srv, extra), glog, what)
+}
+
+// registry is reg as the gateway takes it: nil for a private one.
+func registry(reg *prometheus.Registry) bridge.Registry {
+	if reg == nil {
+		return nil
+	}
+	return reg
 }
 
 // waitForBus waits until the router adapter has created the streams and

@@ -6,12 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/sisbridge/sisbridge/router"
 	"github.com/sisbridge/sisbridge/router/feed"
@@ -70,17 +72,41 @@ func (s *simFlags) source(log zerolog.Logger) (router.Source, error) {
 // feedFlags configure the NDJSON feed.
 type feedFlags struct {
 	listen, token, file string
+	idle                time.Duration
+	maxLine             int
+	maxBody             int64
 }
 
 func (f *feedFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.listen, "feed-listen", "", "address of the HTTP feed endpoint, e.g. 127.0.0.1:8090 (POST /v1/feed)")
 	fs.StringVar(&f.token, "feed-token", "", "bearer token of the HTTP feed (default: $SIS_FEED_TOKEN)")
 	fs.StringVar(&f.file, "feed-file", "", `NDJSON file to read changes from, "-" for standard input`)
+	fs.DurationVar(&f.idle, "feed-idle-timeout", 0, "report the router link down after this long without a feed line (0: never)")
+	fs.IntVar(&f.maxLine, "feed-max-line", feed.DefaultMaxLine, "longest feed line accepted, bytes")
+	fs.Int64Var(&f.maxBody, "feed-max-body", feed.DefaultMaxBody, "largest HTTP feed request body accepted, bytes")
+}
+
+// check names every feed flag that cannot work.
+func (f *feedFlags) check() error {
+	var errs []error
+	if f.idle < 0 {
+		errs = append(errs, fmt.Errorf("--feed-idle-timeout %s: want 0 (never) or more", f.idle))
+	}
+	if f.maxLine < 1 {
+		errs = append(errs, fmt.Errorf("--feed-max-line %d: want at least 1", f.maxLine))
+	}
+	if f.maxBody < 1 {
+		errs = append(errs, fmt.Errorf("--feed-max-body %d: want at least 1", f.maxBody))
+	}
+	return errors.Join(errs...)
 }
 
 // source builds the feed; the returned closer closes its file.
 func (f *feedFlags) source(stdin io.Reader, log zerolog.Logger) (router.Source, func(), error) {
-	cfg := feed.Config{Listen: f.listen, Token: f.token}
+	if err := f.check(); err != nil {
+		return nil, func() {}, err
+	}
+	cfg := feed.Config{Listen: f.listen, Token: f.token, IdleTimeout: f.idle, MaxLine: f.maxLine, MaxBody: f.maxBody}
 	if cfg.Token == "" {
 		cfg.Token = os.Getenv("SIS_FEED_TOKEN")
 	}
@@ -143,19 +169,36 @@ func runRouter(ctx context.Context, args []string, stdin io.Reader, stderr io.Wr
 	fs.SetOutput(stderr)
 	var rf routerFlags
 	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL (credentials in the URL are never logged)")
+	listen := fs.String("listen", "127.0.0.1:8091", `HTTP address of the adapter's /healthz, /readyz and /metrics ("" for none)`)
 	rf.register(fs)
 	log, src, closeSrc, err := rf.setup(fs, args, stdin, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeSrc()
+	var ln net.Listener
+	if *listen != "" {
+		if ln, err = net.Listen("tcp", *listen); err != nil {
+			return fmt.Errorf("--listen: %w", err)
+		}
+		defer ln.Close()
+	}
 	nc, err := dialNATS(ctx, *natsURL, "sisbridge-router", log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	log.Info().Str("nats", redact(*natsURL)).Str("source", rf.source).Msg("router adapter starting")
-	return serveAdapter(ctx, nc, rf.af.config(), src, log)
+	return serveAdapter(ctx, nc, rf.af.config(), src, log, adapterObs{reg: prometheus.NewRegistry(), ln: ln})
+}
+
+// adapterObs is how an adapter is watched: its metrics go to reg (when
+// set), and its health and metrics are served on ln (when set).
+type adapterObs struct {
+	reg *prometheus.Registry
+	ln  net.Listener
+	// watch, when set, runs beside the adapter until it stops.
+	watch func(context.Context, *router.Adapter)
 }
 
 func pickSource(name string, sf *simFlags, ff *feedFlags, stdin io.Reader, log zerolog.Logger) (router.Source, func(), error) {
@@ -170,7 +213,7 @@ func pickSource(name string, sf *simFlags, ff *feedFlags, stdin io.Reader, log z
 }
 
 // serveAdapter runs the adapter on src until ctx ends, then closes it.
-func serveAdapter(ctx context.Context, nc *nats.Conn, cfg router.Config, src router.Source, log zerolog.Logger) error {
+func serveAdapter(ctx context.Context, nc *nats.Conn, cfg router.Config, src router.Source, log zerolog.Logger, obs adapterObs) error {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
@@ -179,6 +222,18 @@ func serveAdapter(ctx context.Context, nc *nats.Conn, cfg router.Config, src rou
 	a, err := router.Open(ctx, js, alog, cfg)
 	if err != nil {
 		return err
+	}
+	if obs.reg != nil {
+		obs.reg.MustRegister(router.NewCollector(a))
+	}
+	if obs.ln != nil {
+		defer serveHTTP(ctx, obs.ln, adapterRoutes(a, obs.reg), alog)()
+	}
+	if obs.watch != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); obs.watch(wctx, a) }()
+		defer func() { cancel(); <-done }()
 	}
 	stopReport := reportProgress(ctx, a, alog)
 	runErr := a.Run(ctx, src)

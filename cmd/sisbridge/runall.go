@@ -9,7 +9,12 @@ import (
 	"io"
 	"path/filepath"
 
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 	"github.com/sisbridge/sisbridge/internal/embednats"
 	"github.com/sisbridge/sisbridge/wallboard"
 )
@@ -54,9 +59,20 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 	}
 	defer nc.Close()
 	log.Info().Str("nats", s.ClientURL()).Str("data_dir", dir).Msg("SIS Bridge starting (Ctrl-C stops)")
+	reg := prometheus.NewRegistry() // one /metrics for both parts
 	return both(ctx,
-		func(ctx context.Context) error { return serveAdapter(ctx, nc, rf.af.config(), src, log) },
-		func(ctx context.Context) error { return serveGateway(ctx, nc, &gf, wallboard.Handler(), log) })
+		func(ctx context.Context) error {
+			return serveAdapter(ctx, nc, rf.af.config(), src, log, adapterObs{reg: reg, watch: func(ctx context.Context, a *router.Adapter) {
+				healer(s, dir, a, log).run(ctx)
+			}})
+		},
+		func(ctx context.Context) error { return serveGateway(ctx, nc, &gf, wallboard.Handler(), log, reg) })
+}
+
+// healer watches a's store on the embedded server s.
+func healer(s *server.Server, dir string, a *router.Adapter, log zerolog.Logger) *storeHealer {
+	return &storeHealer{srv: s, dir: dir, health: a.Health, log: log.With().Str("component", "nats").Logger(),
+		after: 10 * time.Second, every: 2 * time.Second, minFree: 64 << 20}
 }
 
 // both runs two parts until ctx ends or one of them ends, which stops the

@@ -15,7 +15,21 @@ import (
 // Server starts a JetStream server for the test and stops it at cleanup.
 func Server(tb testing.TB) *server.Server {
 	tb.Helper()
-	s, err := embednats.Start(embednats.Config{Listen: "127.0.0.1:0", DataDir: tb.TempDir()}, zerolog.Nop())
+	return ServerWith(tb, embednats.Config{})
+}
+
+// ServerWith starts a JetStream server configured by cfg, whose Listen
+// (default a free loopback port) and DataDir (default a fresh directory of
+// the test's) it fills in when empty; it stops the server at cleanup.
+func ServerWith(tb testing.TB, cfg embednats.Config) *server.Server {
+	tb.Helper()
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = tb.TempDir()
+	}
+	s, err := embednats.Start(cfg, zerolog.Nop())
 	if err != nil {
 		tb.Fatal(err)
 	}

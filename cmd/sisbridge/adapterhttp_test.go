@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sisbridge/sisbridge/internal/natstest"
+)
+
+// TestRouterServesHealthAndMetrics: `sisbridge router` answers /healthz,
+// /readyz (ready once the link is up) and /metrics, where rejected changes
+// are counted by reason.
+func TestRouterServesHealthAndMetrics(t *testing.T) {
+	s := natstest.Server(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	feedLines := strings.Join([]string{
+		`{"op":"tenant","TenantID":"acme","Name":"Acme"}`,
+		`{"op":"group","ServiceGroupID":"acme-sales","TenantID":"acme","ServiceGroupName":"Sales"}`,
+		`{"op":"enqueue","ServiceGroupID":"acme-sales","CallID":"c1","MediaType":"Voice","TimeEnteredQueue":"2026-11-25T09:00:00.000Z"}`,
+		`{"op":"enqueue","ServiceGroupID":"acme-sales","CallID":"c1","MediaType":"Voice","TimeEnteredQueue":"2026-11-25T09:00:00.000Z"}`,
+		`{"op":"remove","ServiceGroupID":"nosuch","CallID":"c9","RemoveCause":"SessionAllocatedToAgent"}`,
+	}, "\n") + "\n"
+	stdin, feedW := io.Pipe()
+	t.Cleanup(func() { _ = feedW.Close() })
+	go func() { _, _ = io.WriteString(feedW, feedLines) }() // the pipe stays open: the feed keeps running
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	var stderr lockedBuffer // the feed's reader may log after run returned
+	go func() {
+		done <- run(ctx, []string{"router", "--nats", s.ClientURL(), "--listen", addr, "--source", "feed", "--feed-file", "-",
+			"--log-format", "json"}, stdin, &stderr)
+	}()
+	base := "http://" + addr
+	until(t, "ready", func() bool { code, _ := get(base + "/readyz"); return code == http.StatusOK })
+	if code, body := get(base + "/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz: %d %s", code, body)
+	}
+	want := []string{`sis_adapter_changes_rejected_total{reason="duplicate_call"} 1`, `sis_adapter_changes_rejected_total{reason="unknown_group"} 1`,
+		"sis_adapter_changes_accepted_total 1", "sis_adapter_router_connected 1", "sis_adapter_store_refusing_writes 0", "sis_adapter_queued_sessions 1"}
+	until(t, "the metrics", func() bool {
+		_, body := get(base + "/metrics")
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				return false
+			}
+		}
+		return true
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("router: %v\n%s", err, stderr.String())
+	}
+	if code, _ := get(base + "/readyz"); code == http.StatusOK {
+		t.Fatal("still served after the router stopped")
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func get(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}

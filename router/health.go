@@ -1,0 +1,73 @@
+package router
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sisbridge/sisbridge/subjects"
+)
+
+// Health is what the adapter knows of its two links: to the router and to
+// the event store.
+type Health struct {
+	// Router says whether the router link is up; RouterReason says why not.
+	Router       bool
+	RouterReason string
+	// StoreFault says why JetStream refuses the adapter's writes, empty
+	// while it stores them; StoreSince is when it began refusing.
+	StoreFault string
+	StoreSince time.Time
+	// Epoch is the router link's epoch.
+	Epoch uint64
+	// Closed says Close has ended the adapter.
+	Closed bool
+}
+
+// Health reports the adapter's links. It never waits for the store.
+func (a *Adapter) Health() Health {
+	a.linkMu.Lock()
+	defer a.linkMu.Unlock()
+	return Health{Router: a.link.Connected, RouterReason: a.link.Reason, StoreFault: a.storeFault, StoreSince: a.storeSince,
+		Epoch: a.link.Epoch, Closed: a.stopped}
+}
+
+// Ready returns nil while the adapter has its router link and the store
+// takes its writes; otherwise an error that wraps ErrClosed,
+// ErrStoreRefuses or ErrRouterDown and says why.
+func (a *Adapter) Ready() error {
+	h := a.Health()
+	switch {
+	case h.Closed:
+		return ErrClosed
+	case h.StoreFault != "":
+		return fmt.Errorf("%w since %s: %s", ErrStoreRefuses, h.StoreSince.Format(time.RFC3339), h.StoreFault)
+	case !h.Router:
+		return fmt.Errorf("%w: %s", ErrRouterDown, h.RouterReason)
+	}
+	return nil
+}
+
+// setStoreFault records that the store refuses writes (err) or takes them
+// again (nil); the next status refresh tells the gateways, whose clients
+// get RouterDisconnected meanwhile: what they see no longer changes.
+func (a *Adapter) setStoreFault(err error) {
+	a.linkMu.Lock()
+	defer a.linkMu.Unlock()
+	a.linkVer++
+	if err == nil {
+		a.storeFault, a.storeSince = "", time.Time{}
+		return
+	}
+	a.storeFault, a.storeSince = err.Error(), time.Now().UTC()
+}
+
+// published is the status gateways are given for the link st: not
+// connected while the store refuses writes. a.linkMu is held.
+func (a *Adapter) publishedLocked(st subjects.RouterStatus) subjects.RouterStatus {
+	if a.storeFault != "" && st.Connected {
+		st.Connected = false
+		st.Since = a.storeSince
+		st.Reason = ErrStoreRefuses.Error() + ": " + a.storeFault
+	}
+	return st
+}
