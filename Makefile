@@ -8,9 +8,12 @@ BENCHFLAGS  ?= -run '^$$' -bench . -benchmem -benchtime 2s
 
 .PHONY: run test bench lint build fuzz chaos clean
 
-## run: the whole system on this machine (embedded NATS, simulated router, adapter)
-run:
-	$(GO) run ./cmd/sisbridge run
+## run: the whole system on this machine (embedded NATS, simulated router,
+## adapter); Ctrl-C stops it cleanly (the binary, not `go run`, gets the
+## signal: `go run` exits 1 on one, which make would report as an error)
+RUNFLAGS ?=
+run: build
+	exec bin/sisbridge run $(RUNFLAGS)
 
 ## test: every test, with the race detector
 test:
