@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -48,5 +49,21 @@ func TestRunChecksFlagsBeforeStarting(t *testing.T) {
 	}
 	if _, statErr := os.Stat(dir); statErr == nil {
 		t.Error("the data directory was made: something started")
+	}
+}
+
+// TestRunNamesAnUnusableDataDir: a --data-dir that cannot hold files is
+// named with its cause, not reported as a server that never got ready.
+func TestRunNamesAnUnusableDataDir(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stderr bytes.Buffer
+	err := run(ctx, []string{"run", "--data-dir", filepath.Join(file, "data"), "--nats-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"}, strings.NewReader(""), &stderr)
+	if err == nil || !strings.Contains(err.Error(), "data dir") || !strings.Contains(err.Error(), "not a directory") {
+		t.Fatalf("run: %v", err)
 	}
 }

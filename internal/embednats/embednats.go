@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -88,6 +89,9 @@ func Start(cfg Config, log zerolog.Logger) (*server.Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
+	if err := usableDir(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
 	host, port, _ := splitListen(cfg.Listen)
 	if port > 0 { // a taken port fails at once, not after ReadyTimeout
 		ln, err := net.Listen("tcp", cfg.Listen)
@@ -112,6 +116,22 @@ func Start(cfg Config, log zerolog.Logger) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded nats: not ready within %s on %s", cfg.ReadyTimeout, cfg.Listen)
 	}
 	return s, nil
+}
+
+// usableDir makes dir if need be and makes sure files can be written in
+// it: the server would otherwise only fail to become ready, 10 s later,
+// without saying why.
+func usableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("data dir %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	_ = f.Close()
+	return os.Remove(name)
 }
 
 // logger routes the server's log to zerolog. Fatalf logs at error level
