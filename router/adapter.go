@@ -36,6 +36,9 @@ type Adapter struct {
 	groups  map[string]*group
 	dirty   []*group // groups with changes held back during a backlog
 	closed  bool
+	// dirPending are directory entries changed and not yet written.
+	dirPending []dirPut
+	dirMu      sync.Mutex // serializes directory writes, outside mu
 
 	// linkMu guards the link; it is taken inside mu by those who change
 	// it, alone by those who only read it (status refresh, health), so that
@@ -129,6 +132,7 @@ func Open(ctx context.Context, js jetstream.JetStream, log zerolog.Logger, cfg C
 	a.wg.Add(1)
 	go a.drainLoop()
 	a.goLoop(cfg.StatusInterval, a.refreshStatus)
+	a.goLoop(cfg.StatusInterval, a.retryDirectory)
 	a.goLoop(cfg.SnapshotInterval, a.snapshotDue)
 	return a, nil
 }

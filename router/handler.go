@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/sisbridge/sisbridge/queue"
@@ -264,85 +263,6 @@ func (a *Adapter) syncLocked(ctx context.Context, g *group, sessions []queue.Ses
 	a.snapshotIfDueLocked(g)
 	if len(changes) > 0 {
 		a.log.Info().Str("group", g.info.ServiceGroupID).Int("changes", len(changes)).Msg("group reconciled with the router")
-	}
-	return nil
-}
-
-// PutTenant adds or renames a tenant in the directory.
-func (a *Adapter) PutTenant(ctx context.Context, t subjects.Tenant) error {
-	if err := subjects.CheckID("TenantID", t.TenantID); err != nil {
-		return err
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.putTenantLocked(ctx, t)
-}
-
-func (a *Adapter) putTenantLocked(ctx context.Context, t subjects.Tenant) error {
-	if old, ok := a.tenants[t.TenantID]; ok && old == t {
-		return nil
-	}
-	data, err := subjects.EncodeTenant(t)
-	if err == nil {
-		_, err = a.dir.Put(ctx, subjects.TenantKey(t.TenantID), data)
-	}
-	if err != nil {
-		return fmt.Errorf("put tenant %s: %w", t.TenantID, err)
-	}
-	a.tenants[t.TenantID] = t
-	return nil
-}
-
-// groupNamed returns the ID of another group of info's tenant whose name
-// equals info's, ignoring case; "" if none. a.mu is held.
-func (a *Adapter) groupNamed(info subjects.Group) string {
-	name := strings.TrimSpace(info.Name)
-	for id, g := range a.groups {
-		if id != info.ServiceGroupID && g.info.TenantID == info.TenantID && strings.EqualFold(strings.TrimSpace(g.info.Name), name) {
-			return id
-		}
-	}
-	return ""
-}
-
-// PutGroup adds or renames a group in the directory. A group cannot move to
-// another tenant: its history lives under the tenant's subjects.
-func (a *Adapter) PutGroup(ctx context.Context, g subjects.Group) error {
-	err := errors.Join(subjects.CheckID("ServiceGroupID", g.ServiceGroupID), subjects.CheckID("TenantID", g.TenantID))
-	if err != nil {
-		return err
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.putGroupLocked(ctx, g)
-}
-
-func (a *Adapter) putGroupLocked(ctx context.Context, info subjects.Group) error {
-	if _, ok := a.tenants[info.TenantID]; !ok {
-		return fmt.Errorf("put group %s: %w: tenant %q", info.ServiceGroupID, ErrUnknownGroup, info.TenantID)
-	}
-	old, exists := a.groups[info.ServiceGroupID]
-	if other := a.groupNamed(info); other != "" {
-		return fmt.Errorf("put group %s: %w: %q is the name of %s in tenant %s", info.ServiceGroupID, ErrDuplicateName, info.Name, other, info.TenantID)
-	}
-	switch {
-	case exists && old.info == info:
-		return nil
-	case exists && old.info.TenantID != info.TenantID:
-		return fmt.Errorf("put group %s: %w: it belongs to tenant %s, not %s", info.ServiceGroupID, queue.ErrInvalid, old.info.TenantID, info.TenantID)
-	}
-	data, err := subjects.EncodeGroup(info)
-	if err == nil {
-		_, err = a.dir.Put(ctx, subjects.GroupKey(info.ServiceGroupID), data)
-	}
-	if err != nil {
-		return fmt.Errorf("put group %s: %w", info.ServiceGroupID, err)
-	}
-	if exists {
-		old.info = info
-	} else {
-		a.groups[info.ServiceGroupID] = newGroup(info)
-		a.stats.groups.Add(1)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,11 +20,17 @@ func (a *Adapter) LinkUp(ctx context.Context, state *State) error {
 	return a.writeStatus(ctx)
 }
 
-// linkUp reconciles with the router's state and sets the link up; the
-// status is written after, outside the lock.
+// linkUp takes the lock, reconciles and sets the link up, then writes the
+// directory entries that changed outside the lock.
 func (a *Adapter) linkUp(ctx context.Context, state *State) error {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	err := a.linkUpLocked(ctx, state)
+	return errors.Join(err, a.unlockAndWriteDirectory(ctx))
+}
+
+// linkUpLocked reconciles with the router's state and sets the link up;
+// the directory and the status are written after, outside the lock.
+func (a *Adapter) linkUpLocked(ctx context.Context, state *State) error {
 	if a.closed {
 		return ErrClosed
 	}
@@ -69,7 +76,7 @@ func (a *Adapter) reconcileLocked(ctx context.Context, st *State) error {
 		if err := subjects.CheckID("TenantID", t.TenantID); err != nil {
 			return err
 		}
-		if err := a.putTenantLocked(ctx, t); err != nil {
+		if err := a.putTenantLocked(t); err != nil {
 			return err
 		}
 	}
@@ -78,7 +85,7 @@ func (a *Adapter) reconcileLocked(ctx context.Context, st *State) error {
 		if err := subjects.CheckID("ServiceGroupID", g.ServiceGroupID); err != nil {
 			return err
 		}
-		if err := a.putGroupLocked(ctx, g); err != nil {
+		if err := a.putGroupLocked(g); err != nil {
 			return err
 		}
 		listed[g.ServiceGroupID] = true

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sisbridge/sisbridge/internal/natstest"
 	"github.com/sisbridge/sisbridge/queue"
+	"github.com/sisbridge/sisbridge/subjects"
 )
 
 // stallProxy forwards loopback TCP to a NATS server and can hold every byte
@@ -149,4 +150,48 @@ func TestApplyDoesNotWaitForNATS(t *testing.T) {
 		t.Fatalf("an Apply waited %s while NATS did not answer", worst)
 	}
 	t.Logf("slowest Apply %s while NATS did not answer for 2.5 s", worst)
+}
+
+// TestApplyDoesNotWaitForDirectoryWrites: a group added while NATS does not
+// answer waits for its directory entry, but the adapter's state has it at
+// once, and changes of other groups go on meanwhile.
+func TestApplyDoesNotWaitForDirectoryWrites(t *testing.T) {
+	s := natstest.Server(t)
+	p := newStallProxy(t, s.Addr().String())
+	nc, err := nats.Connect(p.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := openAdapter(t, js, Config{})
+	ctx := testCtx(t)
+	if err := a.LinkUp(ctx, newDriver(1).state()); err != nil {
+		t.Fatal(err)
+	}
+	p.pause(true)
+	put := make(chan error, 1)
+	go func() { put <- a.PutGroup(ctx, subjects.Group{ServiceGroupID: "acme-new", TenantID: "acme", Name: "New"}) }()
+	waitFor(t, "the new group in the state", func() bool { _, _, ok := a.Group("acme-new"); return ok })
+	applied := make(chan error, 1)
+	go func() {
+		applied <- a.Apply(ctx, "acme-sales", queue.Change{Op: queue.OpEnqueue, CallID: "during", Session: queue.Session{MediaType: queue.MediaChat}})
+	}()
+	select {
+	case err := <-applied:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-put:
+		t.Fatal("the directory write ended before the stall did")
+	case <-time.After(20 * time.Second):
+		t.Fatal("Apply waited for a directory write")
+	}
+	p.pause(false)
+	if err := <-put; err != nil {
+		t.Fatal(err)
+	}
 }
