@@ -200,3 +200,19 @@ func TestHerdIsServedUnderTheBudget(t *testing.T) {
 	t.Logf("initial data buffered at most %d KiB", st.InitialBufferedPeak>>10)
 	waitFor(t, "the budget emptied", func() bool { return srv.Stats().InitialBuffered == 0 })
 }
+
+// TestClientThatStopsReadingIsClosedAsTooSlow: a client that stops reading
+// while its outbound queue stays under the limit is closed once a write
+// makes no progress for WriteTimeout, and that close counts as too slow
+// (4009), as one past the limit does.
+func TestClientThatStopsReadingIsClosedAsTooSlow(t *testing.T) {
+	e := deepEnv(t, "acme-sales", 20000)
+	srv, url := e.gateway(bridge.Config{OutboundLimit: 1 << 30, WriteTimeout: 300 * time.Millisecond, SendBuffer: 4096}, nil)
+	c := dialRaw(t, url)
+	c.initialize(false)
+	c.send(protocol.Request{Op: protocol.OpSubscribe, ServiceGroupID: "acme-sales"})
+	waitFor(t, "the client closed", func() bool { return srv.Stats().Connections == 0 })
+	if n := gatewayMetrics(t, url)["sis_gateway_slow_client_closes_total"]; n != 1 {
+		t.Fatalf("slow client closes %v, want 1", n)
+	}
+}

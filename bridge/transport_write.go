@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/sisbridge/sisbridge/protocol"
 )
 
 // outcome is what a flusher's write of a transport left to do; the
@@ -125,7 +128,7 @@ func (t *transport) writeLoop() {
 		}
 		t.counted(len(frames))
 		if err := t.writeFrames(bw, frames, closing); err != nil {
-			_ = t.nc.Close()
+			t.writeFailed(err, closing)
 			return
 		}
 		if closing {
@@ -133,6 +136,23 @@ func (t *transport) writeLoop() {
 			return
 		}
 	}
+}
+
+// writeFailed ends a connection whose write failed. A write that made no
+// progress for WriteTimeout is a client that stopped reading: too slow, as
+// one past its outbound limit (counted and logged as a 4009 close; the
+// close frame cannot reach a client that does not read, and a frame cut
+// short cannot be followed by one).
+func (t *transport) writeFailed(err error, closing bool) {
+	if errors.Is(err, os.ErrDeadlineExceeded) && !closing {
+		t.srv.metrics.slowCloses.Inc()
+		t.srv.log.Info().Str("remote", t.nc.RemoteAddr().String()).Dur("stalled", t.srv.cfg.WriteTimeout).
+			Msg("client closed as too slow (4009): it stopped reading")
+		t.mu.Lock()
+		t.closing, t.closeCode, t.closeWhy = true, protocol.CloseSlowConsumer, "client stopped reading"
+		t.mu.Unlock()
+	}
+	_ = t.nc.Close()
 }
 
 // cancelStreams cancels the initial data still to produce of a closing
