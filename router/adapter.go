@@ -48,7 +48,8 @@ type Adapter struct {
 	linkVer    uint64 // grows with each change of link or store fault
 	storeFault string // why the store refuses writes; "" while it takes them
 	storeSince time.Time
-	stopped    bool // Close has ended the link for good
+	stopped    bool  // Close has ended the link for good
+	clock      Clock // the source's, when it has one
 
 	statusMu      sync.Mutex // serializes status writes, outside mu
 	statusWritten uint64     // linkVer of the last status written
@@ -185,6 +186,9 @@ func (a *Adapter) goLoop(interval time.Duration, fn func()) {
 // adapter fails (Failed); it returns src's error or the adapter's. The
 // router is reported disconnected when src stops.
 func (a *Adapter) Run(ctx context.Context, src Source) error {
+	if c, ok := src.(Clock); ok {
+		a.setClock(c)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {

@@ -36,6 +36,10 @@ type Config struct {
 	// AckTimeout is how long a publish may await its acknowledgement before
 	// it is retried. Default 5 s.
 	AckTimeout time.Duration
+	// ClockSkew is how far a TimeEnteredQueue may lie ahead of the router's
+	// clock (the source's Clock, else this machine's): two machines' clocks
+	// differ a little; a time further ahead is refused. Default 5 min.
+	ClockSkew time.Duration
 	// MaxBatch is how many consecutive changes of one group one message may
 	// carry. Changes are batched only while half the Window awaits
 	// acknowledgement; otherwise each goes out at once. Default 64.
@@ -66,6 +70,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxBatch == 0 {
 		c.MaxBatch = 64
 	}
+	if c.ClockSkew == 0 {
+		c.ClockSkew = 5 * time.Minute
+	}
 	return c
 }
 
@@ -83,6 +90,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBatch < 1 || c.MaxBatch > 4096 {
 		errs = append(errs, fmt.Errorf("max batch %d: want 1 to 4096", c.MaxBatch))
+	}
+	if c.ClockSkew < 0 {
+		errs = append(errs, fmt.Errorf("clock skew %s: want 0 (default) or more", c.ClockSkew))
 	}
 	if c.AckTimeout < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("ack timeout %s: want at least 100ms", c.AckTimeout))

@@ -15,6 +15,11 @@ func (a *Adapter) Apply(ctx context.Context, groupID string, c queue.Change) err
 	if err := subjects.CheckID("CallID", c.CallID); err != nil {
 		return a.reject(groupID, c, err)
 	}
+	if c.Op == queue.OpEnqueue {
+		if err := a.checkTime(c.CallID, c.Session.TimeEnteredQueue, a.routerNow()); err != nil {
+			return a.reject(groupID, c, err)
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.usableLocked(); err != nil {
@@ -241,8 +246,9 @@ func (a *Adapter) Sync(ctx context.Context, groupID string, sessions []queue.Ses
 }
 
 func (a *Adapter) syncLocked(ctx context.Context, g *group, sessions []queue.Session) error {
+	now := a.routerNow()
 	for _, s := range sessions {
-		if err := subjects.CheckID("CallID", s.CallID); err != nil {
+		if err := errors.Join(subjects.CheckID("CallID", s.CallID), a.checkTime(s.CallID, s.TimeEnteredQueue, now)); err != nil {
 			return fmt.Errorf("sync %s: %w", g.info.ServiceGroupID, err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sisbridge/sisbridge/queue"
 	"github.com/sisbridge/sisbridge/subjects"
 )
 
@@ -43,6 +44,42 @@ func (a *Adapter) Ready() error {
 		return fmt.Errorf("%w since %s: %s", ErrStoreRefuses, h.StoreSince.Format(time.RFC3339), h.StoreFault)
 	case !h.Router:
 		return fmt.Errorf("%w: %s", ErrRouterDown, h.RouterReason)
+	}
+	return nil
+}
+
+// setClock makes c the router's clock (nil: the wall clock).
+func (a *Adapter) setClock(c Clock) {
+	a.linkMu.Lock()
+	defer a.linkMu.Unlock()
+	a.clock = c
+}
+
+// routerClock returns the router's clock reading; nil without a Clock.
+func (a *Adapter) routerClock() *subjects.RouterClock {
+	a.linkMu.Lock()
+	c := a.clock
+	a.linkMu.Unlock()
+	if c == nil {
+		return nil
+	}
+	at, rate := c.RouterClock()
+	return &subjects.RouterClock{At: at.UTC(), Rate: rate}
+}
+
+// routerNow is the router's time now.
+func (a *Adapter) routerNow() time.Time {
+	if c := a.routerClock(); c != nil {
+		return c.At
+	}
+	return time.Now()
+}
+
+// checkTime refuses a TimeEnteredQueue too far ahead of the router's clock.
+func (a *Adapter) checkTime(callID string, entered, now time.Time) error {
+	if ahead := entered.Sub(now); ahead > a.cfg.ClockSkew {
+		return fmt.Errorf("%w: call %s entered the queue %s ahead of the router's clock (%s); allowed %s",
+			queue.ErrInvalid, callID, ahead.Round(time.Second), now.UTC().Format(time.RFC3339), a.cfg.ClockSkew)
 	}
 	return nil
 }

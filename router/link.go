@@ -140,7 +140,7 @@ func (a *Adapter) writeStatus(ctx context.Context) error {
 }
 
 func (a *Adapter) putStatus(ctx context.Context, st subjects.RouterStatus) error {
-	st.Updated, st.Adapter = time.Now().UTC(), a.cfg.Name
+	st.Updated, st.Adapter, st.Clock = time.Now().UTC(), a.cfg.Name, a.routerClock()
 	data, err := subjects.EncodeStatus(st)
 	if err == nil {
 		_, err = a.status.Put(ctx, subjects.RouterStatusKey, data)

@@ -174,7 +174,9 @@ func TestApplyDoesNotWaitForDirectoryWrites(t *testing.T) {
 	}
 	p.pause(true)
 	put := make(chan error, 1)
-	go func() { put <- a.PutGroup(ctx, subjects.Group{ServiceGroupID: "acme-new", TenantID: "acme", Name: "New"}) }()
+	go func() {
+		put <- a.PutGroup(ctx, subjects.Group{ServiceGroupID: "acme-new", TenantID: "acme", Name: "New"})
+	}()
 	waitFor(t, "the new group in the state", func() bool { _, _, ok := a.Group("acme-new"); return ok })
 	applied := make(chan error, 1)
 	go func() {

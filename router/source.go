@@ -7,6 +7,7 @@ package router
 
 import (
 	"context"
+	"time"
 
 	"github.com/sisbridge/sisbridge/queue"
 	"github.com/sisbridge/sisbridge/subjects"
@@ -44,6 +45,16 @@ type Handler interface {
 	// Sync reports a group's whole queue; the adapter publishes the
 	// difference from its own state as ordinary changes.
 	Sync(ctx context.Context, group string, sessions []queue.Session) error
+}
+
+// Clock is implemented by a Source whose time is not the wall clock (a
+// simulation, a capture played back faster): the adapter publishes it in
+// the router status, so that clients measure waits by it, and checks times
+// against it.
+type Clock interface {
+	// RouterClock returns the router's time now and how many of its
+	// seconds pass per real second (0: not at a steady rate).
+	RouterClock() (now time.Time, rate float64)
 }
 
 // State is a router's whole directory and queues.

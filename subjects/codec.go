@@ -66,6 +66,9 @@ func DecodeGroup(data []byte) (Group, error) { return decodeTagged[Group](data, 
 func DecodeStatus(data []byte) (RouterStatus, error) {
 	s, err := decodeTagged[RouterStatus](data, "router status")
 	s.Since, s.Updated = s.Since.UTC(), s.Updated.UTC()
+	if s.Clock != nil {
+		s.Clock.At = s.Clock.At.UTC()
+	}
 	return s, err
 }
 

@@ -78,4 +78,24 @@ type RouterStatus struct {
 	Adapter string `msgpack:"adapter"`
 	// Reason says why the link is down; empty when connected.
 	Reason string `msgpack:"reason,omitempty"`
+	// Clock is the router's clock when it is not the wall clock (the
+	// simulator, a capture played back); nil for a real router.
+	Clock *RouterClock `msgpack:"clock,omitempty"`
+}
+
+// RouterClock is a router's clock: its time when the status was written
+// (Updated) and how many of its seconds pass per real second (0: it does
+// not run at a steady rate, as a simulation at full speed).
+type RouterClock struct {
+	At   time.Time `msgpack:"at"`
+	Rate float64   `msgpack:"rate"`
+}
+
+// RouterTime returns the router's time at wall-clock time wall: the wall
+// clock itself without a Clock.
+func (st RouterStatus) RouterTime(wall time.Time) time.Time {
+	if st.Clock == nil {
+		return wall
+	}
+	return st.Clock.At.Add(time.Duration(float64(wall.Sub(st.Updated)) * st.Clock.Rate))
 }

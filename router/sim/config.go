@@ -36,7 +36,10 @@ type Config struct {
 	// Start is the simulated time of the first LinkUp; the warmup runs from
 	// Start-Warmup up to it. Its location is the contact centre's time zone
 	// (opening hours, the daily traffic profile). Default: the wall-clock
-	// time New is called, truncated to the second.
+	// time New is called, truncated to the second, in the local time zone
+	// if it is business hours there (9:00 to 17:00), else in a zone where
+	// it is 11:00 now: the contact centre is busy at any hour, and its
+	// times are the wall clock's.
 	Start time.Time
 	// Tenants is how many tenants to simulate, 1 to MaxTenants. Default 3.
 	Tenants int
@@ -71,12 +74,26 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// openNow returns now in the local zone if it is business hours there,
+// else in a fixed zone where the hour is 11.
+func openNow(now time.Time) time.Time {
+	if h := now.Hour(); h >= 9 && h < 17 {
+		return now
+	}
+	utc := now.UTC()
+	offset := (11 - utc.Hour()) * 3600
+	if offset < -12*3600 {
+		offset += 24 * 3600
+	}
+	return now.In(time.FixedZone(fmt.Sprintf("UTC%+03d", offset/3600), offset))
+}
+
 func (c *Config) setDefaults() {
 	if c.Speed == 0 {
 		c.Speed = 1
 	}
 	if c.Start.IsZero() {
-		c.Start = time.Now().Truncate(time.Second)
+		c.Start = openNow(time.Now().Truncate(time.Second))
 	}
 	if c.Tenants == 0 {
 		c.Tenants = 3

@@ -29,7 +29,7 @@ func (s *Sim) Run(ctx context.Context, h router.Handler) error {
 	s.mu.Lock()
 	s.link = true
 	st := s.stateLocked()
-	r.rebase(s.now)
+	r.rebaseLocked(s.now)
 	s.mu.Unlock()
 	if err := r.linkUp(st); err != nil || ctx.Err() != nil {
 		return err
@@ -78,9 +78,11 @@ func (r *runner) loop() error {
 	return nil
 }
 
-// rebase maps simulated time at to the wall-clock time now.
-func (r *runner) rebase(at time.Duration) {
+// rebaseLocked maps simulated time at to the wall-clock time now, for the
+// pacing and for RouterClock; r.s.mu is held.
+func (r *runner) rebaseLocked(at time.Duration) {
 	r.wall0, r.sim0 = time.Now(), at
+	r.s.paceWall, r.s.paceSim, r.s.pacing = r.wall0, at, r.paced
 }
 
 // maxWait bounds one pacing wait, so that a tiny Speed cannot overflow.
@@ -95,7 +97,9 @@ func (r *runner) pace(at time.Duration) bool {
 	}
 	d := time.Until(r.wall0.Add(time.Duration(min(float64(at-r.sim0)/r.s.cfg.Speed, maxWait))))
 	if d < -time.Second {
-		r.rebase(at)
+		r.s.mu.Lock()
+		r.rebaseLocked(at)
+		r.s.mu.Unlock()
 		return true
 	}
 	if d <= 0 {

@@ -200,3 +200,37 @@ func TestRejectedChangeSyncsGroup(t *testing.T) {
 		t.Fatal("rejected moves were not answered with Sync")
 	}
 }
+
+// TestRouterClockFollowsSpeed: while Run paces the simulation, the router
+// clock runs on between events at Speed; unpaced it is the simulated time
+// with no steady rate.
+func TestRouterClockFollowsSpeed(t *testing.T) {
+	s, err := sim.New(sim.Config{Seed: 4, Start: start, Speed: 1e-3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now, rate := s.RouterClock(); rate != 0 || !now.Equal(s.Now()) {
+		t.Fatalf("before Run: %s at rate %v, want the simulated time %s at rate 0", now, rate, s.Now())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := signalling{newRecorder(), make(chan struct{}, 1)}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, h) }()
+	<-h.up
+	first, rate := s.RouterClock()
+	if rate != 1e-3 {
+		t.Fatalf("rate %v, want the Speed", rate)
+	}
+	wall := time.Now()
+	for time.Since(wall) < 50*time.Millisecond { // the clock must move between two readings
+		time.Sleep(5 * time.Millisecond)
+	}
+	if later, _ := s.RouterClock(); !later.After(first) {
+		t.Fatalf("router clock stood still: %s then %s", first, later)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -56,6 +56,11 @@ type Sim struct {
 	link, reporting bool
 	out             []report
 	err             error
+	// paceWall is the wall-clock time of simulated time paceSim while Run
+	// paces the simulation (pacing).
+	paceWall time.Time
+	paceSim  time.Duration
+	pacing   bool
 }
 
 // counters number calls, stints (one per stay in a queue) and agents.
@@ -136,6 +141,20 @@ func (s *Sim) Now() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.clock()
+}
+
+// RouterClock returns the simulated time now and how many simulated
+// seconds pass per second (router.Clock): between events, while Run paces
+// the simulation, the time runs on at Speed; unpaced, it is the last
+// event's and the rate is 0.
+func (s *Sim) RouterClock() (time.Time, float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.pacing {
+		return s.clock(), 0
+	}
+	at := s.paceSim + time.Duration(float64(time.Since(s.paceWall))*s.cfg.Speed)
+	return s.origin.Add(max(at, s.now)), s.cfg.Speed
 }
 
 // State returns a copy of the simulated router's whole directory and queues;
