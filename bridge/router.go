@@ -117,6 +117,17 @@ func (r *routerWatch) check(now time.Time) {
 	}
 }
 
+// clock returns the router's time now and its rate: the router status's
+// clock, or the wall clock (rate 1) for a real router.
+func (r *routerWatch) clock(now time.Time) (time.Time, float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.status.Clock == nil {
+		return now.UTC(), 1
+	}
+	return r.status.RouterTime(now).UTC(), r.status.Clock.Rate
+}
+
 func (r *routerWatch) connected() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -94,7 +94,7 @@ func (s *session) dispatch(req *protocol.Request) *protocol.Fault {
 		return s.unsubscribe(l, req)
 	case protocol.OpHeartbeat:
 		s.awaitingHB.Store(0)
-		return s.reply(l, req, nil)
+		return s.reply(l, req, s.srv.clockResult())
 	}
 	return protocol.Faultf(protocol.InvalidRequestFault, "unknown op %q", req.Op)
 }
@@ -105,6 +105,13 @@ func knownOp(op string) bool {
 		return true
 	}
 	return false
+}
+
+// clockResult is the result of Initialize and Heartbeat: the router's
+// clock.
+func (s *Server) clockResult() *protocol.Result {
+	at, rate := s.router.clock(time.Now())
+	return &protocol.Result{RouterTime: &at, RouterClockRate: &rate}
 }
 
 // errEnded: the session ended while a request of it was being answered.
@@ -158,7 +165,7 @@ func (s *session) start(req *protocol.Request, id string, release func(context.C
 	s.mu.Unlock()
 	s.srv.setSession(id, s)
 	s.srv.metrics.sessions.Inc()
-	fault := s.reply(l, req, nil)
+	fault := s.reply(l, req, s.srv.clockResult())
 	if !s.srv.router.connected() {
 		s.end(l, true)
 	}

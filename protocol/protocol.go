@@ -94,6 +94,16 @@ type Result struct {
 	ServiceGroupID string `json:"ServiceGroupID,omitempty" msgpack:"ServiceGroupID,omitempty"`
 	// Resumed says a ResumeFromSeq was honoured (ext).
 	Resumed *bool `json:"Resumed,omitempty" msgpack:"Resumed,omitempty"`
+	// RouterTime is the router's time as the reply was made, on the
+	// replies to Initialize and Heartbeat (ext). A session's wait is
+	// RouterTime minus its TimeEnteredQueue, run on at RouterClockRate:
+	// the simulator's clock, or a capture played back faster, is not the
+	// wall clock.
+	RouterTime *time.Time `json:"RouterTime,omitempty" msgpack:"RouterTime,omitempty"`
+	// RouterClockRate is how many router seconds pass per real second, with
+	// RouterTime (ext): 1 for a real router, 0 when the router's time does
+	// not run at a steady rate.
+	RouterClockRate *float64 `json:"RouterClockRate,omitempty" msgpack:"RouterClockRate,omitempty"`
 }
 
 // Message is any server message, as a client decodes it: a reply (ID with

@@ -15,14 +15,17 @@ type pacer struct {
 	wall0 time.Time
 	at0   time.Time
 	timer *time.Timer
+	// mapped, when set, is told each mapping of wall0 to at0.
+	mapped func(wall0, at0 time.Time)
 }
 
-func newPacer(cfg PlayConfig, origin time.Time) *pacer {
-	p := &pacer{max: cfg.Max(), speed: cfg.Speed, wall0: time.Now(), at0: origin}
+func newPacer(cfg PlayConfig, origin time.Time, mapped func(wall0, at0 time.Time)) *pacer {
+	p := &pacer{max: cfg.Max(), speed: cfg.Speed, wall0: time.Now(), at0: origin, mapped: mapped}
 	if !p.max {
 		p.timer = time.NewTimer(time.Hour)
 		p.timer.Stop()
 	}
+	p.mapped(p.wall0, p.at0)
 	return p
 }
 
@@ -38,6 +41,7 @@ func (p *pacer) wait(ctx context.Context, at time.Time) error {
 	switch {
 	case d < -time.Second:
 		p.wall0, p.at0 = time.Now(), at
+		p.mapped(p.wall0, p.at0)
 		return ctx.Err()
 	case d < time.Millisecond:
 		return ctx.Err()

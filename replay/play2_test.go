@@ -201,3 +201,29 @@ func TestCheckIdle(t *testing.T) {
 		t.Fatalf("after the adapter stopped: %v", err)
 	}
 }
+
+// TestRouterClock: the player's clock is the capture time being played, in
+// the frame of the times it plays (shifted to now unless KeepTimes), at
+// the playing speed.
+func TestRouterClock(t *testing.T) {
+	data, _ := sampleCapture(t, true)
+	for _, keep := range []bool{false, true} {
+		p, err := NewPlayer(bytes.NewReader(data), int64(len(data)), PlayConfig{Speed: 1e6, KeepTimes: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := p.Index().Header.Start
+		if now, rate := p.RouterClock(); rate != 1e6 || now.Before(start) {
+			t.Fatalf("keep %v, before playing: %s at rate %v, want from %s at 1e6", keep, now, rate, start)
+		}
+		dst := newBus(t)
+		before := time.Now()
+		if err := dst.a.Run(testCtx(t), p); err != nil {
+			t.Fatal(err)
+		}
+		now, _ := p.RouterClock()
+		if keep && now.Before(start) || !keep && now.Before(before) {
+			t.Fatalf("keep %v, after playing: clock %s (capture start %s, play start %s)", keep, now, start, before)
+		}
+	}
+}

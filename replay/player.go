@@ -77,12 +77,38 @@ type Player struct {
 	played, rejected, rounds atomic.Uint64
 	offset, at               atomic.Int64
 	started                  atomic.Int64 // unix ns when the current round started
+	// clockWall and clockAt (unix ns) map wall-clock time to capture time,
+	// as the pacer does (RouterClock).
+	clockWall, clockAt atomic.Int64
+	clockShift         atomic.Int64 // the round's shift of times (ns)
 
 	mu      sync.Mutex
 	skipped []Span
 }
 
-var _ router.Source = (*Player)(nil)
+var (
+	_ router.Source = (*Player)(nil)
+	_ router.Clock  = (*Player)(nil)
+)
+
+// mapClock records that capture time at0 is played at wall-clock time wall0.
+func (p *Player) mapClock(wall0, at0 time.Time) {
+	p.clockAt.Store(at0.UnixNano())
+	p.clockWall.Store(wall0.UnixNano())
+}
+
+// RouterClock returns the capture time being played now, shifted as the
+// times played are (KeepTimes), and how many seconds of capture pass per
+// second (router.Clock): at maximum speed the capture time reached and
+// rate 0. Before the first round it is the capture's start.
+func (p *Player) RouterClock() (time.Time, float64) {
+	shift := time.Duration(p.clockShift.Load())
+	if p.cfg.Max() {
+		return time.Unix(0, p.at.Load()).Add(shift).UTC(), 0
+	}
+	at, wall := time.Unix(0, p.clockAt.Load()), time.Unix(0, p.clockWall.Load())
+	return at.Add(shift + time.Duration(float64(time.Since(wall))*p.cfg.Speed)).UTC(), p.cfg.Speed
+}
 
 // NewPlayer checks the whole capture held by ra (size bytes) with Scan and
 // returns a player of it. Without SkipCorrupt a damaged capture is refused
@@ -97,7 +123,10 @@ func NewPlayer(ra io.ReaderAt, size int64, cfg PlayConfig) (*Player, error) {
 		return nil, err
 	}
 	log := cfg.Log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second})
-	return &Player{ra: ra, size: size, cfg: cfg, index: x, log: log}, nil
+	p := &Player{ra: ra, size: size, cfg: cfg, index: x, log: log}
+	p.at.Store(x.Header.Start.UnixNano())
+	p.mapClock(time.Now(), x.Header.Start)
+	return p, nil
 }
 
 // Index returns what NewPlayer's scan found.
@@ -146,11 +175,13 @@ func (p *Player) round(ctx context.Context, h router.Handler) error {
 	}
 	p.started.Store(now.UnixNano())
 	p.at.Store(pb.start.UnixNano())
+	p.clockShift.Store(int64(pb.shift))
+	p.mapClock(now, pb.start)
 	first, err := pb.opening(p.rounds.Load() > 0)
 	if err != nil {
 		return err
 	}
-	pb.pace = newPacer(p.cfg, pb.start)
+	pb.pace = newPacer(p.cfg, pb.start, p.mapClock)
 	defer pb.pace.stop()
 	err = pb.play(first)
 	p.linkUp = pb.connected

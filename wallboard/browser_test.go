@@ -18,6 +18,7 @@ import (
 	"github.com/sisbridge/sisbridge/internal/stacktest"
 	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/queue"
+	"github.com/sisbridge/sisbridge/router"
 	"github.com/sisbridge/sisbridge/wallboard"
 )
 
@@ -271,4 +272,40 @@ func TestBrowserLogin(t *testing.T) {
 	if leftover != "00" {
 		t.Errorf("credentials left in the page or its storage: %q", leftover)
 	}
+}
+
+// aheadSource is a router source whose clock runs two days ahead of the
+// wall clock; it reports nothing.
+type aheadSource struct{}
+
+func (aheadSource) RouterClock() (time.Time, float64) { return time.Now().Add(48 * time.Hour), 1 }
+
+func (aheadSource) Run(ctx context.Context, _ router.Handler) error {
+	<-ctx.Done()
+	return nil
+}
+
+// TestBrowserMeasuresWaitsByTheRouterClock: with a router whose clock is
+// not the wall clock (the simulator), waits are its time minus
+// TimeEnteredQueue, not this machine's.
+func TestBrowserMeasuresWaitsByTheRouterClock(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Adapter.Run(ctx, aheadSource{}) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "the router clock in use", func() bool {
+		err := e.Adapter.Apply(e.Ctx, "acme-sales", queue.Change{Op: queue.OpEnqueue, CallID: "ahead", Session: queue.Session{
+			MediaType: queue.MediaVoice, TimeEnteredQueue: time.Now().UTC().Add(48*time.Hour - 95*time.Second)}})
+		return err == nil
+	})
+	_, base := e.serve(bridge.Config{}, nil)
+	p := openPage(t, bin, base+"/")
+	p.waitDOM("the session", []string{`data-call-id="ahead"`})
+	var longest string
+	waitFor(t, "the wait by the router clock", func() bool {
+		p.eval(`document.querySelector('[data-group="acme-sales"] .longest').textContent`, &longest)
+		return strings.HasPrefix(longest, "01:3")
+	})
 }

@@ -33,6 +33,7 @@ func (a *adapterFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&a.cfg.SnapshotInterval, "snapshot-interval", 5*time.Second, "snapshot every changed group this often")
 	fs.DurationVar(&a.retention, "retention", 24*time.Hour, "how long JetStream keeps events")
 	fs.IntVar(&a.replicas, "replicas", 1, "JetStream replicas of every stream and bucket: 1, 3 or 5")
+	fs.DurationVar(&a.cfg.ClockSkew, "clock-skew", 5*time.Minute, "how far a TimeEnteredQueue may lie ahead of the router's clock before the change is refused")
 }
 
 func (a *adapterFlags) config() router.Config {

@@ -285,11 +285,11 @@
     for (;;) {
       if (stale()) return;
       try {
-        await request('Initialize', {
+        setClock(await request('Initialize', {
           LogonID: creds ? creds.LogonID : '',
           Password: creds ? creds.Password : '',
           SendQueuePositionUpdates: true,
-        });
+        }));
         break;
       } catch (err) {
         if (stale() || err instanceof Closed) return;
@@ -401,7 +401,7 @@
         break;
       }
       case 'KeepAlive':
-        request('Heartbeat').catch(() => {});
+        request('Heartbeat').then(setClock, () => {});
         break;
       case 'RouterDisconnected': {
         // the session and every subscription are gone; the socket stays
@@ -615,22 +615,38 @@
     tickGroup(g, Date.now());
   }
 
-  // tickGroup refreshes what moves with the clock: waits, longest wait,
-  // the "last left" line.
+  // The router's clock, from the replies to Initialize and Heartbeat: the
+  // simulator's (or a capture played faster) is not this machine's, and
+  // waits are measured by it.
+  const routerClock = { at: 0, local: 0, rate: 1 };
+  function setClock(result) {
+    const t = result && Date.parse(result.RouterTime);
+    if (!t) return;
+    routerClock.at = t;
+    routerClock.local = Date.now();
+    routerClock.rate = typeof result.RouterClockRate === 'number' ? result.RouterClockRate : 1;
+  }
+  function routerNow(now) {
+    return routerClock.at ? routerClock.at + routerClock.rate * (now - routerClock.local) : now;
+  }
+
+  // tickGroup refreshes what moves with the clock: waits (by the router's
+  // clock), longest wait, the "last left" line.
   function tickGroup(g, now) {
     const v = g.view;
     if (!v) return;
+    const rnow = routerNow(now);
     let level = '';
     if (v.oldest === null) {
       v.longest.textContent = '—';
     } else {
-      const s = (now - v.oldest) / 1000;
+      const s = Math.max(0, rnow - v.oldest) / 1000;
       v.longest.textContent = duration(s);
       level = waitLevel(s);
     }
     v.card.dataset.level = level;
     for (const r of v.rowById.values()) {
-      const s = r.since ? (now - r.since) / 1000 : 0;
+      const s = r.since ? Math.max(0, rnow - r.since) / 1000 : 0;
       r.wait.textContent = r.since ? duration(s) : '—';
       r.wait.dataset.level = r.since ? waitLevel(s) : '';
     }
