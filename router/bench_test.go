@@ -13,9 +13,16 @@ import (
 
 // BenchmarkAdapterThroughput measures changes per second accepted by the
 // adapter and acknowledged by JetStream on file storage: an embedded server
-// on loopback TCP, 100 groups, a steady mix of enqueues and removals with
-// full session details. The clock stops once the last change is stored.
+// on loopback TCP, 100 groups (or all in one group: a group has one message
+// in flight at a time), a steady mix of enqueues and removals with full
+// session details. The clock stops once the last change is stored.
 func BenchmarkAdapterThroughput(b *testing.B) {
+	for _, groups := range []int{100, 1} {
+		b.Run(fmt.Sprintf("groups=%d", groups), func(b *testing.B) { benchThroughput(b, groups) })
+	}
+}
+
+func benchThroughput(b *testing.B, groups int) {
 	s := natstest.Server(b)
 	_, js := natstest.Connect(b, s)
 	ctx := context.Background()
@@ -24,7 +31,6 @@ func BenchmarkAdapterThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer a.Close(ctx)
-	const groups = 100
 	groupIDs := benchDirectory(b, a, groups)
 	changes := benchChanges(groupIDs, b.N)
 	b.ReportAllocs()
