@@ -95,3 +95,42 @@ func get(url string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// TestFeedFlags: the feed's limits are flags; a line over --feed-max-line
+// is refused with its reason and the next one applied; a limit that means
+// nothing is named before anything starts.
+func TestFeedFlags(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stderr lockedBuffer
+	err := run(ctx, []string{"router", "--nats", "nats://127.0.0.1:1", "--listen", "", "--source", "feed", "--feed-file", "-",
+		"--feed-max-line", "0", "--feed-idle-timeout", "-1s"}, strings.NewReader(""), &stderr)
+	if err == nil || !strings.Contains(err.Error(), "--feed-max-line 0") || !strings.Contains(err.Error(), "--feed-idle-timeout -1s") {
+		t.Fatalf("bad limits: %v", err)
+	}
+	s := natstest.Server(t)
+	lines := `{"op":"tenant","TenantID":"acme","Name":"Acme"}` + "\n" +
+		`{"op":"group","ServiceGroupID":"acme-sales","TenantID":"acme","ServiceGroupName":"Sales"}` + "\n" +
+		`{"op":"enqueue","ServiceGroupID":"acme-sales","CallID":"long","MediaType":"Voice","CustomerInformation":"` + strings.Repeat("x", 300) + `"}` + "\n" +
+		`{"op":"enqueue","ServiceGroupID":"acme-sales","CallID":"short","MediaType":"Voice"}` + "\n"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(rctx, []string{"router", "--nats", s.ClientURL(), "--listen", addr, "--source", "feed", "--feed-file", "-",
+			"--feed-max-line", "200", "--log-format", "json"}, strings.NewReader(lines), &stderr)
+	}()
+	until(t, "the long line refused and the next applied", func() bool {
+		_, metrics := get("http://" + addr + "/metrics")
+		return strings.Contains(stderr.String(), "line longer than 200 bytes") && strings.Contains(metrics, "sis_adapter_changes_accepted_total 1")
+	})
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("router: %v\n%s", err, stderr.String())
+	}
+}
