@@ -173,18 +173,19 @@ func registry(reg *prometheus.Registry) bridge.Registry {
 }
 
 // waitForBus waits until the router adapter has created the streams and
-// buckets: a gateway may start first.
+// buckets the gateway uses: a gateway may start first, or while the
+// adapter is still creating them.
 func waitForBus(ctx context.Context, js jetstream.JetStream, log zerolog.Logger) error {
 	for attempt := 1; ; attempt++ {
-		_, err := js.Stream(ctx, subjects.StreamEvents)
-		if err == nil {
+		missing, err := busMissing(ctx, js)
+		if err != nil {
+			return err
+		}
+		if missing == "" {
 			return nil
 		}
-		if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("look up stream %s: %w", subjects.StreamEvents, err)
-		}
 		if attempt == 10 {
-			log.Warn().Msg("waiting for a router adapter to create the bus")
+			log.Warn().Str("missing", missing).Msg("waiting for a router adapter to create the bus")
 		}
 		select {
 		case <-ctx.Done():
@@ -192,6 +193,29 @@ func waitForBus(ctx context.Context, js jetstream.JetStream, log zerolog.Logger)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// busMissing names the first stream or bucket of the bus not there yet;
+// "" when all are.
+func busMissing(ctx context.Context, js jetstream.JetStream) (string, error) {
+	if _, err := js.Stream(ctx, subjects.StreamEvents); errors.Is(err, jetstream.ErrStreamNotFound) {
+		return subjects.StreamEvents, nil
+	} else if err != nil {
+		return "", fmt.Errorf("look up stream %s: %w", subjects.StreamEvents, err)
+	}
+	for _, b := range []string{subjects.BucketDirectory, subjects.BucketUsers, subjects.BucketSeats, subjects.BucketRouter} {
+		if _, err := js.KeyValue(ctx, b); errors.Is(err, jetstream.ErrBucketNotFound) {
+			return b, nil
+		} else if err != nil {
+			return "", fmt.Errorf("look up bucket %s: %w", b, err)
+		}
+	}
+	if _, err := js.ObjectStore(ctx, subjects.BucketSnapshots); errors.Is(err, jetstream.ErrBucketNotFound) {
+		return subjects.BucketSnapshots, nil
+	} else if err != nil {
+		return "", fmt.Errorf("look up object store %s: %w", subjects.BucketSnapshots, err)
+	}
+	return "", nil
 }
 
 func openSeats(ctx context.Context, js jetstream.JetStream, gf *gatewayFlags, log zerolog.Logger, lost func(string)) (*seats.Pool, error) {
