@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"github.com/sisbridge/sisbridge/access"
 	"github.com/sisbridge/sisbridge/bridge"
 	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/seats"
@@ -102,10 +103,11 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sisbridge gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		lf      logFlags
-		gf      gatewayFlags
-		natsURL = fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL (credentials in the URL are never logged)")
+		lf logFlags
+		gf gatewayFlags
+		nf natsFlags
 	)
+	nf.register(fs, access.Gateway)
 	lf.register(fs)
 	gf.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -118,7 +120,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := errors.Join(gf.check(), gf.config().WithDefaults().Validate()); err != nil {
 		return fmt.Errorf("sisbridge gateway: %w", err)
 	}
-	nc, err := dialNATS(ctx, *natsURL, "sisbridge-gateway", log)
+	nc, err := dialNATS(ctx, &nf, "sisbridge-gateway", log)
 	if err != nil {
 		return err
 	}

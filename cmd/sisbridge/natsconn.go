@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"github.com/sisbridge/sisbridge/access"
 )
 
 // waitLogEvery is how often a process waiting for NATS says so.
@@ -19,9 +23,14 @@ const waitLogEvery = 5 * time.Second
 // operator starts things does not matter; cancelling ctx gives up. A server
 // without JetStream is named as such. The connection reconnects by itself
 // for ever after.
-func dialNATS(ctx context.Context, url, name string, log zerolog.Logger) (*nats.Conn, error) {
-	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+func dialNATS(ctx context.Context, nf *natsFlags, name string, log zerolog.Logger) (*nats.Conn, error) {
+	url := nf.url
+	opts, err := nf.connectOptions(nats.Name(name), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
 		nats.ReconnectWait(time.Second), nats.ReconnectJitter(250*time.Millisecond, time.Second))
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", redact(url), err)
 	}
@@ -43,6 +52,9 @@ func awaitConnected(ctx context.Context, nc *nats.Conn, url string, log zerolog.
 	defer poll.Stop()
 	lastLog := start
 	for !nc.IsConnected() {
+		if err := nc.LastError(); err != nil && strings.Contains(strings.ToLower(err.Error()), "authorization") {
+			return fmt.Errorf("connect to NATS at %s: %w (give --nats-user with $SIS_NATS_PASSWORD, or --nats-credentials)", redact(url), err)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("connect to NATS at %s: gave up after %s: %w", redact(url), time.Since(start).Round(time.Second), ctx.Err())
@@ -75,4 +87,51 @@ func requireJetStream(ctx context.Context, nc *nats.Conn, url string) error {
 		return fmt.Errorf("NATS at %s: JetStream account: %w", redact(url), err)
 	}
 	return nil
+}
+
+// natsFlags say how a command reaches NATS, and as whom: a user and
+// password (given, or its role's in a credentials file made by
+// `sisbridge nats-config` or kept by `sisbridge run`).
+type natsFlags struct {
+	url, user, credentials string
+	role                   access.Role
+}
+
+// register adds the flags of a command that connects as role.
+func (n *natsFlags) register(fs *flag.FlagSet, role access.Role) {
+	n.role = role
+	fs.StringVar(&n.url, "nats", "nats://127.0.0.1:4222", "NATS server URL (credentials in the URL are never logged)")
+	fs.StringVar(&n.user, "nats-user", "", "NATS user (default: $SIS_NATS_USER, or the "+string(role)+" user of --nats-credentials)")
+	fs.StringVar(&n.credentials, "nats-credentials", "", "credentials file (sisbridge nats-config; the data directory's of sisbridge run): connect as its "+string(role)+" user")
+}
+
+// options are the nats.Options of the flags: credentials and the role's
+// inbox prefix (the only replies its permissions let it read).
+func (n *natsFlags) options() ([]nats.Option, error) {
+	opts := []nats.Option{nats.CustomInboxPrefix(n.role.Inbox())}
+	user, password := n.user, os.Getenv("SIS_NATS_PASSWORD")
+	if user == "" {
+		user = os.Getenv("SIS_NATS_USER")
+	}
+	if n.credentials != "" {
+		creds, err := access.Load(n.credentials)
+		if err != nil {
+			return nil, err
+		}
+		s, ok := creds[n.role]
+		if !ok {
+			return nil, fmt.Errorf("--nats-credentials %s has no %s user", n.credentials, n.role)
+		}
+		user, password = s.User, s.Password
+	}
+	if user != "" {
+		opts = append(opts, nats.UserInfo(user, password))
+	}
+	return opts, nil
+}
+
+// connectOptions are opts with the flags' own.
+func (n *natsFlags) connectOptions(opts ...nats.Option) ([]nats.Option, error) {
+	own, err := n.options()
+	return append(opts, own...), err
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
+	"github.com/sisbridge/sisbridge/access"
 	"github.com/sisbridge/sisbridge/internal/embednats"
 )
 
@@ -28,7 +29,7 @@ func TestDialWaitsForNATS(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		nc, err := dialNATS(ctx, "nats://"+addr, "test", zerolog.Nop())
+		nc, err := dialNATS(ctx, &natsFlags{url: "nats://" + addr, role: access.Gateway}, "test", zerolog.Nop())
 		if err == nil {
 			nc.Close()
 		}
@@ -63,7 +64,7 @@ func TestDialNamesAServerWithoutJetStream(t *testing.T) {
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := dialNATS(ctx, s.ClientURL(), "test", zerolog.Nop()); !errors.Is(err, errNoJetStream) {
+	if _, err := dialNATS(ctx, &natsFlags{url: s.ClientURL(), role: access.Gateway}, "test", zerolog.Nop()); !errors.Is(err, errNoJetStream) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -78,7 +79,7 @@ func TestSeatLeaseMustMatchTheBucket(t *testing.T) {
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc, err := dialNATS(ctx, s.ClientURL(), "test", zerolog.Nop())
+	nc, err := dialNATS(ctx, &natsFlags{url: s.ClientURL(), role: access.Gateway}, "test", zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"github.com/sisbridge/sisbridge/access"
 	"github.com/sisbridge/sisbridge/internal/embednats"
 	"github.com/sisbridge/sisbridge/queue"
 	"github.com/sisbridge/sisbridge/replay"
@@ -153,13 +154,14 @@ func replayRecord(ctx context.Context, args []string, stderr io.Writer) error {
 	var (
 		lf       logFlags
 		ff       filterFlags
-		natsURL  = fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL (credentials in the URL are never logged)")
+		nf       natsFlags
 		out      = fs.String("out", "", "capture file to write (required)")
 		force    = fs.Bool("force", false, "overwrite the capture file if it exists")
 		from     = fs.String("from", "", "export history from this stream sequence or RFC 3339 time, instead of recording live")
 		to       = fs.String("to", "", "export history up to this stream sequence or RFC 3339 time (inclusive)")
 		duration = fs.Duration("duration", 0, "stop recording live after this long (0: at Ctrl-C)")
 	)
+	nf.register(fs, access.Recorder)
 	lf.register(fs)
 	ff.register(fs)
 	if _, err := parseReplay(fs, args, 0); err != nil {
@@ -181,16 +183,20 @@ func replayRecord(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	nc, err := nats.Connect(*natsURL, nats.Name("sisbridge-replay-record"), nats.MaxReconnects(-1))
+	opts, err := nf.connectOptions(nats.Name("sisbridge-replay-record"), nats.MaxReconnects(-1))
 	if err != nil {
-		return fmt.Errorf("replay record: connect to NATS at %s: %w", redact(*natsURL), err)
+		return fmt.Errorf("replay record: %w", err)
+	}
+	nc, err := nats.Connect(nf.url, opts...)
+	if err != nil {
+		return fmt.Errorf("replay record: connect to NATS at %s: %w", redact(nf.url), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
 	}
-	rec, err := replay.NewRecorder(ctx, js, replay.RecordConfig{Filter: ff.filter(), Source: redact(*natsURL), Log: log})
+	rec, err := replay.NewRecorder(ctx, js, replay.RecordConfig{Filter: ff.filter(), Source: redact(nf.url), Log: log})
 	if err != nil {
 		return fmt.Errorf("replay record: %w", err)
 	}
@@ -292,7 +298,7 @@ func replayPlay(ctx context.Context, args []string, stderr io.Writer) error {
 	var (
 		lf        logFlags
 		ff        filterFlags
-		natsURL   = fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL (credentials in the URL are never logged)")
+		nf        natsFlags
 		embedded  = fs.Bool("embedded", false, "play into a throwaway embedded NATS server (in a temporary directory) instead of --nats")
 		listen    = fs.String("nats-listen", "127.0.0.1:0", "with --embedded: the server's address (port 0: any free port)")
 		gateway   = fs.String("gateway", "", "with --embedded: also serve a gateway and the wallboard on this address (e.g. 127.0.0.1:8080) until Ctrl-C")
@@ -302,6 +308,7 @@ func replayPlay(ctx context.Context, args []string, stderr io.Writer) error {
 		skip      = fs.Bool("skip-corrupt", false, "step over damaged frames, play the rest and list what was skipped")
 		takeOver  = fs.Bool("take-over", false, "play even though the router status says another adapter is live (stop that adapter first)")
 	)
+	nf.register(fs, access.Adapter)
 	lf.register(fs)
 	ff.register(fs)
 	pos, err := parseReplay(fs, args, 1)
@@ -337,7 +344,7 @@ func replayPlay(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("replay play %s: %w", pos[0], explainCapture(err))
 	}
 	describeCapture(player.Index(), stderr)
-	nc, stopNATS, err := playConn(*natsURL, *embedded, *listen, log, stderr)
+	nc, stopNATS, err := playConn(&nf, *embedded, *listen, log, stderr)
 	if err != nil {
 		return err
 	}
@@ -381,11 +388,15 @@ func describeCapture(x *replay.Index, w io.Writer) {
 
 // playConn connects to NATS, or starts an embedded server and connects to
 // it; the returned function closes and stops what it opened.
-func playConn(natsURL string, embedded bool, listen string, log zerolog.Logger, stderr io.Writer) (*nats.Conn, func(), error) {
+func playConn(nf *natsFlags, embedded bool, listen string, log zerolog.Logger, stderr io.Writer) (*nats.Conn, func(), error) {
 	if !embedded {
-		nc, err := nats.Connect(natsURL, nats.Name("sisbridge-replay-play"), nats.MaxReconnects(-1))
+		opts, err := nf.connectOptions(nats.Name("sisbridge-replay-play"), nats.MaxReconnects(-1))
 		if err != nil {
-			return nil, nil, fmt.Errorf("replay play: connect to NATS at %s: %w", redact(natsURL), err)
+			return nil, nil, fmt.Errorf("replay play: %w", err)
+		}
+		nc, err := nats.Connect(nf.url, opts...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("replay play: connect to NATS at %s: %w", redact(nf.url), err)
 		}
 		return nc, nc.Close, nil
 	}

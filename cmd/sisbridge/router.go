@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"github.com/sisbridge/sisbridge/access"
 	"github.com/sisbridge/sisbridge/router"
 	"github.com/sisbridge/sisbridge/router/feed"
 	"github.com/sisbridge/sisbridge/router/sim"
@@ -169,7 +170,8 @@ func runRouter(ctx context.Context, args []string, stdin io.Reader, stderr io.Wr
 	fs := flag.NewFlagSet("sisbridge router", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var rf routerFlags
-	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL (credentials in the URL are never logged)")
+	var nf natsFlags
+	nf.register(fs, access.Adapter)
 	listen := fs.String("listen", "127.0.0.1:8091", `HTTP address of the adapter's /healthz, /readyz and /metrics ("" for none)`)
 	rf.register(fs)
 	log, src, closeSrc, err := rf.setup(fs, args, stdin, stderr)
@@ -184,12 +186,12 @@ func runRouter(ctx context.Context, args []string, stdin io.Reader, stderr io.Wr
 		}
 		defer ln.Close()
 	}
-	nc, err := dialNATS(ctx, *natsURL, "sisbridge-router", log)
+	nc, err := dialNATS(ctx, &nf, "sisbridge-router", log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	log.Info().Str("nats", redact(*natsURL)).Str("source", rf.source).Msg("router adapter starting")
+	log.Info().Str("nats", redact(nf.url)).Str("source", rf.source).Msg("router adapter starting")
 	return serveAdapter(ctx, nc, rf.af.config(), src, log, adapterObs{reg: prometheus.NewRegistry(), ln: ln})
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"github.com/sisbridge/sisbridge/access"
 	"github.com/sisbridge/sisbridge/internal/embednats"
 	"github.com/sisbridge/sisbridge/wallboard"
 )
@@ -45,6 +46,13 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 	if err := checkRunFlags(ncfg, rf.af.config(), &gf); err != nil {
 		return fmt.Errorf("sisbridge run: %w", err)
 	}
+	creds, err := runCredentials(dir)
+	if err != nil {
+		return err
+	}
+	if ncfg.Users, err = creds.ServerUsers(false); err != nil {
+		return err
+	}
 	s, err := embednats.Start(ncfg, log)
 	if err != nil {
 		return err
@@ -53,20 +61,49 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 		s.Shutdown()
 		s.WaitForShutdown()
 	}()
-	nc, err := nats.Connect(s.ClientURL(), nats.Name("sisbridge-run"))
+	anc, err := connectAs(s.ClientURL(), creds, access.Adapter)
 	if err != nil {
-		return fmt.Errorf("connect to the embedded NATS server: %w", err)
+		return err
 	}
-	defer nc.Close()
-	log.Info().Str("nats", s.ClientURL()).Str("data_dir", dir).Msg("SIS Bridge starting (Ctrl-C stops)")
+	defer anc.Close()
+	gnc, err := connectAs(s.ClientURL(), creds, access.Gateway)
+	if err != nil {
+		return err
+	}
+	defer gnc.Close()
+	log.Info().Str("nats", s.ClientURL()).Str("data_dir", dir).Str("credentials", filepath.Join(dir, credentialsFile)).
+		Msg("SIS Bridge starting (Ctrl-C stops); other tools connect with --nats-credentials")
 	reg := prometheus.NewRegistry() // one /metrics for both parts
 	return both(ctx,
 		func(ctx context.Context) error {
-			return serveAdapter(ctx, nc, rf.af.config(), src, log, adapterObs{reg: reg, watch: func(ctx context.Context, a *router.Adapter) {
+			return serveAdapter(ctx, anc, rf.af.config(), src, log, adapterObs{reg: reg, watch: func(ctx context.Context, a *router.Adapter) {
 				healer(s, dir, a, log).run(ctx)
 			}})
 		},
-		func(ctx context.Context) error { return serveGateway(ctx, nc, &gf, wallboard.Handler(), log, reg) })
+		func(ctx context.Context) error { return serveGateway(ctx, gnc, &gf, wallboard.Handler(), log, reg) })
+}
+
+// credentialsFile is where `run` keeps its embedded server's credentials,
+// in the data directory.
+const credentialsFile = "nats-credentials.json"
+
+// runCredentials loads, or creates, the credentials of every role for
+// the embedded server (mode 0600, in the data directory).
+func runCredentials(dir string) (access.Credentials, error) {
+	if err := embednats.UsableDir(dir); err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	return access.LoadOrCreate(dir, credentialsFile, access.Roles...)
+}
+
+// connectAs connects to the embedded server as role.
+func connectAs(url string, creds access.Credentials, role access.Role) (*nats.Conn, error) {
+	s := creds[role]
+	nc, err := nats.Connect(url, nats.Name("sisbridge-run-"+string(role)), nats.UserInfo(s.User, s.Password), nats.CustomInboxPrefix(role.Inbox()))
+	if err != nil {
+		return nil, fmt.Errorf("connect to the embedded NATS server as %s: %w", role, err)
+	}
+	return nc, nil
 }
 
 // healer watches a's store on the embedded server s.

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/sisbridge/sisbridge/access"
 )
 
 // TestRunFailsWhenAPartFails: `sisbridge run` whose adapter cannot start
@@ -65,5 +68,53 @@ func TestRunNamesAnUnusableDataDir(t *testing.T) {
 	err := run(ctx, []string{"run", "--data-dir", filepath.Join(file, "data"), "--nats-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"}, strings.NewReader(""), &stderr)
 	if err == nil || !strings.Contains(err.Error(), "data dir") || !strings.Contains(err.Error(), "not a directory") {
 		t.Fatalf("run: %v", err)
+	}
+}
+
+// TestRunProtectsItsNATS: `run` keeps credentials for every role in its
+// data directory (0600), its NATS server lets no one in without them, and
+// other tools connect with --nats-credentials.
+func TestRunProtectsItsNATS(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	natsAddr := ln.Addr().String()
+	_ = ln.Close()
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	var stderr lockedBuffer
+	go func() {
+		done <- run(ctx, []string{"run", "--data-dir", dir, "--nats-listen", natsAddr, "--listen", "127.0.0.1:0", "--log-format", "json"}, strings.NewReader(""), &stderr)
+	}()
+	credsPath := filepath.Join(dir, credentialsFile)
+	until(t, "the gateway up", func() bool { return strings.Contains(stderr.String(), "gateway listening") })
+	fi, err := os.Stat(credsPath)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("credentials file: %v %v", fi, err)
+	}
+	if nc, err := nats.Connect("nats://" + natsAddr); err == nil {
+		nc.Close()
+		t.Fatal("the embedded server let in a client without credentials")
+	}
+	var out bytes.Buffer
+	err = run(ctx, []string{"users", "add", "--nats", "nats://" + natsAddr, "--nats-credentials", credsPath, "ann"}, strings.NewReader("s3cret-pass\ns3cret-pass\n"), &out)
+	if err != nil {
+		t.Fatalf("users add with the run's credentials: %v\n%s", err, out.String())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	creds, err := access.Load(credsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r, sec := range creds {
+		if strings.Contains(stderr.String(), sec.Password) || strings.Contains(out.String(), sec.Password) {
+			t.Fatalf("the %s password is in the output", r)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sisbridge/sisbridge/access"
 	"github.com/sisbridge/sisbridge/subjects"
 	"github.com/sisbridge/sisbridge/users"
 	"golang.org/x/term"
@@ -56,11 +57,12 @@ func runUsers(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs := flag.NewFlagSet("sisbridge users "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		natsURL  = fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL (credentials in the URL are never printed)")
+		nf       natsFlags
 		timeout  = fs.Duration("timeout", 30*time.Second, "give up after this long")
 		replicas = fs.Int("replicas", 1, "JetStream replicas of the SIS_USERS bucket, if it has to be created: 1, 3 or 5")
 		role     *string
 	)
+	nf.register(fs, access.Admin)
 	if cmd == "add" {
 		role = fs.String("role", users.RoleHostAdministrator, `the user's roles, comma-separated; "" for none`)
 	}
@@ -101,7 +103,7 @@ func runUsers(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	st, closeStore, err := openUsers(ctx, *natsURL, *replicas)
+	st, closeStore, err := openUsers(ctx, &nf, *replicas)
 	if err != nil {
 		return fmt.Errorf("users %s: %w", cmd, err)
 	}
@@ -166,12 +168,17 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // openUsers connects to NATS and opens the user store; the returned
 // function closes the connection.
-func openUsers(ctx context.Context, rawURL string, replicas int) (*users.Store, func(), error) {
+func openUsers(ctx context.Context, nf *natsFlags, replicas int) (*users.Store, func(), error) {
+	rawURL := nf.url
 	shown, err := redactURLs(rawURL)
 	if err != nil {
 		return nil, nil, err
 	}
-	nc, err := nats.Connect(rawURL, nats.Name("sisbridge-users"), nats.Timeout(5*time.Second))
+	opts, err := nf.connectOptions(nats.Name("sisbridge-users"), nats.Timeout(5*time.Second))
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := nats.Connect(rawURL, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot reach NATS at %s (is the server running? --nats sets the URL): %w", shown, err)
 	}

@@ -32,6 +32,10 @@ type Config struct {
 	// server syncs every 2 minutes; the adapter reconciles a lost tail with
 	// the router when it starts).
 	SyncAlways bool
+	// Users, when set, are the only clients the server lets in, each with
+	// its permissions (access.Credentials.ServerUsers). Default none:
+	// anyone who reaches Listen may connect.
+	Users []*server.User
 	// ReadyTimeout bounds the wait for the server to accept clients.
 	// Default 10 s.
 	ReadyTimeout time.Duration
@@ -89,7 +93,7 @@ func Start(cfg Config, log zerolog.Logger) (*server.Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
-	if err := usableDir(cfg.DataDir); err != nil {
+	if err := UsableDir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	host, port, _ := splitListen(cfg.Listen)
@@ -104,6 +108,7 @@ func Start(cfg Config, log zerolog.Logger) (*server.Server, error) {
 		ServerName: "sisbridge", Host: host, Port: port, NoSigs: true,
 		JetStream: true, StoreDir: filepath.Clean(cfg.DataDir),
 		JetStreamMaxStore: cfg.MaxStore, JetStreamMaxMemory: cfg.MaxMemory, SyncAlways: cfg.SyncAlways,
+		Users: cfg.Users,
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
@@ -118,10 +123,10 @@ func Start(cfg Config, log zerolog.Logger) (*server.Server, error) {
 	return s, nil
 }
 
-// usableDir makes dir if need be and makes sure files can be written in
+// UsableDir makes dir if need be and makes sure files can be written in
 // it: the server would otherwise only fail to become ready, 10 s later,
 // without saying why.
-func usableDir(dir string) error {
+func UsableDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
