@@ -44,6 +44,8 @@ commands:
   gateway  a gateway alone: --nats URL --listen ADDR
   users    add|remove|list|passwd the gateway's users (host administrators)
   replay   record|play|inspect captures of router traffic
+  nats-config  the users, permissions and credentials of every role, for a
+           NATS server or cluster of your own (docs/security.md)
   version  print the version
 
 "sisbridge COMMAND -h" lists a command's flags.
@@ -99,6 +101,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 		return runUsers(ctx, args[1:], stdin, os.Stdout, stderr)
 	case "replay":
 		return runReplay(ctx, args[1:], stdin, os.Stdout, stderr)
+	case "nats-config":
+		return runNATSConfig(args[1:], os.Stdout, stderr)
 	case "version":
 		fmt.Fprintln(os.Stdout, versionLine())
 		return nil
