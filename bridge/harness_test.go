@@ -30,7 +30,8 @@ func newEnv(t *testing.T) *env { return &env{Env: stacktest.New(t)} }
 // bareEnv is a NATS server and nothing on it yet.
 func bareEnv(t *testing.T) *env { return &env{Env: stacktest.Bare(t)} }
 
-// enqueue adds n sessions at the tail of a group; it returns their CallIDs.
+// enqueue adds n sessions at the tail of a group, stored when it returns;
+// it returns their CallIDs.
 func (e *env) enqueue(group string, n int) []string {
 	e.TB.Helper()
 	var ids []string
@@ -40,6 +41,11 @@ func (e *env) enqueue(group string, n int) []string {
 		e.Apply(group, queue.Change{Op: queue.OpEnqueue, CallID: id, Session: queue.Session{MediaType: queue.MediaVoice,
 			TimeEnteredQueue: time.Date(2026, 11, 25, 9, 0, e.n, 0, time.UTC), CustomerInformation: "+442079460" + fmt.Sprintf("%03d", e.n%1000)}})
 		ids = append(ids, id)
+	}
+	// Stored before it returns: a gateway loading the group now sees them
+	// all (the adapter publishes in the background).
+	if err := e.Adapter.Flush(e.Ctx); err != nil {
+		e.TB.Fatal(err)
 	}
 	return ids
 }

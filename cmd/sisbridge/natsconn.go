@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -52,8 +53,8 @@ func awaitConnected(ctx context.Context, nc *nats.Conn, url string, log zerolog.
 	defer poll.Stop()
 	lastLog := start
 	for !nc.IsConnected() {
-		if err := nc.LastError(); err != nil && strings.Contains(strings.ToLower(err.Error()), "authorization") {
-			return fmt.Errorf("connect to NATS at %s: %w (give --nats-user with $SIS_NATS_PASSWORD, or --nats-credentials)", redact(url), err)
+		if err := refused(nc.LastError()); err != nil {
+			return fmt.Errorf("connect to NATS at %s: %w", redact(url), err)
 		}
 		select {
 		case <-ctx.Done():
@@ -89,11 +90,29 @@ func requireJetStream(ctx context.Context, nc *nats.Conn, url string) error {
 	return nil
 }
 
+// refused says whether err is the server turning the connection away
+// (credentials, TLS), which waiting does not mend; it returns err with a
+// hint then, nil otherwise.
+func refused(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := strings.ToLower(err.Error())
+	switch {
+	case strings.Contains(msg, "authorization"):
+		return fmt.Errorf("%w (give --nats-user with $SIS_NATS_PASSWORD, or --nats-credentials)", err)
+	case strings.Contains(msg, "x509") || strings.Contains(msg, "tls") || strings.Contains(msg, "certificate"):
+		return fmt.Errorf("%w (--nats-ca verifies the server; --nats-cert and --nats-key give a client certificate)", err)
+	}
+	return nil
+}
+
 // natsFlags say how a command reaches NATS, and as whom: a user and
 // password (given, or its role's in a credentials file made by
 // `sisbridge nats-config` or kept by `sisbridge run`).
 type natsFlags struct {
 	url, user, credentials string
+	ca, cert, key          string
 	role                   access.Role
 }
 
@@ -103,6 +122,9 @@ func (n *natsFlags) register(fs *flag.FlagSet, role access.Role) {
 	fs.StringVar(&n.url, "nats", "nats://127.0.0.1:4222", "NATS server URL (credentials in the URL are never logged)")
 	fs.StringVar(&n.user, "nats-user", "", "NATS user (default: $SIS_NATS_USER, or the "+string(role)+" user of --nats-credentials)")
 	fs.StringVar(&n.credentials, "nats-credentials", "", "credentials file (sisbridge nats-config; the data directory's of sisbridge run): connect as its "+string(role)+" user")
+	fs.StringVar(&n.ca, "nats-ca", "", "CA certificate file to verify the NATS server's TLS certificate with (default: the system's)")
+	fs.StringVar(&n.cert, "nats-cert", "", "client certificate file, for a NATS server that verifies clients")
+	fs.StringVar(&n.key, "nats-key", "", "the client certificate's key file")
 }
 
 // options are the nats.Options of the flags: credentials and the role's
@@ -126,6 +148,28 @@ func (n *natsFlags) options() ([]nats.Option, error) {
 	}
 	if user != "" {
 		opts = append(opts, nats.UserInfo(user, password))
+	}
+	tlsOpts, err := n.tlsOptions()
+	return append(opts, tlsOpts...), err
+}
+
+// tlsOptions are the TLS options of the flags, each file checked now.
+func (n *natsFlags) tlsOptions() ([]nats.Option, error) {
+	var opts []nats.Option
+	if n.ca != "" {
+		if _, err := os.Stat(n.ca); err != nil {
+			return nil, fmt.Errorf("--nats-ca: %w", err)
+		}
+		opts = append(opts, nats.RootCAs(n.ca))
+	}
+	switch {
+	case (n.cert == "") != (n.key == ""):
+		return nil, errors.New("--nats-cert and --nats-key: give both or neither")
+	case n.cert != "":
+		if _, err := tls.LoadX509KeyPair(n.cert, n.key); err != nil {
+			return nil, fmt.Errorf("--nats-cert/--nats-key: %w", err)
+		}
+		opts = append(opts, nats.ClientCert(n.cert, n.key))
 	}
 	return opts, nil
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +32,8 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 		dataDir    = fs.String("data-dir", "sisbridge-data", "directory of the embedded NATS server's JetStream files")
 		maxStore   = fs.Int64("nats-max-store", 1<<30, "JetStream file storage limit, bytes")
 		syncAlways = fs.Bool("nats-sync-always", false, "fsync every write before acknowledging it (slower; survives power loss)")
+		natsCert   = fs.String("nats-tls-cert", "", "TLS certificate file of the embedded NATS server: it then takes TLS connections only")
+		natsKey    = fs.String("nats-tls-key", "", "the embedded NATS server's TLS key file")
 	)
 	rf.register(fs)
 	gf.register(fs)
@@ -46,6 +50,11 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 	if err := checkRunFlags(ncfg, rf.af.config(), &gf); err != nil {
 		return fmt.Errorf("sisbridge run: %w", err)
 	}
+	serverTLS, clientTLS, err := embeddedTLS(*natsCert, *natsKey)
+	if err != nil {
+		return fmt.Errorf("sisbridge run: %w", err)
+	}
+	ncfg.TLS = serverTLS
 	creds, err := runCredentials(dir)
 	if err != nil {
 		return err
@@ -61,12 +70,12 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 		s.Shutdown()
 		s.WaitForShutdown()
 	}()
-	anc, err := connectAs(s.ClientURL(), creds, access.Adapter)
+	anc, err := connectAs(s.ClientURL(), creds, access.Adapter, clientTLS)
 	if err != nil {
 		return err
 	}
 	defer anc.Close()
-	gnc, err := connectAs(s.ClientURL(), creds, access.Gateway)
+	gnc, err := connectAs(s.ClientURL(), creds, access.Gateway, clientTLS)
 	if err != nil {
 		return err
 	}
@@ -83,6 +92,50 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 		func(ctx context.Context) error { return serveGateway(ctx, gnc, &gf, wallboard.Handler(), log, reg) })
 }
 
+// embeddedTLS loads the embedded server's certificate: the server's TLS
+// configuration, and the one run's own connections verify it with (the
+// certificate itself is their trust anchor, so a certificate of any issuer
+// will do). Both nil without a certificate.
+func embeddedTLS(certFile, keyFile string) (server, client *tls.Config, err error) {
+	switch {
+	case certFile == "" && keyFile == "":
+		return nil, nil, nil
+	case certFile == "" || keyFile == "":
+		return nil, nil, errors.New("--nats-tls-cert and --nats-tls-key: give both or neither")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--nats-tls-cert/--nats-tls-key: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return nil, nil, fmt.Errorf("--nats-tls-cert: %w", err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	client = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	client.ServerName = loopbackName(leaf) // run dials a loopback address
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, client, nil
+}
+
+// loopbackName is the name run's own connections expect of the embedded
+// server's certificate: none when it names a loopback address (dialed),
+// else its first DNS name or address.
+func loopbackName(leaf *x509.Certificate) string {
+	for _, ip := range leaf.IPAddresses {
+		if ip.IsLoopback() {
+			return ""
+		}
+	}
+	if len(leaf.DNSNames) > 0 {
+		return leaf.DNSNames[0]
+	}
+	if len(leaf.IPAddresses) > 0 {
+		return leaf.IPAddresses[0].String()
+	}
+	return ""
+}
+
 // credentialsFile is where `run` keeps its embedded server's credentials,
 // in the data directory.
 const credentialsFile = "nats-credentials.json"
@@ -96,10 +149,15 @@ func runCredentials(dir string) (access.Credentials, error) {
 	return access.LoadOrCreate(dir, credentialsFile, access.Roles...)
 }
 
-// connectAs connects to the embedded server as role.
-func connectAs(url string, creds access.Credentials, role access.Role) (*nats.Conn, error) {
+// connectAs connects to the embedded server as role (over TLS with
+// clientTLS, when set).
+func connectAs(url string, creds access.Credentials, role access.Role, clientTLS *tls.Config) (*nats.Conn, error) {
 	s := creds[role]
-	nc, err := nats.Connect(url, nats.Name("sisbridge-run-"+string(role)), nats.UserInfo(s.User, s.Password), nats.CustomInboxPrefix(role.Inbox()))
+	opts := []nats.Option{nats.Name("sisbridge-run-" + string(role)), nats.UserInfo(s.User, s.Password), nats.CustomInboxPrefix(role.Inbox())}
+	if clientTLS != nil {
+		opts = append(opts, nats.Secure(clientTLS))
+	}
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the embedded NATS server as %s: %w", role, err)
 	}

@@ -3,6 +3,7 @@
 package embednats
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -32,6 +33,11 @@ type Config struct {
 	// server syncs every 2 minutes; the adapter reconciles a lost tail with
 	// the router when it starts).
 	SyncAlways bool
+	// TLS, when set, makes the server accept TLS connections only, with
+	// this configuration (its certificate; with ClientAuth
+	// RequireAndVerifyClientCert and ClientCAs, client certificates are
+	// required too). Default nil: plain TCP.
+	TLS *tls.Config
 	// Users, when set, are the only clients the server lets in, each with
 	// its permissions (access.Credentials.ServerUsers). Default none:
 	// anyone who reaches Listen may connect.
@@ -109,6 +115,10 @@ func Start(cfg Config, log zerolog.Logger) (*server.Server, error) {
 		JetStream: true, StoreDir: filepath.Clean(cfg.DataDir),
 		JetStreamMaxStore: cfg.MaxStore, JetStreamMaxMemory: cfg.MaxMemory, SyncAlways: cfg.SyncAlways,
 		Users: cfg.Users,
+	}
+	if cfg.TLS != nil {
+		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, cfg.TLS, 5
+		opts.TLSVerify = cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
