@@ -18,6 +18,9 @@ type Config struct {
 	// Auth requires Initialize to present the credentials of a host
 	// administrator (checked by the Authenticator). Default false.
 	Auth bool
+	// Limits bound what one client or address may take; see Limits for
+	// each default.
+	Limits Limits
 	// KeepAlive is how often a KeepAlive event is sent. Default 15 s.
 	KeepAlive time.Duration
 	// HeartbeatTimeout ends a session that sends no Heartbeat this long after
@@ -110,12 +113,13 @@ func (c Config) WithDefaults() Config {
 	if c.LoadConcurrency == 0 {
 		c.LoadConcurrency = 16
 	}
+	c.Limits = c.Limits.withDefaults()
 	return c
 }
 
 // Validate reports every problem of c at once.
 func (c Config) Validate() error {
-	var errs []error
+	errs := []error{c.Limits.validate()}
 	positive := map[string]time.Duration{"keep-alive": c.KeepAlive, "heartbeat timeout": c.HeartbeatTimeout,
 		"status timeout": c.StatusTimeout, "write timeout": c.WriteTimeout, "view idle": c.ViewIdle, "subscribe timeout": c.SubscribeTimeout}
 	for name, d := range positive {

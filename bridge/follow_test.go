@@ -117,7 +117,7 @@ func kickAll(t *testing.T, ns *server.Server) {
 // resubscribe initializes again, once the router is back, and subscribes.
 func resubscribe(t *testing.T, c *client.Client, group string) {
 	t.Helper()
-	waitFor(t, "Initialize", func() bool { return c.Initialize(ctxT(t), "", "", false) == nil })
+	retryInitialize(t, c)
 	if _, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: group}); err != nil {
 		t.Fatal(err)
 	}

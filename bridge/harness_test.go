@@ -146,6 +146,19 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	stacktest.WaitFor(t, what, cond)
 }
 
+// retryInitialize retries Initialize, ten times a second (a client that
+// retries faster than the request limit is closed), until it works.
+func retryInitialize(t *testing.T, c *client.Client) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for c.Initialize(ctxT(t), "", "", false) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("Initialize did not work again within 20s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // next returns the next event, skipping KeepAlives unless asked for.
 func next(t *testing.T, c *client.Client) protocol.Message {
 	t.Helper()

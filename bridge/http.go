@@ -30,19 +30,26 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
+	addr := s.admit(w, r.RemoteAddr)
+	if addr == "" {
+		return
+	}
+	defer s.admitted()
 	up := ws.HTTPUpgrader{Protocol: func(p string) bool {
 		_, ok := protocol.FormatOf(p)
 		return ok && p != ""
 	}}
 	nc, rw, hs, err := up.Upgrade(r, w)
 	if err != nil {
+		s.release(addr)
 		s.log.Debug().Err(err).Msg("websocket upgrade failed")
 		return
 	}
 	format, _ := protocol.FormatOf(hs.Protocol)
 	t := newTransport(s, nc, rw, format)
-	ss := newSession(s, t)
+	ss := newSession(s, t, r.RemoteAddr, addr)
 	if !s.addSession(ss) {
+		s.release(addr)
 		t.closeWith(protocol.CloseGoingAway, "gateway shutting down")
 		_ = nc.Close()
 		return

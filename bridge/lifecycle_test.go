@@ -214,7 +214,7 @@ func TestRouterDisconnectAndReturn(t *testing.T) {
 	if err := e.Adapter.LinkUp(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "Initialize to work again", func() bool { return c.Initialize(ctx, "", "", false) == nil })
+	retryInitialize(t, c)
 	if _, err := c.Subscribe(ctx, protocol.Request{ServiceGroupID: "acme-sales"}); err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ type metrics struct {
 	eventsIn, framesOut, writes          prometheus.Counter
 	slowCloses, rebuilds                 prometheus.Counter
 	repairs, viewFaults, freezes         prometheus.Counter
-	faults                               *prometheus.CounterVec
+	faults, limitHits                    *prometheus.CounterVec
 	latency                              prometheus.Histogram
 	toView                               prometheus.Histogram
 }
@@ -42,6 +42,8 @@ func newMetrics(reg Registry) *metrics {
 		repairs:       f.counter("sis_gateway_view_repairs_total", "Reads of missed live events back from the stream."),
 		viewFaults:    f.counter("sis_gateway_view_faults_total", "Times a group view found it could not follow its group (a load or repair failed, a gap stayed)."),
 		freezes:       f.counter("sis_gateway_initial_copies_total", "Copies of a queue made for subscribers still reading their initial data when it changed."),
+		limitHits: promauto(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sis_gateway_limit_hits_total",
+			Help: "Refusals and closes by a limit (Config.Limits), by limit."}, []string{"limit"})),
 		faults: promauto(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sis_gateway_faults_total",
 			Help: "Faults answered, by type."}, []string{"type"})),
 		latency: promauto(reg, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sis_gateway_router_to_client_seconds",

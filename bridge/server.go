@@ -49,10 +49,14 @@ type Server struct {
 	dir    *directory
 	router *routerWatch
 
-	mu       sync.Mutex
-	conns    map[*session]struct{} // every connection's session
-	sessions map[string]*session   // initialized ones, by session ID
-	closing  bool
+	mu        sync.Mutex
+	conns     map[*session]struct{} // every connection's session
+	sessions  map[string]*session   // initialized ones, by session ID
+	perAddr   map[string]int        // connections by remote host (Limits.PerAddress)
+	admitting int                   // connections admitted and not registered yet
+	closing   bool
+
+	limitLog zerolog.Logger // limit hits, sampled
 
 	nextID    atomic.Uint64
 	ctx       context.Context
@@ -92,7 +96,8 @@ func New(ctx context.Context, log zerolog.Logger, cfg Config, deps Deps) (*Serve
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	s := &Server{cfg: cfg, log: log, nc: deps.Conn, js: deps.JetStream, users: deps.Users, seats: deps.Seats, hist: hist,
-		conns: map[*session]struct{}{}, sessions: map[string]*session{}}
+		conns: map[*session]struct{}{}, sessions: map[string]*session{}, perAddr: map[string]int{}}
+	s.limitLog = log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second})
 	s.metrics = newMetrics(deps.Registry)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hub = newHub(s)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sisbridge/sisbridge/protocol"
+	"golang.org/x/time/rate"
 )
 
 // session is one connection's protocol state: the initialized session
@@ -26,6 +27,11 @@ type session struct {
 	lastRequest atomic.Int64 // unix nanos
 	keepAliveAt atomic.Int64 // when the next KeepAlive is due
 	awaitingHB  atomic.Int64 // when the first unanswered KeepAlive went out; 0 if none
+
+	remote, addr string        // the client's address, and its host (Limits.PerAddress)
+	opened       time.Time     // when the connection opened
+	ever         atomic.Bool   // a session was initialized on the connection
+	limiter      *rate.Limiter // Limits.RequestRate; nil: none
 }
 
 // login is an initialized session: from a successful Initialize to its
@@ -41,9 +47,9 @@ type login struct {
 	cancel    context.CancelFunc
 }
 
-func newSession(s *Server, t *transport) *session {
-	ss := &session{srv: s, t: t}
+func newSession(s *Server, t *transport, remote, addr string) *session {
 	now := time.Now()
+	ss := &session{srv: s, t: t, remote: remote, addr: addr, opened: now, limiter: s.newLimiter()}
 	ss.lastRequest.Store(now.UnixNano())
 	ss.keepAliveAt.Store(now.Add(jittered(s.cfg.KeepAlive, 0.5)).UnixNano())
 	return ss
@@ -51,6 +57,9 @@ func newSession(s *Server, t *transport) *session {
 
 // handle answers one request.
 func (s *session) handle(data []byte) {
+	if s.overRate() {
+		return
+	}
 	s.lastRequest.Store(time.Now().UnixNano())
 	req, fault := protocol.DecodeRequest(s.t.format, data)
 	if fault == nil {
@@ -162,6 +171,7 @@ func (s *session) start(req *protocol.Request, id string, release func(context.C
 	s.gen++
 	l.gen = s.gen
 	s.login = l
+	s.ever.Store(true)
 	s.mu.Unlock()
 	s.srv.setSession(id, s)
 	s.srv.metrics.sessions.Inc()
@@ -216,6 +226,7 @@ func (s *session) end(l *login, notify bool) {
 func (s *session) finish() {
 	s.endSession(false)
 	s.srv.removeSession(s)
+	s.srv.release(s.addr)
 	s.srv.metrics.connections.Dec()
 	s.srv.wg.Done()
 }

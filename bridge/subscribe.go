@@ -44,10 +44,14 @@ func (s *session) subscribe(l *login, req *protocol.Request) *protocol.Fault {
 	}
 	s.mu.Lock()
 	_, already := l.subs[g.ServiceGroupID]
+	subs := len(l.subs)
 	s.mu.Unlock()
 	if already {
 		no := false
 		return s.reply(l, req, &protocol.Result{Succeeded: &no, ServiceGroupID: g.ServiceGroupID})
+	}
+	if fault := s.subscriptionLimit(subs); fault != nil {
+		return fault
 	}
 	ctx, cancel := context.WithTimeout(l.ctx, s.srv.cfg.SubscribeTimeout)
 	defer cancel()

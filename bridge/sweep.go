@@ -28,6 +28,9 @@ func (s *session) tick(now time.Time) {
 	n := now.UnixNano()
 	timeout := s.srv.cfg.HeartbeatTimeout.Nanoseconds()
 	if s.current() == nil {
+		if s.initializeLate(now) {
+			return
+		}
 		if n-s.lastRequest.Load() >= timeout {
 			s.t.closeWith(protocol.CloseHeartbeat, "no Initialize")
 		}

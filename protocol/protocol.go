@@ -29,6 +29,11 @@ const (
 	CloseGroupUnavailable = 4010 // a subscribed service group cannot be followed now: reconnect and subscribe again
 	CloseHeartbeat        = 4008 // no Heartbeat within the timeout after a KeepAlive
 	CloseSlowConsumer     = 4009 // the client's outbound buffer passed the limit
+	// CloseInitializeTimeout: no session within the gateway's initialize
+	// timeout of opening the connection.
+	CloseInitializeTimeout = 4011
+	// CloseTooManyRequests: requests faster than the gateway's limit.
+	CloseTooManyRequests = 4029
 )
 
 // Operations (requests).

@@ -52,6 +52,13 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.tlsCert, "tls-cert", "", "TLS certificate file: serve https and wss")
 	fs.StringVar(&g.tlsKey, "tls-key", "", "TLS key file")
 	fs.StringVar(&g.origins, "allowed-origins", "", "comma-separated Origin headers browsers may connect from (default: any)")
+	l := &g.cfg.Limits
+	fs.IntVar(&l.Connections, "max-connections", 10000, "WebSocket connections the gateway holds; one more is refused with HTTP 503 (negative: no limit)")
+	fs.IntVar(&l.PerAddress, "max-connections-per-address", 256, "connections from one remote address; one more is refused with HTTP 429 (negative: no limit)")
+	fs.DurationVar(&l.InitializeTimeout, "initialize-timeout", time.Minute, "close a connection that has no session this long after it opened (4011)")
+	fs.Float64Var(&l.RequestRate, "max-request-rate", 20, "requests per second a connection may make on average; past it and the burst it is closed (4029; negative: no limit)")
+	fs.IntVar(&l.RequestBurst, "max-request-burst", 100, "requests a connection may make at once")
+	fs.IntVar(&l.Subscriptions, "max-subscriptions", 2000, "groups one session may subscribe to; one more is a fault (negative: no limit)")
 }
 
 // check reports every gateway flag that cannot work, before anything
