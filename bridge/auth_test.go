@@ -4,9 +4,11 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/sisbridge/sisbridge/bridge"
 	"github.com/sisbridge/sisbridge/internal/natstest"
 	"github.com/sisbridge/sisbridge/protocol"
@@ -105,4 +107,81 @@ func serve(t *testing.T, srv *bridge.Server) (string, string) {
 	t.Helper()
 	hs := newHTTPServer(t, srv)
 	return "ws" + strings.TrimPrefix(hs, "http") + protocol.Path, hs
+}
+
+// TestSignInIsThrottled: after SignInFree failures of a LogonID (or from
+// an address), attempts wait a doubling back-off, refused unchecked with
+// the same fault, on Initialize and on /v1/groups alike; once it has
+// passed the right password works. Every attempt leaves an audit line,
+// and no line holds a password.
+func TestSignInIsThrottled(t *testing.T) {
+	e := newEnv(t)
+	kv, err := users.OpenBucket(e.Ctx, e.JS, subjects.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := users.New(kv, users.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const good, bad = "correct horse battery", "wrong-guess-123"
+	if err := store.Add(e.Ctx, "admin@example.com", good, []string{users.RoleHostAdministrator}); err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedLog
+	log := zerolog.New(&logs)
+	nc, js := natstest.Connect(t, e.NS)
+	cfg := bridge.Config{Auth: true, Limits: bridge.Limits{SignInFree: 2, SignInBackoff: 300 * time.Millisecond}}
+	srv, err := bridge.New(e.Ctx, log, cfg, bridge.Deps{Conn: nc, JetStream: js, Users: store, Seats: &countingSeats{max: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, base := serve(t, srv)
+	waitFor(t, "the router", srv.RouterConnected)
+	c := dial(t, url, protocol.JSON)
+	ctx := ctxT(t)
+	for range 2 {
+		if err := c.Initialize(ctx, "admin@example.com", bad, false); faultType(err) != protocol.InvalidUserFault {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Initialize(ctx, "admin@example.com", good, false); faultType(err) != protocol.InvalidUserFault {
+		t.Fatalf("the right password during the back-off: %v, want InvalidUserFault", err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/v1/groups", nil)
+	req.SetBasicAuth("admin@example.com", good)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/v1/groups during the back-off: %v %v", resp, err)
+	}
+	if n := gatewayMetrics(t, url)[`sis_gateway_limit_hits_total{limit="sign_in_backoff"}`]; n != 2 {
+		t.Fatalf("throttled sign-ins counted %v, want 2", n)
+	}
+	waitFor(t, "the back-off to pass", func() bool { return c.Initialize(ctx, "admin@example.com", good, false) == nil })
+	out := logs.String()
+	for _, want := range []string{`"event":"sign_in"`, `"result":"refused"`, `"result":"throttled"`, `"result":"ok"`, `"audit":true`} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("no %s in the log", want)
+		}
+	}
+	if strings.Contains(out, good) || strings.Contains(out, bad) {
+		t.Fatal("a password in the log")
+	}
+}
+
+// lockedLog collects log lines from several goroutines.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }

@@ -77,7 +77,7 @@ func (s *Server) originAllowed(origin, host string) bool {
 func (s *Server) serveGroups(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Auth {
 		user, pass, ok := r.BasicAuth()
-		if !ok || s.users.Authenticate(r.Context(), user, pass) != nil {
+		if !ok || !s.signIn(r.Context(), user, pass, r.RemoteAddr, "groups") {
 			w.Header().Set("WWW-Authenticate", `Basic realm="sisbridge"`)
 			http.Error(w, "host administrator credentials required", http.StatusUnauthorized)
 			return

@@ -34,6 +34,12 @@ type Limits struct {
 	// Subscriptions is the most groups one session may be subscribed to;
 	// one more Subscribe is answered InvalidRequestFault. Default 2,000.
 	Subscriptions int
+	// SignInFree is how many failed sign-ins a LogonID, or a remote
+	// address, may make before each further attempt waits a back-off that
+	// starts at SignInBackoff and doubles (to 5 min at most); attempts
+	// during it are refused unchecked. Default 5 and 1 s.
+	SignInFree    int
+	SignInBackoff time.Duration
 }
 
 func (l Limits) withDefaults() Limits {
@@ -46,6 +52,10 @@ func (l Limits) withDefaults() Limits {
 	def(&l.PerAddress, 256)
 	def(&l.RequestBurst, 100)
 	def(&l.Subscriptions, 2000)
+	def(&l.SignInFree, 5)
+	if l.SignInBackoff == 0 {
+		l.SignInBackoff = time.Second
+	}
 	if l.InitializeTimeout == 0 {
 		l.InitializeTimeout = time.Minute
 	}
@@ -73,6 +83,7 @@ const (
 	limitInitialize    = "initialize_timeout"
 	limitRequests      = "request_rate"
 	limitSubscriptions = "subscriptions"
+	limitSignIn        = "sign_in_backoff"
 )
 
 // hit counts and logs a limit's refusal.

@@ -57,6 +57,8 @@ type Server struct {
 	closing   bool
 
 	limitLog zerolog.Logger // limit hits, sampled
+	audit    zerolog.Logger // sign-ins, seats: one line each ("audit")
+	signIns  *signIns
 
 	nextID    atomic.Uint64
 	ctx       context.Context
@@ -98,6 +100,8 @@ func New(ctx context.Context, log zerolog.Logger, cfg Config, deps Deps) (*Serve
 	s := &Server{cfg: cfg, log: log, nc: deps.Conn, js: deps.JetStream, users: deps.Users, seats: deps.Seats, hist: hist,
 		conns: map[*session]struct{}{}, sessions: map[string]*session{}, perAddr: map[string]int{}}
 	s.limitLog = log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second})
+	s.audit = log.With().Bool("audit", true).Logger()
+	s.signIns = newSignIns(cfg.Limits.SignInFree, cfg.Limits.SignInBackoff)
 	s.metrics = newMetrics(deps.Registry)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hub = newHub(s)

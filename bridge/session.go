@@ -145,11 +145,8 @@ func (s *session) initialize(req *protocol.Request) *protocol.Fault {
 	}
 	ctx, cancel := context.WithTimeout(s.srv.ctx, 10*time.Second)
 	defer cancel()
-	if s.srv.cfg.Auth {
-		if err := s.srv.users.Authenticate(ctx, req.LogonID, req.Password); err != nil {
-			s.srv.log.Info().Err(err).Str("logon", logged(req.LogonID)).Msg("initialize refused")
-			return protocol.Faultf(protocol.InvalidUserFault, "not a host administrator, or wrong password")
-		}
+	if s.srv.cfg.Auth && !s.srv.signIn(ctx, req.LogonID, req.Password, s.remote, "initialize") {
+		return protocol.Faultf(protocol.InvalidUserFault, "not a host administrator, or wrong password")
 	}
 	if !s.srv.router.connected() {
 		return protocol.Faultf(protocol.RouterDisconnectedFault, "the router is not connected")
@@ -157,6 +154,7 @@ func (s *session) initialize(req *protocol.Request) *protocol.Fault {
 	id := fmt.Sprintf("%s-%d", s.srv.router.instance, s.srv.nextID.Add(1))
 	release, err := s.srv.seats.Acquire(ctx, id)
 	if err != nil {
+		s.srv.audit.Warn().Str("event", "no_seat").Str("logon", logged(req.LogonID)).Str("remote", s.remote).Err(err).Msg("audit")
 		return protocol.Faultf(protocol.NoLicenseFault, "no SessionInformation license seat free: %v", err)
 	}
 	return s.start(req, id, release)

@@ -46,7 +46,7 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log zerolog
 			log.Error().Err(err).Msg("adapter HTTP endpoint stopped")
 		}
 	}()
-	log.Info().Str("url", "http://"+ln.Addr().String()+"/readyz").Msg("adapter health and metrics")
+	log.Info().Str("url", "http://"+ln.Addr().String()+"/readyz").Msg("health and metrics")
 	return func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

@@ -34,6 +34,8 @@ type gatewayFlags struct {
 	tlsKey   string
 	origins  string
 	leaseTTL time.Duration
+	// metricsListen, when set, moves /metrics off the public listener.
+	metricsListen string
 }
 
 func (g *gatewayFlags) register(fs *flag.FlagSet) {
@@ -52,6 +54,7 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.tlsCert, "tls-cert", "", "TLS certificate file: serve https and wss")
 	fs.StringVar(&g.tlsKey, "tls-key", "", "TLS key file")
 	fs.StringVar(&g.origins, "allowed-origins", "", "comma-separated Origin headers browsers may connect from (default: any)")
+	fs.StringVar(&g.metricsListen, "metrics-listen", "", "serve /metrics (and /healthz, /readyz) on this address of its own instead of --listen, so that it need not face clients")
 	l := &g.cfg.Limits
 	fs.IntVar(&l.Connections, "max-connections", 10000, "WebSocket connections the gateway holds; one more is refused with HTTP 503 (negative: no limit)")
 	fs.IntVar(&l.PerAddress, "max-connections-per-address", 256, "connections from one remote address; one more is refused with HTTP 429 (negative: no limit)")
@@ -170,7 +173,16 @@ func serveGateway(ctx context.Context, nc *nats.Conn, gf *gatewayFlags, extra ht
 	if extra != nil {
 		what = "gateway listening; open the url for the wallboard"
 	}
-	return listenAndServe(ctx, gf, mount(srv, extra), glog, what)
+	h := mount(srv, extra)
+	if gf.metricsListen != "" {
+		ln, err := net.Listen("tcp", gf.metricsListen)
+		if err != nil {
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+		defer serveHTTP(ctx, ln, srv, glog)()
+		h = withoutMetrics(h)
+	}
+	return listenAndServe(ctx, gf, h, glog, what)
 }
 
 // registry is reg as the gateway takes it: nil for a private one.
@@ -249,6 +261,17 @@ func sameLease(ctx context.Context, kv jetstream.KeyValue, lease time.Duration) 
 		return fmt.Errorf("gateway: the license seats' bucket keeps leases %s and this gateway was given --seat-lease %s: start it with --seat-lease %s (every gateway of a cluster uses the same)", ttl, lease, ttl)
 	}
 	return nil
+}
+
+// withoutMetrics hides /metrics from the public listener.
+func withoutMetrics(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // mount serves the gateway's paths from srv and everything else from extra.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -107,6 +108,18 @@ func refused(err error) error {
 	return nil
 }
 
+// checkURLs refuses a --nats value with a URL that does not parse, naming
+// it without its password (nats.go's own error would quote it whole).
+func checkURLs(raw string) error {
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err != nil || u.Host == "" {
+			return fmt.Errorf("--nats: URL %d of %d (%s) is malformed: want nats://[user:password@]host:port", i+1, len(parts), redactOne(strings.TrimSpace(p)))
+		}
+	}
+	return nil
+}
+
 // natsFlags say how a command reaches NATS, and as whom: a user and
 // password (given, or its role's in a credentials file made by
 // `sisbridge nats-config` or kept by `sisbridge run`).
@@ -130,6 +143,9 @@ func (n *natsFlags) register(fs *flag.FlagSet, role access.Role) {
 // options are the nats.Options of the flags: credentials and the role's
 // inbox prefix (the only replies its permissions let it read).
 func (n *natsFlags) options() ([]nats.Option, error) {
+	if err := checkURLs(n.url); err != nil {
+		return nil, err
+	}
 	opts := []nats.Option{nats.CustomInboxPrefix(n.role.Inbox())}
 	user, password := n.user, os.Getenv("SIS_NATS_PASSWORD")
 	if user == "" {

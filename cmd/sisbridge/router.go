@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -278,9 +279,26 @@ func reportProgress(ctx context.Context, a *router.Adapter, log zerolog.Logger) 
 
 // redact hides the password of a NATS URL.
 func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		parts[i] = redactOne(strings.TrimSpace(p))
+	}
+	return strings.Join(parts, ",")
+}
+
+// redactOne hides the password of one URL, even of one that does not
+// parse (whatever stands between "//" and the last "@" is hidden).
+func redactOne(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		if u.User == nil {
+			return raw
+		}
+		return u.Redacted()
+	}
+	start := strings.Index(raw, "//")
+	at := strings.LastIndex(raw, "@")
+	if start < 0 || at < start {
 		return raw
 	}
-	return u.Redacted()
+	return raw[:start+2] + "***" + raw[at:]
 }

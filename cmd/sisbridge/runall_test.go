@@ -118,3 +118,30 @@ func TestRunProtectsItsNATS(t *testing.T) {
 		}
 	}
 }
+
+// TestNoSecretInOutput: passwords and tokens given to the commands appear
+// in none of their output, whatever fails: a NATS URL that does not parse,
+// one that cannot be reached, a feed token.
+func TestNoSecretInOutput(t *testing.T) {
+	const secret = "s3cr3t-Pa55"
+	t.Setenv("SIS_NATS_PASSWORD", secret)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, args := range [][]string{
+		{"router", "--nats", "nats://user:" + secret + "@127.0.0.1:bad port", "--listen", ""},
+		{"gateway", "--nats", "nats://user:" + secret + "@127.0.0.1:1,nats://u:" + secret + "@[::1", "--listen", "127.0.0.1:0"},
+		{"users", "list", "--nats", "nats://user:" + secret + "@127.0.0.1:1", "--timeout", "1s"},
+		{"router", "--nats", "nats://127.0.0.1:1", "--nats-user", "gateway", "--listen", "", "--source", "feed", "--feed-listen", "nowhere", "--feed-token", secret},
+	} {
+		var out lockedBuffer
+		rctx, stop := context.WithTimeout(ctx, 3*time.Second)
+		err := run(rctx, args, strings.NewReader(""), &out)
+		stop()
+		if err == nil {
+			t.Fatalf("%v: no error", args)
+		}
+		if strings.Contains(err.Error(), secret) || strings.Contains(out.String(), secret) {
+			t.Fatalf("%v: the secret is in the output:\n%v\n%s", args, err, out.String())
+		}
+	}
+}

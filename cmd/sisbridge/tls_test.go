@@ -108,3 +108,40 @@ func TestGatewayGivesUpOnRefusal(t *testing.T) {
 		t.Fatalf("gateway against a server it cannot verify: %v", err)
 	}
 }
+
+// TestMetricsOnAListenerOfTheirOwn: with --metrics-listen, /metrics is
+// served there (the adapter's and the gateway's) and not to clients.
+func TestMetricsOnAListenerOfTheirOwn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ln.Addr().String()
+	_ = ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	var stderr lockedBuffer
+	go func() {
+		done <- run(ctx, []string{"run", "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0",
+			"--metrics-listen", metricsAddr, "--log-format", "json"}, strings.NewReader(""), &stderr)
+	}()
+	until(t, "the gateway up", func() bool { return strings.Contains(stderr.String(), "gateway listening") })
+	var public string
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if strings.Contains(line, "gateway listening") {
+			public = regexp.MustCompile(`http://127\.0\.0\.1:\d+/`).FindString(line)
+		}
+	}
+	if code, _ := get(public + "metrics"); code != http.StatusNotFound {
+		t.Fatalf("/metrics on the public listener: %d", code)
+	}
+	until(t, "both parts' metrics", func() bool {
+		code, body := get("http://" + metricsAddr + "/metrics")
+		return code == http.StatusOK && strings.Contains(body, "sis_gateway_connections") && strings.Contains(body, "sis_adapter_changes_accepted_total")
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
