@@ -15,9 +15,11 @@ RUNFLAGS ?=
 run: build
 	exec bin/sisbridge run $(RUNFLAGS)
 
-## test: every test, with the race detector
+## test: every test, with the race detector; then every fuzz target for
+## a second (their seed corpora, testdata/fuzz included, run in the tests)
 test:
 	$(GO) test -race $(TESTFLAGS) $(PKGS)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=1s
 
 ## bench: the benchmarks on the hot paths; figures in the closing notes and docs/benchmarks.md
 bench:

@@ -78,13 +78,26 @@ func Load(path string) (Credentials, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load credentials: %w", err)
 	}
-	var c Credentials
-	if err := json.Unmarshal(data, &c); err != nil {
+	c, err := Parse(data)
+	if err != nil {
 		return nil, fmt.Errorf("load credentials %s: %w", path, err)
 	}
-	for r := range c {
+	return c, nil
+}
+
+// Parse reads credentials as Save writes them; every role must be one
+// and every secret complete.
+func Parse(data []byte) (Credentials, error) {
+	var c Credentials
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, err
+	}
+	for r, s := range c {
 		if err := r.Check(); err != nil {
-			return nil, fmt.Errorf("load credentials %s: %w", path, err)
+			return nil, err
+		}
+		if s.User == "" || s.Password == "" {
+			return nil, fmt.Errorf("role %s: user and password required", r)
 		}
 	}
 	return c, nil
