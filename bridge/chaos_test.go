@@ -288,7 +288,11 @@ func newChaosRun(t *testing.T, seed uint64, dur time.Duration, rng *rand.Rand) *
 	e.Ctx = ctx // the router outlives stacktest's two minutes in a long run
 	r := &chaosRun{t: t, seed: seed, e: e, seats: &countingSeats{max: 1000}, f: newFindings(), obs: newObservations(), stats: &runStats{}}
 	r.cfg = bridge.Config{KeepAlive: time.Second, HeartbeatTimeout: 2 * settleTimeout, OutboundLimit: 256 << 10, ViewIdle: 2 * time.Second,
-		Coalesce: []time.Duration{-1, 0, 25 * time.Millisecond}[rng.IntN(3)]}
+		Coalesce: []time.Duration{-1, 0, 25 * time.Millisecond}[rng.IntN(3)],
+		// Floods are the run's own (its hogs must reach the outbound limit,
+		// not the request rate), and every client comes from one address;
+		// limits_test.go tries the limits.
+		Limits: bridge.Limits{RequestRate: -1, PerAddress: -1, Connections: -1}}
 	_, r.url = e.gateway(r.cfg, r.seats)
 	return r
 }
