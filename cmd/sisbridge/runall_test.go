@@ -145,3 +145,35 @@ func TestNoSecretInOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestRunStopsWhileStoreRefuses: `run` whose JetStream store is full (the
+// simulator at full speed fills --nats-max-store) reports it and still
+// stops when told to, within its shutdown bound.
+func TestRunStopsWhileStoreRefuses(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	var stderr lockedBuffer
+	go func() {
+		done <- run(ctx, []string{"run", "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0",
+			"--nats-max-store", "16777216", "--speed", "-1", "--log-format", "json"}, strings.NewReader(""), &stderr)
+	}()
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(stderr.String(), "the event store refuses writes") {
+		select {
+		case err := <-done:
+			t.Fatalf("run ended before the store filled: %v\n%s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the store never filled")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel() // SIGTERM
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("run did not stop within a minute of being told to, its store refusing writes")
+	}
+}
