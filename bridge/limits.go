@@ -89,7 +89,7 @@ const (
 // hit counts and logs a limit's refusal.
 func (s *Server) hit(limit, remote string) {
 	s.metrics.limitHits.WithLabelValues(limit).Inc()
-	s.limitLog.Warn().Str("limit", limit).Str("remote", remote).Msg("limit reached")
+	s.limitLog.Warn().Str("event", "limit").Str("limit", limit).Str("remote", remote).Msg("audit")
 }
 
 // admit takes a connection slot for a client at addr, or answers the

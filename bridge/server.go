@@ -56,7 +56,7 @@ type Server struct {
 	admitting int                   // connections admitted and not registered yet
 	closing   bool
 
-	limitLog zerolog.Logger // limit hits, sampled
+	limitLog zerolog.Logger // limit hits: audit lines, sampled (a flood would flood the log)
 	audit    zerolog.Logger // sign-ins, seats: one line each ("audit")
 	signIns  *signIns
 
@@ -99,8 +99,8 @@ func New(ctx context.Context, log zerolog.Logger, cfg Config, deps Deps) (*Serve
 	}
 	s := &Server{cfg: cfg, log: log, nc: deps.Conn, js: deps.JetStream, users: deps.Users, seats: deps.Seats, hist: hist,
 		conns: map[*session]struct{}{}, sessions: map[string]*session{}, perAddr: map[string]int{}}
-	s.limitLog = log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second})
 	s.audit = log.With().Bool("audit", true).Logger()
+	s.limitLog = s.audit.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second})
 	s.signIns = newSignIns(cfg.Limits.SignInFree, cfg.Limits.SignInBackoff)
 	s.metrics = newMetrics(deps.Registry)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
