@@ -150,12 +150,12 @@ func TestEachRoleDoesItsJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cl.Close() })
-	for cl.Initialize(ctx, "", "", false) != nil { // until the gateway has seen the router status
-		time.Sleep(50 * time.Millisecond)
-	}
-	if _, err := cl.Subscribe(ctx, protocol.Request{ServiceGroupID: "acme-sales"}); err != nil {
-		t.Fatal(err)
-	}
+	// until the gateway has seen the router status, then its directory
+	retry(t, func() error { return cl.Initialize(ctx, "", "", false) })
+	retry(t, func() error {
+		_, err := cl.Subscribe(ctx, protocol.Request{ServiceGroupID: "acme-sales"})
+		return err
+	})
 	m := client.NewMirror(false)
 	for {
 		ev := <-cl.Events()
@@ -171,6 +171,18 @@ func TestEachRoleDoesItsJob(t *testing.T) {
 	}
 	if v := g.denied(); len(v) > 0 {
 		t.Fatalf("the gateway was refused: %v", v)
+	}
+}
+
+// retry calls fn every 50 ms until it succeeds, failing the test after 20 s.
+func retry(t *testing.T, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for err := fn(); err != nil; err = fn() {
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -29,6 +29,9 @@ type flusher struct {
 	conns   []*transport
 	stopped bool
 	wake    chan struct{}
+	// urgent cuts the wait for the next round short: a reply waits on a
+	// connection registered for it (replies never wait for a round).
+	urgent chan struct{}
 
 	// Used by the flusher's goroutine (and its round's workers) only.
 	spareConns []*transport
@@ -41,7 +44,7 @@ const flushChunk = 64
 // newFlusher returns a flusher whose rounds write with up to workers
 // goroutines at once.
 func newFlusher(interval time.Duration, workers int) *flusher {
-	return &flusher{interval: interval, wake: make(chan struct{}, 1), bufs: make([][]byte, max(workers, 1))}
+	return &flusher{interval: interval, wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1), bufs: make([][]byte, max(workers, 1))}
 }
 
 // addView registers a view with new changes; false once the flusher has
@@ -65,6 +68,15 @@ func enlist[T any](f *flusher, list *[]T, x T) bool {
 	return ok
 }
 
+// urge has the next round go at once.
+func (f *flusher) urge() {
+	select {
+	case f.urgent <- struct{}{}:
+	default:
+	}
+	f.signal()
+}
+
 func (f *flusher) signal() {
 	select {
 	case f.wake <- struct{}{}:
@@ -84,7 +96,7 @@ func (f *flusher) run(ctx context.Context) {
 		case <-f.wake:
 		}
 		if wait := time.Until(last.Add(f.interval)); f.interval > 0 && wait > 0 {
-			if !sleep(ctx, wait) {
+			if !f.pause(ctx, wait) {
 				return
 			}
 		}
@@ -186,6 +198,20 @@ func (f *flusher) flushOne(t *transport, buf []byte) []byte {
 }
 
 // sleep waits d or until ctx ends; false if ctx ended.
+// pause waits d, or less when urged; false when ctx ends first.
+func (f *flusher) pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-f.urgent:
+	}
+	return true
+}
+
+// sleep waits d; false when ctx ends first.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -234,8 +234,12 @@ func (t *transport) enqueue(f frame, live bool) bool {
 	t.queue = append(t.queue, f)
 	t.queued += len(f.data)
 	start := t.claimLocked(live)
+	urgent := !live && t.owner == ownerFlusher // a reply behind live updates waiting for a round
 	t.mu.Unlock()
 	t.start(start)
+	if urgent {
+		t.srv.flush.urge()
+	}
 	return true
 }
 
