@@ -19,14 +19,7 @@ import (
 
 func TestAuthentication(t *testing.T) {
 	e := newEnv(t)
-	kv, err := users.OpenBucket(e.Ctx, e.JS, subjects.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := users.New(kv, users.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := userStore(t, e)
 	if err := store.Add(e.Ctx, "admin@example.com", "correct horse", []string{users.RoleHostAdministrator}); err != nil {
 		t.Fatal(err)
 	}
@@ -109,13 +102,9 @@ func serve(t *testing.T, srv *bridge.Server) (string, string) {
 	return "ws" + strings.TrimPrefix(hs, "http") + protocol.Path, hs
 }
 
-// TestSignInIsThrottled: after SignInFree failures of a LogonID (or from
-// an address), attempts wait a doubling back-off, refused unchecked with
-// the same fault, on Initialize and on /v1/groups alike; once it has
-// passed the right password works. Every attempt leaves an audit line,
-// and no line holds a password.
-func TestSignInIsThrottled(t *testing.T) {
-	e := newEnv(t)
+// userStore opens the bus's user store.
+func userStore(t *testing.T, e *env) *users.Store {
+	t.Helper()
 	kv, err := users.OpenBucket(e.Ctx, e.JS, subjects.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +113,17 @@ func TestSignInIsThrottled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return store
+}
+
+// TestSignInIsThrottled: after SignInFree failures of a LogonID (or from
+// an address), attempts wait a doubling back-off, refused unchecked with
+// the same fault, on Initialize and on /v1/groups alike; once it has
+// passed the right password works. Every attempt leaves an audit line,
+// and no line holds a password.
+func TestSignInIsThrottled(t *testing.T) {
+	e := newEnv(t)
+	store := userStore(t, e)
 	const good, bad = "correct horse battery", "wrong-guess-123"
 	if err := store.Add(e.Ctx, "admin@example.com", good, []string{users.RoleHostAdministrator}); err != nil {
 		t.Fatal(err)

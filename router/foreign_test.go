@@ -98,17 +98,7 @@ func (f sourceFunc) Run(ctx context.Context, h Handler) error { return f(ctx, h)
 // was lost is retried; the retry finds the adapter's own message at the
 // end of the subject and counts it stored: no failure, no duplicate.
 func TestRetryFindsItsOwnStoredWrite(t *testing.T) {
-	s := natstest.Server(t)
-	p := newStallProxy(t, s.Addr().String())
-	nc, err := nats.Connect(p.url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p, js := proxiedServer(t)
 	_, direct := natstest.Connect(t, s)
 	a := openAdapter(t, js, Config{AckTimeout: 200 * time.Millisecond})
 	ctx := testCtx(t)

@@ -67,12 +67,16 @@ func (a *Adapter) routerClock() *subjects.RouterClock {
 	return &subjects.RouterClock{At: at.UTC(), Rate: rate}
 }
 
-// routerNow is the router's time now.
+// routerNow is the router's time now (on every enqueue: no allocation).
 func (a *Adapter) routerNow() time.Time {
-	if c := a.routerClock(); c != nil {
-		return c.At
+	a.linkMu.Lock()
+	c := a.clock
+	a.linkMu.Unlock()
+	if c == nil {
+		return time.Now()
 	}
-	return time.Now()
+	at, _ := c.RouterClock()
+	return at
 }
 
 // checkTime refuses a TimeEnteredQueue too far ahead of the router's clock.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sisbridge/sisbridge/internal/natstest"
@@ -40,6 +41,24 @@ func newStallProxy(t *testing.T, target string) *stallProxy {
 	go p.accept()
 	t.Cleanup(p.close)
 	return p
+}
+
+// proxiedServer starts a NATS server and a JetStream context whose
+// connection goes through a stall proxy.
+func proxiedServer(t *testing.T) (*server.Server, *stallProxy, jetstream.JetStream) {
+	t.Helper()
+	s := natstest.Server(t)
+	p := newStallProxy(t, s.Addr().String())
+	nc, err := nats.Connect(p.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, p, js
 }
 
 func (p *stallProxy) url() string { return "nats://" + p.ln.Addr().String() }
@@ -118,17 +137,7 @@ func (p *stallProxy) close() {
 // StatusInterval, here waiting up to a second for an answer that does not
 // come) must not hold the adapter's lock, so Apply never waits for it.
 func TestApplyDoesNotWaitForNATS(t *testing.T) {
-	s := natstest.Server(t)
-	p := newStallProxy(t, s.Addr().String())
-	nc, err := nats.Connect(p.url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p, js := proxiedServer(t)
 	a := openAdapter(t, js, Config{StatusInterval: time.Second})
 	ctx := testCtx(t)
 	if err := a.LinkUp(ctx, newDriver(1).state()); err != nil {
@@ -156,17 +165,7 @@ func TestApplyDoesNotWaitForNATS(t *testing.T) {
 // answer waits for its directory entry, but the adapter's state has it at
 // once, and changes of other groups go on meanwhile.
 func TestApplyDoesNotWaitForDirectoryWrites(t *testing.T) {
-	s := natstest.Server(t)
-	p := newStallProxy(t, s.Addr().String())
-	nc, err := nats.Connect(p.url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p, js := proxiedServer(t)
 	a := openAdapter(t, js, Config{})
 	ctx := testCtx(t)
 	if err := a.LinkUp(ctx, newDriver(1).state()); err != nil {

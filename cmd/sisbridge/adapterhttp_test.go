@@ -19,12 +19,7 @@ import (
 // are counted by reason.
 func TestRouterServesHealthAndMetrics(t *testing.T) {
 	s := natstest.Server(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := freeAddr(t)
 	feedLines := strings.Join([]string{
 		`{"op":"tenant","TenantID":"acme","Name":"Acme"}`,
 		`{"op":"group","ServiceGroupID":"acme-sales","TenantID":"acme","ServiceGroupName":"Sales"}`,
@@ -66,6 +61,18 @@ func TestRouterServesHealthAndMetrics(t *testing.T) {
 	if code, _ := get(base + "/readyz"); code == http.StatusOK {
 		t.Fatal("still served after the router stopped")
 	}
+}
+
+// freeAddr returns a loopback address free a moment ago, for a flag that
+// wants one before anything listens on it.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // lockedBuffer is a bytes.Buffer safe for concurrent use.
@@ -113,12 +120,7 @@ func TestFeedFlags(t *testing.T) {
 		`{"op":"group","ServiceGroupID":"acme-sales","TenantID":"acme","ServiceGroupName":"Sales"}` + "\n" +
 		`{"op":"enqueue","ServiceGroupID":"acme-sales","CallID":"long","MediaType":"Voice","CustomerInformation":"` + strings.Repeat("x", 300) + `"}` + "\n" +
 		`{"op":"enqueue","ServiceGroupID":"acme-sales","CallID":"short","MediaType":"Voice"}` + "\n"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := freeAddr(t)
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {

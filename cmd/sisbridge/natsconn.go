@@ -114,7 +114,7 @@ func checkURLs(raw string) error {
 	parts := strings.Split(raw, ",")
 	for i, p := range parts {
 		if u, err := url.Parse(strings.TrimSpace(p)); err != nil || u.Host == "" {
-			return fmt.Errorf("--nats: URL %d of %d (%s) is malformed: want nats://[user:password@]host:port", i+1, len(parts), redactOne(strings.TrimSpace(p)))
+			return fmt.Errorf("--nats: URL %d of %d is malformed (%s): want nats://[user:password@]host:port", i+1, len(parts), redactOne(strings.TrimSpace(p)))
 		}
 	}
 	return nil
@@ -146,7 +146,6 @@ func (n *natsFlags) options() ([]nats.Option, error) {
 	if err := checkURLs(n.url); err != nil {
 		return nil, err
 	}
-	opts := []nats.Option{nats.CustomInboxPrefix(n.role.Inbox())}
 	user, password := n.user, os.Getenv("SIS_NATS_PASSWORD")
 	if user == "" {
 		user = os.Getenv("SIS_NATS_USER")
@@ -162,11 +161,20 @@ func (n *natsFlags) options() ([]nats.Option, error) {
 		}
 		user, password = s.User, s.Password
 	}
-	if user != "" {
-		opts = append(opts, nats.UserInfo(user, password))
-	}
+	opts := asRole(n.role, access.Secret{User: user, Password: password})
 	tlsOpts, err := n.tlsOptions()
 	return append(opts, tlsOpts...), err
+}
+
+// asRole are the options of a connection as role with secret s: its user
+// (none when s has none) and the role's inbox prefix, the only replies its
+// permissions let it read.
+func asRole(role access.Role, s access.Secret) []nats.Option {
+	opts := []nats.Option{nats.CustomInboxPrefix(role.Inbox())}
+	if s.User != "" {
+		opts = append(opts, nats.UserInfo(s.User, s.Password))
+	}
+	return opts
 }
 
 // tlsOptions are the TLS options of the flags, each file checked now.

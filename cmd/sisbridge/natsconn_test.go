@@ -5,7 +5,6 @@ import (
 	"errors"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sisbridge/sisbridge/subjects"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -19,12 +18,7 @@ import (
 // TestDialWaitsForNATS starts the NATS server after the command began to
 // connect: the command waits and goes on.
 func TestDialWaitsForNATS(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := freeAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	done := make(chan error, 1)

@@ -152,8 +152,7 @@ func runCredentials(dir string) (access.Credentials, error) {
 // connectAs connects to the embedded server as role (over TLS with
 // clientTLS, when set).
 func connectAs(url string, creds access.Credentials, role access.Role, clientTLS *tls.Config) (*nats.Conn, error) {
-	s := creds[role]
-	opts := []nats.Option{nats.Name("sisbridge-run-" + string(role)), nats.UserInfo(s.User, s.Password), nats.CustomInboxPrefix(role.Inbox())}
+	opts := append(asRole(role, creds[role]), nats.Name("sisbridge-run-"+string(role)))
 	if clientTLS != nil {
 		opts = append(opts, nats.Secure(clientTLS))
 	}

@@ -75,12 +75,7 @@ func TestRunNamesAnUnusableDataDir(t *testing.T) {
 // data directory (0600), its NATS server lets no one in without them, and
 // other tools connect with --nats-credentials.
 func TestRunProtectsItsNATS(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	natsAddr := ln.Addr().String()
-	_ = ln.Close()
+	natsAddr := freeAddr(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,12 +21,7 @@ import (
 // and the gateway over HTTPS.
 func TestRunOverTLS(t *testing.T) {
 	certs := makeCerts(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	natsAddr := ln.Addr().String()
-	_ = ln.Close()
+	natsAddr := freeAddr(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -112,12 +106,7 @@ func TestGatewayGivesUpOnRefusal(t *testing.T) {
 // TestMetricsOnAListenerOfTheirOwn: with --metrics-listen, /metrics is
 // served there (the adapter's and the gateway's) and not to clients.
 func TestMetricsOnAListenerOfTheirOwn(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metricsAddr := ln.Addr().String()
-	_ = ln.Close()
+	metricsAddr := freeAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	done := make(chan error, 1)

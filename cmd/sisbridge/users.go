@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -169,18 +168,13 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 // openUsers connects to NATS and opens the user store; the returned
 // function closes the connection.
 func openUsers(ctx context.Context, nf *natsFlags, replicas int) (*users.Store, func(), error) {
-	rawURL := nf.url
-	shown, err := redactURLs(rawURL)
+	opts, err := nf.connectOptions(nats.Name("sisbridge-users"), nats.Timeout(5*time.Second)) // checks the URLs
 	if err != nil {
 		return nil, nil, err
 	}
-	opts, err := nf.connectOptions(nats.Name("sisbridge-users"), nats.Timeout(5*time.Second))
+	nc, err := nats.Connect(nf.url, opts...)
 	if err != nil {
-		return nil, nil, err
-	}
-	nc, err := nats.Connect(rawURL, opts...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("cannot reach NATS at %s (is the server running? --nats sets the URL): %w", shown, err)
+		return nil, nil, fmt.Errorf("cannot reach NATS at %s (is the server running? --nats sets the URL): %w", redact(nf.url), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -190,7 +184,7 @@ func openUsers(ctx context.Context, nf *natsFlags, replicas int) (*users.Store, 
 	kv, err := users.OpenBucket(ctx, js, subjects.Config{Replicas: replicas})
 	if err != nil {
 		nc.Close()
-		return nil, nil, fmt.Errorf("NATS at %s: %w", shown, err)
+		return nil, nil, fmt.Errorf("NATS at %s: %w", redact(nf.url), err)
 	}
 	st, err := users.New(kv, users.Config{})
 	if err != nil {
@@ -198,22 +192,6 @@ func openUsers(ctx context.Context, nf *natsFlags, replicas int) (*users.Store, 
 		return nil, nil, err
 	}
 	return st, nc.Close, nil
-}
-
-// redactURLs returns the NATS URL list for messages, every password
-// replaced. A URL that does not parse is refused without being echoed,
-// since it may hold a password.
-func redactURLs(raw string) (string, error) {
-	parts := strings.Split(raw, ",")
-	for i, p := range parts {
-		p = strings.TrimSpace(p)
-		u, err := url.Parse(p)
-		if err != nil || u.Host == "" {
-			return "", fmt.Errorf("--nats: URL %d of %d is malformed: want nats://[user:password@]host:port", i+1, len(parts))
-		}
-		parts[i] = u.Redacted()
-	}
-	return strings.Join(parts, ","), nil
 }
 
 // readPassword reads a password: with a prompt and without echo, twice,
