@@ -148,18 +148,38 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("bus config: %w", err)
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, c.EventsStream()); err != nil {
+	err := patient(ctx, func() error {
+		_, err := js.CreateOrUpdateStream(ctx, c.EventsStream())
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("ensure stream %s: %w", StreamEvents, err)
 	}
-	if _, err := js.CreateOrUpdateObjectStore(ctx, c.SnapshotStore()); err != nil {
+	if err := patient(ctx, func() error {
+		_, err := js.CreateOrUpdateObjectStore(ctx, c.SnapshotStore())
+		return err
+	}); err != nil {
 		return fmt.Errorf("ensure object store %s: %w", BucketSnapshots, err)
 	}
 	for _, kv := range []jetstream.KeyValueConfig{c.DirectoryBucket(), c.UsersBucket(), c.SeatsBucket()} {
-		if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
+		if err := patient(ctx, func() error {
+			_, err := js.CreateOrUpdateKeyValue(ctx, kv)
+			return err
+		}); err != nil {
 			return fmt.Errorf("ensure bucket %s: %w", kv.Bucket, err)
 		}
 	}
 	return ensureTransient(ctx, js, c.RouterBucket())
+}
+
+// patient runs an idempotent request to the JetStream API, again when a
+// busy server let it time out (3 attempts in all) while ctx still runs.
+func patient(ctx context.Context, fn func() error) error {
+	err := fn()
+	for attempt := 1; attempt < 3 && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil; attempt++ {
+		err = fn()
+	}
+	return err
 }
 
 // ensureTransient creates or updates a bucket whose content is rewritten
