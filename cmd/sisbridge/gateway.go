@@ -135,7 +135,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer nc.Close()
-	return serveGateway(ctx, nc, &gf, wallboard.Handler(), log, nil)
+	return serveGateway(ctx, nc, &gf, wallboard.Handler(), log, processRegistry())
 }
 
 // serveGateway runs a gateway until ctx ends. extra, when set, serves the
@@ -163,7 +163,7 @@ func serveGateway(ctx context.Context, nc *nats.Conn, gf *gatewayFlags, extra ht
 		return err
 	}
 	defer closeWithin(pool.Close, 5*time.Second)
-	srv, err := bridge.New(ctx, glog, gf.config(), bridge.Deps{Conn: nc, JetStream: js, Users: users, Seats: seatPool{pool}, Registry: registry(reg)})
+	srv, err := bridge.New(ctx, glog, gf.config(), bridge.Deps{Conn: nc, JetStream: js, Users: users, Seats: seatPool{pool}, Registry: reg})
 	if err != nil {
 		return err
 	}
@@ -183,14 +183,6 @@ func serveGateway(ctx context.Context, nc *nats.Conn, gf *gatewayFlags, extra ht
 		h = withoutMetrics(h)
 	}
 	return listenAndServe(ctx, gf, h, glog, what)
-}
-
-// registry is reg as the gateway takes it: nil for a private one.
-func registry(reg *prometheus.Registry) bridge.Registry {
-	if reg == nil {
-		return nil
-	}
-	return reg
 }
 
 // waitForBus waits until the router adapter has created the streams and

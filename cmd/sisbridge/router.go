@@ -193,7 +193,7 @@ func runRouter(ctx context.Context, args []string, stdin io.Reader, stderr io.Wr
 	}
 	defer nc.Close()
 	log.Info().Str("nats", redact(nf.url)).Str("source", rf.source).Msg("router adapter starting")
-	return serveAdapter(ctx, nc, rf.af.config(), src, log, adapterObs{reg: prometheus.NewRegistry(), ln: ln})
+	return serveAdapter(ctx, nc, rf.af.config(), src, log, adapterObs{reg: processRegistry(), ln: ln})
 }
 
 // adapterObs is how an adapter is watched: its metrics go to reg (when

@@ -15,7 +15,6 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/sisbridge/sisbridge/access"
 	"github.com/sisbridge/sisbridge/internal/embednats"
@@ -82,7 +81,7 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 	defer gnc.Close()
 	log.Info().Str("nats", s.ClientURL()).Str("data_dir", dir).Str("credentials", filepath.Join(dir, credentialsFile)).
 		Msg("SIS Bridge starting (Ctrl-C stops); other tools connect with --nats-credentials")
-	reg := prometheus.NewRegistry() // one /metrics for both parts
+	reg := processRegistry() // one /metrics for both parts
 	return both(ctx,
 		func(ctx context.Context) error {
 			return serveAdapter(ctx, anc, rf.af.config(), src, log, adapterObs{reg: reg, watch: func(ctx context.Context, a *router.Adapter) {

@@ -104,7 +104,8 @@ func TestGatewayGivesUpOnRefusal(t *testing.T) {
 }
 
 // TestMetricsOnAListenerOfTheirOwn: with --metrics-listen, /metrics is
-// served there (the adapter's and the gateway's) and not to clients.
+// served there (the adapter's, the gateway's and the process's own) and
+// not to clients.
 func TestMetricsOnAListenerOfTheirOwn(t *testing.T) {
 	metricsAddr := freeAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -125,9 +126,10 @@ func TestMetricsOnAListenerOfTheirOwn(t *testing.T) {
 	if code, _ := get(public + "metrics"); code != http.StatusNotFound {
 		t.Fatalf("/metrics on the public listener: %d", code)
 	}
-	until(t, "both parts' metrics", func() bool {
+	until(t, "both parts' metrics and the process's", func() bool {
 		code, body := get("http://" + metricsAddr + "/metrics")
-		return code == http.StatusOK && strings.Contains(body, "sis_gateway_connections") && strings.Contains(body, "sis_adapter_changes_accepted_total")
+		return code == http.StatusOK && strings.Contains(body, "sis_gateway_connections") && strings.Contains(body, "sis_adapter_changes_accepted_total") &&
+			strings.Contains(body, "\ngo_goroutines ") && strings.Contains(body, "\nprocess_open_fds ") && strings.Contains(body, "\nprocess_resident_memory_bytes ")
 	})
 	cancel()
 	if err := <-done; err != nil {
