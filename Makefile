@@ -6,7 +6,7 @@ PKGS        ?= ./...
 TESTFLAGS   ?= -count=1 -timeout 20m
 BENCHFLAGS  ?= -run '^$$' -bench . -benchmem -benchtime 2s
 
-.PHONY: run test bench lint build fuzz chaos clean
+.PHONY: run test bench lint build fuzz chaos soak clean
 
 ## run: the whole system on this machine (embedded NATS, simulated router,
 ## adapter); Ctrl-C stops it cleanly (the binary, not `go run`, gets the
@@ -46,6 +46,18 @@ CHAOS_SEEDS    ?= random:3
 CHAOS_DURATION ?= 2m
 chaos:
 	SIS_CHAOS_SEEDS=$(CHAOS_SEEDS) SIS_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -race -count=1 -timeout 0 -run '^TestChaos$$' ./bridge
+
+## soak: the router adapter and two gateways (bin/sisbridge processes) for
+## DURATION under churning clients, the simulator at a high rate, one
+## gateway restarted every 2 minutes; a table every 30 s; fails on any
+## broken promise or on memory, goroutines or open files that keep growing
+## (docs/security.md, "Soak"). Not part of make test. SOAKFLAGS adds flags
+## of sisload soak.
+DURATION  ?= 10m
+SOAKFLAGS ?=
+soak: build
+	$(GO) build -o bin/sisload ./cmd/sisload
+	bin/sisload soak --sisbridge bin/sisbridge --duration $(DURATION) $(SOAKFLAGS)
 
 ## build: the binary in bin/
 build:

@@ -7,6 +7,7 @@
 //	sisload idle       memory per idle connection, clients in a child process
 //	sisload herd       many clients subscribing to one deep group at once
 //	sisload groups     one client following thousands of groups
+//	sisload soak       hours of churn; fails on a broken promise or a leak
 //
 // Every run is bounded in time and stops by itself.
 package main
@@ -37,6 +38,10 @@ commands:
              (--abuse: one client that never reads)
   groups     one client subscribing to thousands of groups: how many are
              followed by a deadline, then the idle cost per followed group
+  soak       a long run of the router adapter and gateways (sisbridge
+             processes) under churning clients, a gateway restarted now and
+             then: memory, goroutines, open files and every client's view
+             checked against the stream; fails on a violation or growth
 
 "sisload <command> -h" lists a command's flags.
 `
@@ -104,6 +109,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return herdCommand(ctx, args[1:], stdout, stderr)
 	case "groups":
 		return groupsCommand(ctx, args[1:], stdout, stderr)
+	case "soak":
+		return soakCommand(ctx, args[1:], stdout, stderr)
 	case herdChildCommand:
 		return runHerdChild(ctx, stdin, stdout)
 	case childCommand:

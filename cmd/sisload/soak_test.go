@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sisbridge/sisbridge/protocol"
+	"github.com/sisbridge/sisbridge/queue"
+	"github.com/sisbridge/sisbridge/subjects"
+)
+
+// storeEvents hands the oracle a stored message of group g holding changes
+// from Seq first on.
+func storeEvents(t *testing.T, o *oracle, g string, first uint64, changes ...queue.Change) {
+	t.Helper()
+	events := make([]subjects.Event, len(changes))
+	for i, c := range changes {
+		events[i] = subjects.Event{Tenant: "t", Group: g, Seq: first + uint64(i), Time: time.Now(), Change: c}
+	}
+	data, err := subjects.EncodeEvents(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.message(subjects.Events("t", g), data)
+}
+
+func enqueue(id string, pos int) queue.Change {
+	return queue.Change{Op: queue.OpEnqueue, CallID: id, Position: pos, Session: queue.Session{MediaType: queue.MediaVoice}}
+}
+
+// TestOracleJudgesViews: a view equal to the stream's queue at its Seq
+// passes, one that differs (a session missing, a position wrong, a view
+// of a Seq not yet stored once the stream gets there) is a violation; a
+// gap in the stream is one too.
+func TestOracleJudgesViews(t *testing.T) {
+	tally := newSoakTally()
+	o := newOracle(tally)
+	storeEvents(t, o, "g", 1, enqueue("a", 1), enqueue("b", 1)) // b, a
+	both := sessionPrint("a", 0) + sessionPrint("b", 0)
+	withPos := sessionPrint("b", 1) + sessionPrint("a", 2)
+	o.check(observation{group: "g", seq: 2, print: both})
+	o.check(observation{group: "g", seq: 2, positions: true, print: withPos})
+	o.check(observation{group: "g", seq: 1, print: sessionPrint("a", 0)})
+	o.check(observation{group: "g", seq: 0, print: 0})
+	if n := tally.violationCount(); n != 0 || tally.verified.Load() != 4 {
+		t.Fatalf("right views: %d violations, %d verified, want 0 and 4", n, tally.verified.Load())
+	}
+	o.check(observation{group: "g", seq: 2, print: sessionPrint("a", 0)})                                         // b missing
+	o.check(observation{group: "g", seq: 2, positions: true, print: sessionPrint("a", 1) + sessionPrint("b", 2)}) // order wrong
+	o.check(observation{group: "g", seq: 3, print: both})                                                         // ahead: waits
+	if n := tally.violationCount(); n != 2 || o.waiting() != 1 {
+		t.Fatalf("wrong views: %d violations, %d waiting, want 2 and 1", n, o.waiting())
+	}
+	storeEvents(t, o, "g", 3, queue.Change{Op: queue.OpRemove, CallID: "a", Cause: queue.RemoveCause(1)})
+	if n := tally.violationCount(); n != 3 || o.waiting() != 0 {
+		t.Fatalf("a view of Seq 3 holding a, which Seq 3 removed: %d violations, %d waiting, want 3 and 0", n, o.waiting())
+	}
+	storeEvents(t, o, "g", 5, enqueue("c", 0))
+	if kinds, _ := tally.findings(); kinds["stream"] != 1 {
+		t.Fatalf("a gap in the stream (4 missing): findings %v", kinds)
+	}
+}
+
+// TestSoakViewRefusesWhatDoesNotFit: updates that do not fit what a client
+// holds, Seqs that go back, positions that do not run 1..n.
+func TestSoakViewRefusesWhatDoesNotFit(t *testing.T) {
+	add := func(id string, pos int) protocol.SessionUpdate {
+		return protocol.SessionUpdate{UpdateType: "Add", Session: protocol.SessionInfo{CallID: id, QueuePosition: pos}}
+	}
+	ev := func(event string, seq uint64, us ...protocol.SessionUpdate) *protocol.Message {
+		return &protocol.Message{Event: event, ServiceGroupID: "g", Seq: seq, SessionUpdates: us}
+	}
+	tests := []struct {
+		name   string
+		events []*protocol.Message
+		want   string // "" for no error
+	}{
+		{"initial data then live", []*protocol.Message{ev(protocol.EventSessionsUpdated, 4, add("a", 1)), ev(protocol.EventInitialDataComplete, 4),
+			ev(protocol.EventSessionsUpdated, 5, add("b", 2))}, ""},
+		{"add twice", []*protocol.Message{ev(protocol.EventInitialDataComplete, 1), ev(protocol.EventSessionsUpdated, 2, add("a", 1)),
+			ev(protocol.EventSessionsUpdated, 3, add("a", 1))}, "already there"},
+		{"remove unknown", []*protocol.Message{ev(protocol.EventInitialDataComplete, 1),
+			ev(protocol.EventSessionsUpdated, 2, protocol.SessionUpdate{UpdateType: "Remove", Session: protocol.SessionInfo{CallID: "x"}})}, "not there"},
+		{"live Seq back", []*protocol.Message{ev(protocol.EventInitialDataComplete, 7), ev(protocol.EventSessionsUpdated, 7, add("a", 1))}, "after Seq 7"},
+		{"initial data of two Seqs", []*protocol.Message{ev(protocol.EventSessionsUpdated, 3, add("a", 1)), ev(protocol.EventSessionsUpdated, 4, add("b", 2))}, "and then"},
+		{"position hole", []*protocol.Message{ev(protocol.EventInitialDataComplete, 1), ev(protocol.EventSessionsUpdated, 2, add("a", 2))}, "position 2 of 1"},
+		{"second InitialDataComplete", []*protocol.Message{ev(protocol.EventInitialDataComplete, 1), ev(protocol.EventInitialDataComplete, 1)}, "second"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newSoakView("g")
+			var err error
+			for _, e := range tc.events {
+				if err = v.event(e, true); err != nil {
+					break
+				}
+			}
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("got %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestKeptGrowing: growth is a rise through the thirds beyond the margin;
+// noise, a plateau and a single spike are not.
+func TestKeptGrowing(t *testing.T) {
+	tests := []struct {
+		name string
+		v    []float64
+		want bool
+	}{
+		{"steady climb", []float64{100, 110, 120, 130, 140, 150, 160, 170, 180}, true},
+		{"flat with noise", []float64{100, 104, 98, 101, 103, 99, 102, 100, 101}, false},
+		{"climb within the margin", []float64{100, 101, 102, 103, 104, 105, 106, 107, 108}, false},
+		{"rise then plateau", []float64{100, 300, 300, 300, 300, 300, 300, 300, 300}, false},
+		{"one spike", []float64{100, 100, 100, 100, 900, 100, 100, 100, 100}, false},
+		{"too few samples", []float64{1, 2, 3, 4, 5}, false},
+	}
+	for _, tc := range tests {
+		if got, _, _ := keptGrowing(tc.v, 0.25, 10); got != tc.want {
+			t.Errorf("%s: kept growing %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestSoakShort runs the soak for a short while on a sisbridge binary built
+// for the test: the router adapter and two gateways as processes, one
+// restarted twice (SIGTERM, then SIGKILL), clients churning, every view
+// checked against the stream. It must pass.
+func TestSoakShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds sisbridge and runs it for half a minute")
+	}
+	bin := filepath.Join(t.TempDir(), "sisbridge")
+	if out, err := exec.Command("go", "build", "-o", bin, "../sisbridge").CombinedOutput(); err != nil {
+		t.Fatalf("build sisbridge: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	err := soakCommand(ctx, []string{"--sisbridge", bin, "--duration", "25s", "--every", "5s", "--restart-every", "8s",
+		"--clients", "30", "--life", "5s", "--dir", t.TempDir()}, &out, &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, want := range []string{"soak: PASS", "gw-b", "router"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("no %q in\n%s", want, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "1001×") || !strings.Contains(out.String(), "0×") {
+		t.Errorf("want closes 1001 (SIGTERM) and without a close frame (SIGKILL):\n%s", out.String())
+	}
+}
