@@ -128,3 +128,38 @@ func TestSubscriptionLimit(t *testing.T) {
 		t.Fatalf("the session after the refusal: %v", err)
 	}
 }
+
+// TestFailedUpgradeFreesItsSlot: requests to the WebSocket path that fail
+// their upgrade (no upgrade headers, a WebSocket version not spoken) give
+// their address's slot back: with one connection allowed per address, a
+// real client still gets in after many of them.
+func TestFailedUpgradeFreesItsSlot(t *testing.T) {
+	e := newEnv(t)
+	srv, url := e.gateway(bridge.Config{Limits: bridge.Limits{Connections: 2, PerAddress: 1}}, nil)
+	httpURL := "http" + strings.TrimPrefix(url, "ws")
+	for i := range 5 {
+		resp, err := http.Get(httpURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if code := resp.StatusCode; code < 400 || code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+			t.Fatalf("plain GET %d: status %d, want an upgrade failure, not a limit", i, code)
+		}
+		req, _ := http.NewRequest(http.MethodGet, httpURL, nil)
+		req.Header = http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="},
+			"Sec-Websocket-Version": {"8"}, "Sec-Websocket-Protocol": {protocol.SubprotocolJSON}}
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if code := resp.StatusCode; code < 400 || code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+			t.Fatalf("WebSocket version 8, %d: status %d, want an upgrade failure, not a limit", i, code)
+		}
+	}
+	if _, err := dialFrom(t, url, "127.0.0.1"); err != nil {
+		t.Fatalf("a real client after failed upgrades: %v", err)
+	}
+	waitFor(t, "one connection", func() bool { return srv.Stats().Connections == 1 })
+}

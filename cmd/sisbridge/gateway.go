@@ -85,7 +85,34 @@ func (g *gatewayFlags) check() error {
 	if g.leaseTTL < time.Second {
 		errs = append(errs, fmt.Errorf("--seat-lease %s: want at least 1s", g.leaseTTL))
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, g.checkLimits()...)...)
+}
+
+// checkLimits refuses a limit of 0, which the configuration would take
+// for "the default" and a reader of the command line for "nothing".
+func (g *gatewayFlags) checkLimits() []error {
+	l := g.cfg.Limits
+	var errs []error
+	for _, f := range []struct {
+		name string
+		v    float64
+		none bool // a negative value means no limit
+	}{
+		{"--max-connections", float64(l.Connections), true},
+		{"--max-connections-per-address", float64(l.PerAddress), true},
+		{"--max-request-rate", l.RequestRate, true},
+		{"--max-request-burst", float64(l.RequestBurst), false},
+		{"--max-subscriptions", float64(l.Subscriptions), true},
+		{"--initialize-timeout", float64(l.InitializeTimeout), false},
+	} {
+		switch {
+		case f.v == 0 && f.none:
+			errs = append(errs, fmt.Errorf("%s 0: want at least 1, or a negative value for no limit", f.name))
+		case f.v <= 0 && !f.none:
+			errs = append(errs, fmt.Errorf("%s: want more than 0", f.name))
+		}
+	}
+	return errs
 }
 
 func (g *gatewayFlags) config() bridge.Config {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/sisbridge/sisbridge/bridge"
 	"net"
 	"os"
 	"path/filepath"
@@ -52,6 +53,40 @@ func TestRunChecksFlagsBeforeStarting(t *testing.T) {
 	}
 	if _, statErr := os.Stat(dir); statErr == nil {
 		t.Error("the data directory was made: something started")
+	}
+}
+
+// TestZeroLimitsAreRefused: a limit of 0 on the command line is refused
+// with its flag named (the configuration would read it as "the default"),
+// before NATS is dialled; on the gateway and on run alike.
+func TestZeroLimitsAreRefused(t *testing.T) {
+	limits := []string{"--max-connections", "0", "--max-connections-per-address", "0", "--max-request-rate", "0",
+		"--max-request-burst", "0", "--max-subscriptions", "0", "--initialize-timeout", "0s"}
+	for _, cmd := range [][]string{
+		{"gateway", "--nats", "nats://127.0.0.1:1"},
+		{"run", "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		var stderr bytes.Buffer
+		err := run(ctx, append(cmd, limits...), strings.NewReader(""), &stderr)
+		cancel()
+		if err == nil {
+			t.Fatalf("%s started with zero limits", cmd[0])
+		}
+		for i := 0; i < len(limits); i += 2 {
+			if !strings.Contains(err.Error(), limits[i]+" ") && !strings.Contains(err.Error(), limits[i]+":") {
+				t.Errorf("%s: the error does not name %s:\n%v", cmd[0], limits[i], err)
+			}
+		}
+		if strings.Contains(stderr.String(), "waiting for the NATS server") {
+			t.Errorf("%s dialled NATS before refusing its flags", cmd[0])
+		}
+	}
+	// A negative value is no limit, and accepted.
+	gf := gatewayFlags{listen: "127.0.0.1:0", seats: 1, leaseTTL: time.Minute}
+	gf.cfg.Limits = bridge.Limits{Connections: -1, PerAddress: -1, RequestRate: -1, RequestBurst: 1, Subscriptions: -1, InitializeTimeout: time.Second}
+	if err := gf.check(); err != nil {
+		t.Fatalf("negative limits: %v", err)
 	}
 }
 
