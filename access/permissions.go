@@ -17,7 +17,8 @@ var (
 	routerStream    = "KV_" + subjects.BucketRouter
 	usersStream     = "KV_" + subjects.BucketUsers
 	seatsStream     = "KV_" + subjects.BucketSeats
-	allStreams      = []string{eventsStream, snapshotsStream, directoryStream, routerStream, usersStream, seatsStream}
+	leaseStream     = "KV_" + subjects.BucketLease
+	allStreams      = []string{eventsStream, snapshotsStream, directoryStream, routerStream, usersStream, seatsStream, leaseStream}
 )
 
 // Of returns the permissions of r (r.Check must pass).
@@ -44,8 +45,10 @@ func Of(r Role) Permissions {
 func adapter() Permissions {
 	p := Permissions{Publish: []string{subjects.AllEvents,
 		"$KV." + subjects.BucketDirectory + ".>", "$KV." + subjects.BucketRouter + ".>",
+		"$KV." + subjects.BucketLease + ".>",
 		"$O." + subjects.BucketSnapshots + ".>", "$JS.API.STREAM.PURGE." + snapshotsStream,
-		"$JS.API.STREAM.DELETE." + routerStream, // made anew when its storage changes
+		// made anew when their storage changes
+		"$JS.API.STREAM.DELETE." + routerStream, "$JS.API.STREAM.DELETE." + leaseStream,
 	}}
 	for _, s := range allStreams {
 		p.Publish = append(p.Publish, "$JS.API.STREAM.CREATE."+s, "$JS.API.STREAM.UPDATE."+s)

@@ -30,17 +30,20 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
+	if notAHandshake(w, r) {
+		return
+	}
 	addr := s.admit(w, r.RemoteAddr)
 	if addr == "" {
 		return
 	}
-	defer s.admitted()
 	up := ws.HTTPUpgrader{Protocol: func(p string) bool {
 		_, ok := protocol.FormatOf(p)
 		return ok && p != ""
 	}}
 	nc, rw, hs, err := up.Upgrade(r, w)
 	if err != nil {
+		s.admitted()
 		s.release(addr)
 		s.log.Debug().Err(err).Msg("websocket upgrade failed")
 		return
@@ -57,6 +60,23 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.metrics.connections.Inc()
 	s.wg.Add(1)
 	go t.serve(ss)
+}
+
+// notAHandshake answers a request that is no WebSocket handshake (a
+// browser's plain GET, another WebSocket version) before it takes a
+// connection slot; it reports whether it did.
+func notAHandshake(w http.ResponseWriter, r *http.Request) bool {
+	switch {
+	case r.Method != http.MethodGet || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket"):
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "the Session Information WebSocket endpoint: connect with a WebSocket client", http.StatusUpgradeRequired)
+	case r.Header.Get("Sec-WebSocket-Version") != "13":
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		http.Error(w, "WebSocket version not supported: want 13", http.StatusUpgradeRequired)
+	default:
+		return false
+	}
+	return true
 }
 
 // originAllowed says whether a browser page from origin may connect: any

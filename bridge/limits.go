@@ -118,7 +118,8 @@ func (s *Server) admit(w http.ResponseWriter, remote string) (addr string) {
 	return ""
 }
 
-// admitted ends the admission of a connection: it is registered (or gone).
+// admitted ends the admission of a connection that failed its upgrade
+// (addSession ends that of one that did not).
 func (s *Server) admitted() {
 	s.mu.Lock()
 	s.admitting--

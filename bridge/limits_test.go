@@ -58,6 +58,9 @@ func TestConnectionLimits(t *testing.T) {
 	if _, err := dialFrom(t, url, "127.0.0.2"); err != nil {
 		t.Fatalf("from another address: %v", err)
 	}
+	// A client's dial returns with the upgrade's answer, a moment before
+	// the gateway registers the connection.
+	waitFor(t, "three connections registered", func() bool { return srv.Stats().Connections == 3 })
 	if _, err := dialFrom(t, url, "127.0.0.3"); refusedWith(err) != http.StatusServiceUnavailable {
 		t.Fatalf("a fourth in all: %v, want 503", err)
 	}
@@ -129,37 +132,53 @@ func TestSubscriptionLimit(t *testing.T) {
 	}
 }
 
-// TestFailedUpgradeFreesItsSlot: requests to the WebSocket path that fail
-// their upgrade (no upgrade headers, a WebSocket version not spoken) give
-// their address's slot back: with one connection allowed per address, a
-// real client still gets in after many of them.
+// TestFailedUpgradeFreesItsSlot: requests to the WebSocket path that are no
+// handshake (a plain GET, another WebSocket version) are answered 426
+// without taking a slot; one that fails the upgrade itself (a malformed
+// key) gives its slot back: with one connection allowed per address, a
+// real client still gets in after all of them.
 func TestFailedUpgradeFreesItsSlot(t *testing.T) {
 	e := newEnv(t)
 	srv, url := e.gateway(bridge.Config{Limits: bridge.Limits{Connections: 2, PerAddress: 1}}, nil)
 	httpURL := "http" + strings.TrimPrefix(url, "ws")
-	for i := range 5 {
-		resp, err := http.Get(httpURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = resp.Body.Close()
-		if code := resp.StatusCode; code < 400 || code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-			t.Fatalf("plain GET %d: status %d, want an upgrade failure, not a limit", i, code)
-		}
+	do := func(h http.Header) *http.Response {
 		req, _ := http.NewRequest(http.MethodGet, httpURL, nil)
-		req.Header = http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="},
-			"Sec-Websocket-Version": {"8"}, "Sec-Websocket-Protocol": {protocol.SubprotocolJSON}}
-		resp, err = http.DefaultClient.Do(req)
+		req.Header = h
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_ = resp.Body.Close()
-		if code := resp.StatusCode; code < 400 || code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-			t.Fatalf("WebSocket version 8, %d: status %d, want an upgrade failure, not a limit", i, code)
+		return resp
+	}
+	upgrade := func(version, key string) http.Header {
+		return http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}, "Sec-Websocket-Key": {key},
+			"Sec-Websocket-Version": {version}, "Sec-Websocket-Protocol": {protocol.SubprotocolJSON}}
+	}
+	for i := range 5 {
+		if resp := do(nil); resp.StatusCode != http.StatusUpgradeRequired {
+			t.Fatalf("plain GET %d: status %d, want 426", i, resp.StatusCode)
+		}
+		resp := do(upgrade("8", "dGhlIHNhbXBsZSBub25jZQ=="))
+		if resp.StatusCode != http.StatusUpgradeRequired || resp.Header.Get("Sec-Websocket-Version") != "13" {
+			t.Fatalf("WebSocket version 8, %d: status %d, version %q; want 426 naming 13", i, resp.StatusCode, resp.Header.Get("Sec-Websocket-Version"))
 		}
 	}
-	if _, err := dialFrom(t, url, "127.0.0.1"); err != nil {
-		t.Fatalf("a real client after failed upgrades: %v", err)
+	if resp := do(upgrade("13", "short")); resp.StatusCode < 400 || resp.StatusCode == http.StatusTooManyRequests {
+		t.Fatalf("a malformed key: status %d, want the upgrade refused", resp.StatusCode)
+	}
+	// The slot comes back once the refused upgrade is over: the refusal
+	// may reach the client a moment before.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := dialFrom(t, url, "127.0.0.1")
+		if err == nil {
+			break
+		}
+		if refusedWith(err) != http.StatusTooManyRequests || time.Now().After(deadline) {
+			t.Fatalf("a real client after failed upgrades: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	waitFor(t, "one connection", func() bool { return srv.Stats().Connections == 1 })
 }

@@ -234,9 +234,13 @@ func (s *Server) SeatLost(sessionID string) {
 	}
 }
 
+// addSession registers an admitted connection: it stops counting as
+// admitting and counts as a connection in the same step, so that no
+// moment counts it twice against Limits.Connections.
 func (s *Server) addSession(ss *session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.admitting--
 	if s.closing {
 		return false
 	}

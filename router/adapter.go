@@ -27,6 +27,8 @@ type Adapter struct {
 	writer  string // this instance's part of every Nats-Msg-Id
 	dir     jetstream.KeyValue
 	status  jetstream.KeyValue
+	leases  jetstream.KeyValue
+	lease   *lease // held from Open (or Standby.Await) to Close
 	pub     *publisher
 	snaps   *snapshotWriter
 	stats   counters
@@ -97,11 +99,34 @@ func (g *group) acked() (seq, streamSeq uint64) {
 	return g.ackSeq, g.ackStream
 }
 
-// Open prepares the bus (subjects.Ensure), rebuilds every group of the
+// Open prepares the bus (subjects.Ensure), takes the adapter lease
+// (waiting one lease time for a holder that died to let it lapse; then
+// ErrAdapterLive, unless Config.TakeOver), rebuilds every group of the
 // directory from its snapshot and later events, and starts publishing the
-// router status (disconnected until a source reports LinkUp). Cancelling ctx
-// aborts the rebuild only.
+// router status (disconnected until a source reports LinkUp). Cancelling
+// ctx aborts the rebuild only. An adapter that stands by for the lease
+// instead is a Standby.
 func Open(ctx context.Context, js jetstream.JetStream, log zerolog.Logger, cfg Config) (*Adapter, error) {
+	a, err := newAdapter(ctx, js, log, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.acquire(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.restore(ctx); err != nil {
+		a.releaseLease(ctx)
+		return nil, err
+	}
+	if err := a.start(ctx); err != nil {
+		a.releaseLease(ctx)
+		return nil, err
+	}
+	return a, nil
+}
+
+// newAdapter checks cfg and binds a new adapter to the bus.
+func newAdapter(ctx context.Context, js jetstream.JetStream, log zerolog.Logger, cfg Config) (*Adapter, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("adapter config: %w", err)
@@ -109,33 +134,32 @@ func Open(ctx context.Context, js jetstream.JetStream, log zerolog.Logger, cfg C
 	a := &Adapter{js: js, log: log, cfg: cfg, tenants: map[string]subjects.Tenant{}, groups: map[string]*group{}, failed: make(chan struct{})}
 	a.writer = instanceID()
 	a.rejects = log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second})
-	if err := a.bind(ctx); err != nil {
-		return nil, err
-	}
-	if err := a.checkAlone(ctx); err != nil {
-		return nil, err
-	}
-	if err := a.restore(ctx); err != nil {
-		return nil, err
-	}
-	// The bus is taken from now on: another adapter that starts sees it.
-	// (One taking over writes when its link comes up, as before.)
-	if !cfg.TakeOver {
+	return a, a.bind(ctx)
+}
+
+// start begins the adapter's work on the bus, its lease held and its state
+// restored: the status (the bus is taken from now on; one taking over
+// writes it when its link comes up), the publisher, the snapshots, and
+// the lease's renewal.
+func (a *Adapter) start(ctx context.Context) error {
+	if !a.cfg.TakeOver {
 		a.setLinkLocked(subjects.RouterStatus{Epoch: a.link.Epoch, Since: time.Now().UTC(), Reason: "adapter starting"})
 		if err := a.writeStatus(ctx); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
-	a.pub = newPublisher(a.ctx, js, a.stream, log, cfg, &a.stats, publisherHooks{onFault: a.setStoreFault, onForeign: a.fail})
-	a.snaps = newSnapshotWriter(a.ctx, a.hist, log, &a.stats)
+	cfg := a.cfg
+	a.pub = newPublisher(a.ctx, a.js, a.stream, a.log, cfg, &a.stats, publisherHooks{onFault: a.setStoreFault, onForeign: a.fail, fence: a.fence})
+	a.snaps = newSnapshotWriter(a.ctx, a.hist, a.log, &a.stats, a.fence)
 	a.setLinkLocked(subjects.RouterStatus{Epoch: a.link.Epoch, Since: time.Now().UTC(), Reason: "no router link yet"})
 	a.wg.Add(1)
 	go a.drainLoop()
 	a.goLoop(cfg.StatusInterval, a.refreshStatus)
 	a.goLoop(cfg.StatusInterval, a.retryDirectory)
 	a.goLoop(cfg.SnapshotInterval, a.snapshotDue)
-	return a, nil
+	a.goLoop(cfg.Bus.AdapterLeaseTTL/4, a.renewLease)
+	return nil
 }
 
 func (a *Adapter) bind(ctx context.Context) (err error) {
@@ -153,6 +177,9 @@ func (a *Adapter) bind(ctx context.Context) (err error) {
 	}
 	if a.status, err = a.js.KeyValue(ctx, subjects.BucketRouter); err != nil {
 		return fmt.Errorf("open bucket %s: %w", subjects.BucketRouter, err)
+	}
+	if a.leases, err = a.js.KeyValue(ctx, subjects.BucketLease); err != nil {
+		return fmt.Errorf("open bucket %s: %w", subjects.BucketLease, err)
 	}
 	return nil
 }
@@ -221,7 +248,9 @@ func (a *Adapter) fail(err error) {
 		a.failErr = fmt.Errorf("adapter failed: %w", err)
 		close(a.failed)
 	})
-	a.cancel()
+	if a.cancel != nil {
+		a.cancel()
+	}
 }
 
 // Failed returns why the adapter failed, nil while it has not.
@@ -297,6 +326,7 @@ func (a *Adapter) close(ctx context.Context) error {
 	err := a.writeStatus(wctx)
 	a.cancel()
 	a.wg.Wait()
+	a.releaseLease(wctx)
 	if ctx.Err() != nil {
 		err = errors.Join(fmt.Errorf("close adapter: %w", ctx.Err()), err)
 	}

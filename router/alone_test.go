@@ -34,29 +34,42 @@ func TestSecondAdapterIsRefused(t *testing.T) {
 	_ = third
 }
 
-// TestDeadAdaptersStatusIsWaitedOut: a status written moments ago by an
-// adapter that has died (nobody rewrites it) keeps a new adapter waiting
-// until it is stale, then the new one starts.
-func TestDeadAdaptersStatusIsWaitedOut(t *testing.T) {
+// TestDeadAdaptersLeaseIsWaitedOut: a lease taken moments ago by an
+// adapter that has died (nobody renews it) keeps a new adapter waiting
+// until the server drops it, then the new one starts; the status a dead
+// adapter left does not hold anyone back.
+func TestDeadAdaptersLeaseIsWaitedOut(t *testing.T) {
 	s := natstest.Server(t)
 	_, js := natstest.Connect(t, s)
 	ctx := testCtx(t)
-	if err := subjects.Ensure(ctx, js, subjects.Config{}); err != nil {
+	if err := subjects.Ensure(ctx, js, subjects.Config{AdapterLeaseTTL: time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	kv, err := js.KeyValue(ctx, subjects.BucketRouter)
+	status, err := js.KeyValue(ctx, subjects.BucketRouter)
 	if err != nil {
 		t.Fatal(err)
 	}
 	data, _ := subjects.EncodeStatus(subjects.RouterStatus{Connected: true, Epoch: 3, Updated: time.Now().UTC(), Adapter: "killed"})
-	if _, err := kv.Put(ctx, subjects.RouterStatusKey, data); err != nil {
+	if _, err := status.Put(ctx, subjects.RouterStatusKey, data); err != nil {
 		t.Fatal(err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	a, err := Open(wctx, js, natstest.Logger(t), Config{})
+	leases, err := js.KeyValue(ctx, subjects.BucketLease)
 	if err != nil {
 		t.Fatal(err)
+	}
+	data, _ = subjects.EncodeLease(subjects.Lease{Adapter: "killed", Instance: "x", Since: time.Now().UTC()})
+	if _, err := leases.Create(ctx, subjects.LeaseKey, data); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	a, err := Open(wctx, js, natstest.Logger(t), Config{Bus: subjects.Config{AdapterLeaseTTL: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < 500*time.Millisecond {
+		t.Errorf("started %s after a lease of 1s was taken: it did not wait for it to lapse", waited)
 	}
 	_ = a.Close(ctx)
 }

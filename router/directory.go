@@ -103,7 +103,11 @@ func (a *Adapter) unlockAndWriteDirectory(ctx context.Context) error {
 	a.mu.Unlock()
 	defer a.dirMu.Unlock()
 	for i, p := range puts {
-		if _, err := a.dir.Put(ctx, p.key, p.data); err != nil {
+		err := a.fence()
+		if err == nil {
+			_, err = a.dir.Put(ctx, p.key, p.data)
+		}
+		if err != nil {
 			a.mu.Lock()
 			a.dirPending = append(puts[i:len(puts):len(puts)], a.dirPending...)
 			a.mu.Unlock()

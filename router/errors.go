@@ -11,9 +11,13 @@ var (
 	// same tenant, ignoring case (Subscribe by name could not tell them
 	// apart).
 	ErrDuplicateName = errors.New("service group name already taken in the tenant")
-	// ErrAdapterLive: another adapter feeds the bus (it keeps the router
-	// status current).
+	// ErrAdapterLive: another adapter holds the lease of the bus (Open
+	// waits one lease time for it to lapse first; a Standby waits for ever).
 	ErrAdapterLive = errors.New("another router adapter is live on the bus")
+	// ErrLeaseLost: the adapter lost its lease (it could not renew it in
+	// time, or another adapter took it): it stands down and writes nothing
+	// more; Run returns it.
+	ErrLeaseLost = errors.New("adapter lease lost")
 	// ErrClosed: the adapter is closed.
 	ErrClosed = errors.New("adapter closed")
 	// ErrAborted: Close gave up waiting (its context ended); changes not

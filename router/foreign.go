@@ -31,7 +31,7 @@ func (p *publisher) checkLast(it *item) (*jetstream.PubAck, error) {
 	case errors.Is(err, jetstream.ErrMsgNotFound) && it.expect != 0:
 		it.expect = 0
 		it.msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
-		return p.js.PublishMsg(ctx, it.msg)
+		return p.publish(ctx, it.msg)
 	case err != nil:
 		return nil, fmt.Errorf("read the last event of %s: %w", it.msg.Subject, err)
 	case p.own(it, last.Header, last.Data):
@@ -50,7 +50,7 @@ func (p *publisher) checkDuplicate(it *item, ack *jetstream.PubAck) (*jetstream.
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		it.msg.Header.Set(jetstream.MsgIDHeader, it.msg.Header.Get(jetstream.MsgIDHeader)+"+")
-		return p.js.PublishMsg(ctx, it.msg)
+		return p.publish(ctx, it.msg)
 	case err != nil:
 		return nil, fmt.Errorf("read the event %s stored as %d: %w", it.msg.Subject, ack.Sequence, err)
 	case stored.Subject == it.msg.Subject && p.own(it, stored.Header, stored.Data):

@@ -22,6 +22,10 @@ type Health struct {
 	Epoch uint64
 	// Closed says Close has ended the adapter.
 	Closed bool
+	// Active says this adapter holds the lease and writes to the bus;
+	// Holder names the adapter that does (this one's name when Active).
+	Active bool
+	Holder string
 }
 
 // Health reports the adapter's links. It never waits for the store.
@@ -29,7 +33,7 @@ func (a *Adapter) Health() Health {
 	a.linkMu.Lock()
 	defer a.linkMu.Unlock()
 	return Health{Router: a.link.Connected, RouterReason: a.link.Reason, StoreFault: a.storeFault, StoreSince: a.storeSince,
-		Epoch: a.link.Epoch, Closed: a.stopped}
+		Epoch: a.link.Epoch, Closed: a.stopped, Active: !a.stopped && a.Failed() == nil, Holder: a.cfg.Name}
 }
 
 // Ready returns nil while the adapter has its router link and the store

@@ -140,6 +140,9 @@ func (a *Adapter) writeStatus(ctx context.Context) error {
 }
 
 func (a *Adapter) putStatus(ctx context.Context, st subjects.RouterStatus) error {
+	if err := a.fence(); err != nil {
+		return fmt.Errorf("put router status: %w", err)
+	}
 	st.Updated, st.Adapter, st.Clock = time.Now().UTC(), a.cfg.Name, a.routerClock()
 	data, err := subjects.EncodeStatus(st)
 	if err == nil {

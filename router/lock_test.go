@@ -136,9 +136,11 @@ func (p *stallProxy) close() {
 // the router keeps sending changes: the status refresh (a KV write every
 // StatusInterval, here waiting up to a second for an answer that does not
 // come) must not hold the adapter's lock, so Apply never waits for it.
+// (The lease outlasts the stall: an adapter cut off for most of its lease
+// stands down, TestLapsedLeaseStandsDown.)
 func TestApplyDoesNotWaitForNATS(t *testing.T) {
 	_, p, js := proxiedServer(t)
-	a := openAdapter(t, js, Config{StatusInterval: time.Second})
+	a := openAdapter(t, js, Config{StatusInterval: time.Second, Bus: subjects.Config{AdapterLeaseTTL: 10 * time.Second}})
 	ctx := testCtx(t)
 	if err := a.LinkUp(ctx, newDriver(1).state()); err != nil {
 		t.Fatal(err)

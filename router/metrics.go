@@ -8,12 +8,20 @@ import (
 // metrics, read when scraped (the adapter counts nothing twice). Register
 // it with a prometheus.Registerer.
 type Collector struct {
-	a     *Adapter
+	a     Observed
 	descs map[string]*prometheus.Desc
 }
 
+// Observed is what a Collector reads: an Adapter, or a Node (whose
+// counters start again each time it takes over).
+type Observed interface {
+	Stats() Stats
+	Health() Health
+	Failed() error
+}
+
 // NewCollector returns a Collector of a.
-func NewCollector(a *Adapter) *Collector {
+func NewCollector(a Observed) *Collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("sis_adapter_"+name, help, labels, nil)
 	}
@@ -31,6 +39,8 @@ func NewCollector(a *Adapter) *Collector {
 		"router":          d("router_connected", "1 while the router link is up."),
 		"store":           d("store_refusing_writes", "1 while JetStream refuses the adapter's writes (full store, lost disk)."),
 		"failed":          d("failed", "1 once the adapter has stopped on a failure (a write of another's on its subjects)."),
+		"active":          d("active", "1 while this adapter holds the lease and writes to the bus; 0 while it stands by."),
+		"holder":          d("lease_holder", "1, labelled with the adapter that holds the lease as this one last saw it.", "adapter"),
 	}}
 }
 
@@ -65,6 +75,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge("router", one(h.Router))
 	gauge("store", one(h.StoreFault != ""))
 	gauge("failed", one(c.a.Failed() != nil))
+	gauge("active", one(h.Active))
+	if h.Holder != "" {
+		ch <- prometheus.MustNewConstMetric(c.descs["holder"], prometheus.GaugeValue, 1, h.Holder)
+	}
 }
 
 func one(b bool) float64 {

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,9 @@ type publisher struct {
 	// subject holds a message the adapter did not write; it must abort the
 	// adapter and not wait for its lock.
 	onForeign func(error)
+	// fence returns nil while the adapter holds its lease; an error means
+	// nothing may be written (it has aborted the adapter).
+	fence func() error
 	// wantDrain says changes wait (for the backlog to shrink, or for their
 	// group's message in flight); drained tells the adapter that one of
 	// those may now go.
@@ -63,12 +67,16 @@ type item struct {
 // publisherHooks are the adapter's answers to what the publisher finds.
 type publisherHooks struct {
 	onFault, onForeign func(error)
+	fence              func() error
 }
 
 func newPublisher(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, log zerolog.Logger, cfg Config, st *counters, h publisherHooks) *publisher {
 	p := &publisher{js: js, stream: stream, log: log, slots: make(chan struct{}, cfg.Window), inflight: make(chan item, 2*cfg.Window),
 		done: make(chan struct{}), ctx: ctx, timeout: cfg.AckTimeout, stats: st, onFault: h.onFault, onForeign: h.onForeign,
-		drained: make(chan struct{}, 1)}
+		fence: h.fence, drained: make(chan struct{}, 1)}
+	if p.fence == nil {
+		p.fence = func() error { return nil }
+	}
 	go p.run()
 	return p
 }
@@ -84,6 +92,10 @@ func (p *publisher) send(ctx context.Context, g *group, seq uint64, n int, subje
 		return ctx.Err()
 	case <-p.ctx.Done():
 		return ErrAborted
+	}
+	if err := p.fence(); err != nil {
+		<-p.slots
+		return fmt.Errorf("%w: %w", ErrAborted, err)
 	}
 	expect := g.startSend()
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{msgID}}}
@@ -216,5 +228,14 @@ func (p *publisher) retry(attempt int, msg *nats.Msg) (*jetstream.PubAck, error)
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.timeout)
 	defer cancel()
-	return p.js.PublishMsg(ctx, &nats.Msg{Subject: msg.Subject, Data: msg.Data, Header: msg.Header})
+	return p.publish(ctx, &nats.Msg{Subject: msg.Subject, Data: msg.Data, Header: msg.Header})
+}
+
+// publish publishes msg and waits for its acknowledgement, unless the
+// adapter may no longer write.
+func (p *publisher) publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
+	if err := p.fence(); err != nil {
+		return nil, err
+	}
+	return p.js.PublishMsg(ctx, msg)
 }

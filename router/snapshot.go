@@ -58,6 +58,7 @@ type snapshotWriter struct {
 	log   zerolog.Logger
 	stats *counters
 	ctx   context.Context
+	fence func() error // nil while the adapter may write
 
 	mu      sync.Mutex
 	pending map[string]*subjects.Snapshot
@@ -66,8 +67,8 @@ type snapshotWriter struct {
 	done    chan struct{}
 }
 
-func newSnapshotWriter(ctx context.Context, hist *subjects.History, log zerolog.Logger, st *counters) *snapshotWriter {
-	w := &snapshotWriter{hist: hist, log: log, stats: st, ctx: ctx, pending: map[string]*subjects.Snapshot{},
+func newSnapshotWriter(ctx context.Context, hist *subjects.History, log zerolog.Logger, st *counters, fence func() error) *snapshotWriter {
+	w := &snapshotWriter{hist: hist, log: log, stats: st, ctx: ctx, fence: fence, pending: map[string]*subjects.Snapshot{},
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	go w.run()
 	return w
@@ -110,6 +111,9 @@ func (w *snapshotWriter) flush() {
 	w.pending = map[string]*subjects.Snapshot{}
 	w.mu.Unlock()
 	for _, s := range batch {
+		if w.fence() != nil {
+			return
+		}
 		ctx, cancel := context.WithTimeout(w.ctx, 30*time.Second)
 		err := w.hist.PutSnapshot(ctx, s)
 		cancel()

@@ -50,17 +50,26 @@ func DecodeSnapshot(data []byte) (Snapshot, error) {
 	return s, err
 }
 
-// EncodeTenant, EncodeGroup and EncodeStatus encode directory entries and
-// the router status; the Decode functions reverse them.
+// EncodeTenant, EncodeGroup, EncodeStatus and EncodeLease encode directory
+// entries, the router status and the adapter lease; the Decode functions
+// reverse them.
 func EncodeTenant(t Tenant) ([]byte, error)       { return encodeTagged(t) }
 func EncodeGroup(g Group) ([]byte, error)         { return encodeTagged(g) }
 func EncodeStatus(s RouterStatus) ([]byte, error) { return encodeTagged(s) }
+func EncodeLease(l Lease) ([]byte, error)         { return encodeTagged(l) }
 
 // DecodeTenant decodes a tenant directory entry.
 func DecodeTenant(data []byte) (Tenant, error) { return decodeTagged[Tenant](data, "tenant") }
 
 // DecodeGroup decodes a group directory entry.
 func DecodeGroup(data []byte) (Group, error) { return decodeTagged[Group](data, "group") }
+
+// DecodeLease decodes an adapter lease.
+func DecodeLease(data []byte) (Lease, error) {
+	l, err := decodeTagged[Lease](data, "adapter lease")
+	l.Since = l.Since.UTC()
+	return l, err
+}
 
 // DecodeStatus decodes a router status.
 func DecodeStatus(data []byte) (RouterStatus, error) {

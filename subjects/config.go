@@ -29,6 +29,10 @@ type Config struct {
 	// SeatLeaseTTL is how long a license seat lease lives unless its holder
 	// renews it: how long a crashed gateway's seats stay taken. Default 30 s.
 	SeatLeaseTTL time.Duration
+	// AdapterLeaseTTL is how long the active router adapter's lease lives
+	// unless it renews it: how soon a standby takes over from an adapter
+	// that died or stalled. Default 3 s.
+	AdapterLeaseTTL time.Duration
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -44,6 +48,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.SeatLeaseTTL == 0 {
 		c.SeatLeaseTTL = 30 * time.Second
+	}
+	if c.AdapterLeaseTTL == 0 {
+		c.AdapterLeaseTTL = 3 * time.Second
 	}
 	return c
 }
@@ -62,6 +69,9 @@ func (c Config) Validate() error {
 	}
 	if c.SeatLeaseTTL < time.Second {
 		errs = append(errs, fmt.Errorf("seat lease TTL %s: want at least 1s", c.SeatLeaseTTL))
+	}
+	if c.AdapterLeaseTTL < time.Second {
+		errs = append(errs, fmt.Errorf("adapter lease TTL %s: want at least 1s", c.AdapterLeaseTTL))
 	}
 	if c.MaxEventBytes < 0 {
 		errs = append(errs, fmt.Errorf("max event bytes %d: want 0 (no cap) or more", c.MaxEventBytes))
@@ -138,6 +148,17 @@ func (c Config) SeatsBucket() jetstream.KeyValueConfig {
 	return kv
 }
 
+// LeaseBucket is the configuration of BucketLease: in memory (a lease
+// outlives no cluster restart), its TTL the lease time. The active adapter
+// rewrites its lease (revision-checked) well within it; one nobody rewrote
+// is dropped by the server, and a standby's Create then succeeds.
+func (c Config) LeaseBucket() jetstream.KeyValueConfig {
+	kv := c.kv(BucketLease, "SIS Bridge active router adapter lease")
+	kv.Storage = jetstream.MemoryStorage
+	kv.TTL = c.AdapterLeaseTTL
+	return kv
+}
+
 func (c Config) kv(name, desc string) jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{Bucket: name, Description: desc, Storage: c.storage(), Replicas: c.Replicas, History: 1}
 }
@@ -169,7 +190,10 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
 			return fmt.Errorf("ensure bucket %s: %w", kv.Bucket, err)
 		}
 	}
-	return ensureTransient(ctx, js, c.RouterBucket())
+	if err := ensureTransient(ctx, js, c.RouterBucket()); err != nil {
+		return err
+	}
+	return ensureTransient(ctx, js, c.LeaseBucket())
 }
 
 // patient runs an idempotent request to the JetStream API, again when a

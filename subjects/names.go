@@ -13,6 +13,7 @@
 //	kv     SIS_ROUTER       status                            RouterStatus, refreshed every second
 //	kv     SIS_USERS        base64url(<logonID>)              gateway users (host administrators)
 //	kv     SIS_SEATS        <seatID>                          license seat leases
+//	kv     SIS_LEASE        adapter                           the active router adapter's lease
 package subjects
 
 import (
@@ -35,6 +36,9 @@ const (
 	BucketUsers = "SIS_USERS"
 	// BucketSeats holds the license seat leases.
 	BucketSeats = "SIS_SEATS"
+	// BucketLease holds the active router adapter's lease (LeaseKey): one
+	// adapter writes to the bus at a time, the others stand by.
+	BucketLease = "SIS_LEASE"
 )
 
 const (
@@ -46,6 +50,8 @@ const (
 	AllLive = livePrefix + ">"
 	// RouterStatusKey is the key of the router status in BucketRouter.
 	RouterStatusKey = "status"
+	// LeaseKey is the key of the adapter lease in BucketLease.
+	LeaseKey = "adapter"
 	tenantKeyPrefix = "tenant."
 	groupKeyPrefix  = "group."
 )

@@ -83,6 +83,16 @@ type RouterStatus struct {
 	Clock *RouterClock `msgpack:"clock,omitempty"`
 }
 
+// Lease is the value of the adapter lease: who holds it.
+type Lease struct {
+	// Adapter names the holder (its --name); Instance tells two runs of
+	// one name apart.
+	Adapter  string `msgpack:"adapter"`
+	Instance string `msgpack:"instance"`
+	// Since is when the holder took the lease.
+	Since time.Time `msgpack:"since"`
+}
+
 // RouterClock is a router's clock: its time when the status was written
 // (Updated) and how many of its seconds pass per real second (0: it does
 // not run at a steady rate, as a simulation at full speed).

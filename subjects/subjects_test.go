@@ -235,10 +235,21 @@ func FuzzDecodeStatus(f *testing.F) {
 	f.Add(data)
 	data, _ = EncodeGroup(Group{ServiceGroupID: "acme-sales", TenantID: "acme", Name: "Sales"})
 	f.Add(data)
+	data, _ = EncodeLease(Lease{Adapter: "router-1", Instance: "a1b2c3", Since: time.Now().UTC()})
+	f.Add(data)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = DecodeStatus(data)
 		_, _ = DecodeGroup(data)
 		_, _ = DecodeTenant(data)
+		if l, err := DecodeLease(data); err == nil {
+			again, err := EncodeLease(l)
+			if err != nil {
+				t.Fatalf("a decoded lease does not encode: %v", err)
+			}
+			if back, err := DecodeLease(again); err != nil || !back.Since.Equal(l.Since) || back.Adapter != l.Adapter || back.Instance != l.Instance {
+				t.Fatalf("lease round trip: %+v, %v; want %+v", back, err, l)
+			}
+		}
 	})
 }
 

@@ -15,9 +15,10 @@ import (
 )
 
 // adapterRoutes serves an adapter's health: /healthz (503 once it has
-// failed), /readyz (503 while the router link is down or the event store
-// refuses writes, saying why) and /metrics.
-func adapterRoutes(a *router.Adapter, reg prometheus.Gatherer) http.Handler {
+// failed), /readyz (503 while it stands by, naming the active adapter, or
+// while the router link is down or the event store refuses writes, saying
+// why) and /metrics.
+func adapterRoutes(a *router.Node, reg prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { answer(w, a.Failed(), "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { answer(w, a.Ready(), "ready") })

@@ -202,7 +202,7 @@ type adapterObs struct {
 	reg *prometheus.Registry
 	ln  net.Listener
 	// watch, when set, runs beside the adapter until it stops.
-	watch func(context.Context, *router.Adapter)
+	watch func(context.Context, *router.Node)
 }
 
 func pickSource(name string, sf *simFlags, ff *feedFlags, stdin io.Reader, log zerolog.Logger) (router.Source, func(), error) {
@@ -216,43 +216,38 @@ func pickSource(name string, sf *simFlags, ff *feedFlags, stdin io.Reader, log z
 	return nil, nil, fmt.Errorf("--source %q: want sim or feed", name)
 }
 
-// serveAdapter runs the adapter on src until ctx ends, then closes it.
+// serveAdapter runs an adapter node on src until ctx ends: it stands by
+// while another adapter holds the lease, serves once it holds it, and
+// stands by again if it loses it.
 func serveAdapter(ctx context.Context, nc *nats.Conn, cfg router.Config, src router.Source, log zerolog.Logger, obs adapterObs) error {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
 	}
 	alog := log.With().Str("component", "adapter").Logger()
-	a, err := router.Open(ctx, js, alog, cfg)
-	if err != nil {
-		return err
-	}
+	n := router.NewNode(js, alog, cfg)
 	if obs.reg != nil {
-		obs.reg.MustRegister(router.NewCollector(a))
+		obs.reg.MustRegister(router.NewCollector(n))
 	}
 	if obs.ln != nil {
-		defer serveHTTP(ctx, obs.ln, adapterRoutes(a, obs.reg), alog)()
+		defer serveHTTP(ctx, obs.ln, adapterRoutes(n, obs.reg), alog)()
 	}
 	if obs.watch != nil {
 		wctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { defer close(done); obs.watch(wctx, a) }()
+		go func() { defer close(done); obs.watch(wctx, n) }()
 		defer func() { cancel(); <-done }()
 	}
-	stopReport := reportProgress(ctx, a, alog)
-	runErr := a.Run(ctx, src)
+	stopReport := reportProgress(ctx, n, alog)
+	err = n.Run(ctx, src)
 	stopReport()
-	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
-	closeErr := a.Close(closeCtx)
-	st := a.Stats()
-	alog.Info().Uint64("accepted", st.Accepted).Uint64("rejected", st.Rejected).Uint64("published", st.Published).Msg("adapter stopped")
-	return errors.Join(runErr, closeErr)
+	alog.Info().Msg("adapter stopped")
+	return err
 }
 
 // reportProgress logs the adapter's throughput every 10 s; the returned
 // function stops it and waits for it.
-func reportProgress(ctx context.Context, a *router.Adapter, log zerolog.Logger) func() {
+func reportProgress(ctx context.Context, a *router.Node, log zerolog.Logger) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -266,10 +261,14 @@ func reportProgress(ctx context.Context, a *router.Adapter, log zerolog.Logger) 
 				return
 			case now := <-t.C:
 				st := a.Stats()
-				groups, sessions := a.Depth()
+				if st.Accepted < last.Accepted {
+					last = router.Stats{} // a new term: counts start again
+				}
 				rate := float64(st.Accepted-last.Accepted) / now.Sub(lastAt).Seconds()
-				log.Info().Float64("changes_per_s", rate).Uint64("published", st.Published).Uint64("rejected", st.Rejected).
-					Uint64("snapshots", st.Snapshots).Int("groups", groups).Int("queued", sessions).Msg("progress")
+				if a.Adapter() != nil {
+					log.Info().Float64("changes_per_s", rate).Uint64("published", st.Published).Uint64("rejected", st.Rejected).
+						Uint64("snapshots", st.Snapshots).Int64("groups", st.Groups).Int64("queued", st.Queued).Msg("progress")
+				}
 				last, lastAt = st, now
 			}
 		}

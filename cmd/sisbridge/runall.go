@@ -84,7 +84,7 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 	reg := processRegistry() // one /metrics for both parts
 	return both(ctx,
 		func(ctx context.Context) error {
-			return serveAdapter(ctx, anc, rf.af.config(), src, log, adapterObs{reg: reg, watch: func(ctx context.Context, a *router.Adapter) {
+			return serveAdapter(ctx, anc, rf.af.config(), src, log, adapterObs{reg: reg, watch: func(ctx context.Context, a *router.Node) {
 				healer(s, dir, a, log).run(ctx)
 			}})
 		},
@@ -163,7 +163,7 @@ func connectAs(url string, creds access.Credentials, role access.Role, clientTLS
 }
 
 // healer watches a's store on the embedded server s.
-func healer(s *server.Server, dir string, a *router.Adapter, log zerolog.Logger) *storeHealer {
+func healer(s *server.Server, dir string, a *router.Node, log zerolog.Logger) *storeHealer {
 	return &storeHealer{srv: s, dir: dir, health: a.Health, log: log.With().Str("component", "nats").Logger(),
 		after: 10 * time.Second, every: 2 * time.Second, minFree: 64 << 20}
 }

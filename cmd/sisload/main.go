@@ -1,5 +1,6 @@
 // Command sisload measures SIS Bridge under load, on loopback, everything
-// started in this process (docs/benchmarks.md):
+// started in this process (docs/benchmarks.md), and soaks it (the router
+// adapter and gateways then run as sisbridge processes, docs/security.md):
 //
 //	sisload fanout     fan-out by the gateway and, side by side, by
 //	                   nats-server's own WebSocket listener
