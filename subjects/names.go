@@ -51,7 +51,7 @@ const (
 	// RouterStatusKey is the key of the router status in BucketRouter.
 	RouterStatusKey = "status"
 	// LeaseKey is the key of the adapter lease in BucketLease.
-	LeaseKey = "adapter"
+	LeaseKey        = "adapter"
 	tenantKeyPrefix = "tenant."
 	groupKeyPrefix  = "group."
 )

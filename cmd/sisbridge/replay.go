@@ -372,7 +372,9 @@ func replayPlay(ctx context.Context, args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "the gateway keeps serving http://%s/ until Ctrl-C\n", *gateway)
 		<-ctx.Done()
 		return nil
-	}, func(ctx context.Context) error { return serveGateway(ctx, nc, &gf, wallboard.Handler(), log, processRegistry()) })
+	}, func(ctx context.Context) error {
+		return serveGateway(ctx, nc, &gf, wallboard.Handler(), log, processRegistry())
+	})
 	return err
 }
 
