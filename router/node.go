@@ -36,15 +36,20 @@ func NewNode(js jetstream.JetStream, log zerolog.Logger, cfg Config) *Node {
 }
 
 // Run stands by, serves src once the lease is held, and stands by again
-// after losing it, until ctx ends (then it returns nil, the adapter
-// closed) or a failure other than a lost lease. Run once.
+// after losing it (or finding a write of another's on a group's subject),
+// until ctx ends (then it returns nil, the adapter closed) or another
+// failure. src is run once per term: it must allow that (the simulator
+// does; a feed does not, and its node ends when it stands down). Run once.
 func (n *Node) Run(ctx context.Context, src Source) error {
 	for {
 		err := n.term(ctx, src)
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, ErrLeaseLost):
+		case errors.Is(err, ErrLeaseLost), errors.Is(err, ErrForeignWrite):
+			// A foreign write right after a takeover is most likely the
+			// last of the previous holder's, sent before it knew: the bus
+			// is read anew, and the lease taken again.
 			n.log.Warn().Err(err).Msg("stood down; standing by again")
 		default:
 			n.mu.Lock()
@@ -73,7 +78,7 @@ func (n *Node) term(ctx context.Context, src Source) error {
 	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	closeErr := a.Close(closeCtx)
-	if errors.Is(runErr, ErrLeaseLost) {
+	if errors.Is(runErr, ErrLeaseLost) || errors.Is(runErr, ErrForeignWrite) {
 		return runErr // what Close says of it adds nothing
 	}
 	return errors.Join(runErr, closeErr)

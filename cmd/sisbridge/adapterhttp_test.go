@@ -136,3 +136,50 @@ func TestFeedFlags(t *testing.T) {
 		t.Fatalf("router: %v\n%s", err, stderr.String())
 	}
 }
+
+// TestRouterStandsByAndTakesOver: two `sisbridge router` of one bus: the
+// first is active (/readyz 200, sis_adapter_active 1), the second stands
+// by (/readyz 503 naming the active, sis_adapter_active 0); when the first
+// stops, the second takes over and is ready within a few seconds.
+func TestRouterStandsByAndTakesOver(t *testing.T) {
+	s := natstest.Server(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := func(name string) (string, context.CancelFunc, chan error, *lockedBuffer) {
+		addr := freeAddr(t)
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		var stderr lockedBuffer
+		go func() {
+			done <- run(rctx, []string{"router", "--nats", s.ClientURL(), "--listen", addr, "--name", name, "--source", "sim",
+				"--speed", "20", "--adapter-lease", "1s", "--log-format", "json"}, strings.NewReader(""), &stderr)
+		}()
+		return "http://" + addr, stop, done, &stderr
+	}
+	first, stopFirst, firstDone, firstLog := start("alpha")
+	until(t, "alpha ready", func() bool { code, _ := get(first + "/readyz"); return code == http.StatusOK })
+	second, stopSecond, secondDone, secondLog := start("beta")
+	until(t, "beta standing by", func() bool {
+		code, body := get(second + "/readyz")
+		_, metrics := get(second + "/metrics")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, `adapter "alpha" holds the lease`) &&
+			strings.Contains(metrics, "sis_adapter_active 0") && strings.Contains(metrics, `sis_adapter_lease_holder{adapter="alpha"} 1`)
+	})
+	if _, metrics := get(first + "/metrics"); !strings.Contains(metrics, "sis_adapter_active 1") {
+		t.Fatalf("alpha's metrics do not say it is active")
+	}
+	stopFirst()
+	if err := <-firstDone; err != nil {
+		t.Fatalf("alpha: %v\n%s", err, firstLog.String())
+	}
+	stopped := time.Now()
+	until(t, "beta ready", func() bool { code, _ := get(second + "/readyz"); return code == http.StatusOK })
+	t.Logf("beta ready %s after alpha stopped", time.Since(stopped).Round(time.Millisecond))
+	if _, metrics := get(second + "/metrics"); !strings.Contains(metrics, "sis_adapter_active 1") {
+		t.Fatalf("beta's metrics do not say it is active")
+	}
+	stopSecond()
+	if err := <-secondDone; err != nil {
+		t.Fatalf("beta: %v\n%s", err, secondLog.String())
+	}
+}

@@ -27,6 +27,7 @@ type adapterFlags struct {
 	cfg       router.Config
 	retention time.Duration
 	replicas  int
+	lease     time.Duration
 }
 
 func (a *adapterFlags) register(fs *flag.FlagSet) {
@@ -36,11 +37,12 @@ func (a *adapterFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&a.retention, "retention", 24*time.Hour, "how long JetStream keeps events")
 	fs.IntVar(&a.replicas, "replicas", 1, "JetStream replicas of every stream and bucket: 1, 3 or 5")
 	fs.DurationVar(&a.cfg.ClockSkew, "clock-skew", 5*time.Minute, "how far a TimeEnteredQueue may lie ahead of the router's clock before the change is refused")
+	fs.DurationVar(&a.lease, "adapter-lease", 3*time.Second, "the active adapter's lease: a standby takes over about this long after the active dies or stalls (the same on every adapter of a router)")
 }
 
 func (a *adapterFlags) config() router.Config {
 	c := a.cfg
-	c.Bus.EventRetention, c.Bus.Replicas = a.retention, a.replicas
+	c.Bus.EventRetention, c.Bus.Replicas, c.Bus.AdapterLeaseTTL = a.retention, a.replicas, a.lease
 	return c
 }
 
@@ -162,6 +164,9 @@ func (r *routerFlags) setup(fs *flag.FlagSet, args []string, stdin io.Reader, st
 	log, err := r.lf.logger(stderr)
 	if err != nil {
 		return log, nil, nil, err
+	}
+	if err := r.af.config().WithDefaults().Validate(); err != nil {
+		return log, nil, nil, fmt.Errorf("adapter: %w", err)
 	}
 	src, closeSrc, err := pickSource(r.source, &r.sf, &r.ff, stdin, log)
 	return log, src, closeSrc, err
