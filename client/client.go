@@ -50,7 +50,7 @@ type Client struct {
 
 	wmu     sync.Mutex // serializes writes (requests, pongs)
 	mu      sync.Mutex
-	pending map[int64]chan protocol.Message
+	pending map[int64]replyFunc
 	nextID  atomic.Int64
 	closed  *wsutil.ClosedError
 	err     error
@@ -77,7 +77,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("dial %s: gateway chose subprotocol %q, not %q", url, hs.Protocol, sub)
 	}
 	c := &Client{conn: conn, format: opts.Format, onEvent: opts.OnEvent, events: make(chan protocol.Message, opts.EventBuffer),
-		done: make(chan struct{}), quit: make(chan struct{}), pending: map[int64]chan protocol.Message{}}
+		done: make(chan struct{}), quit: make(chan struct{}), pending: map[int64]replyFunc{}}
 	// Frames are read through a buffer: a frame header alone would
 	// otherwise cost a system call or two.
 	if br == nil {
@@ -166,11 +166,11 @@ func (c *Client) dispatch(data []byte) bool {
 		return true
 	}
 	c.mu.Lock()
-	ch := c.pending[*m.ID]
+	fn := c.pending[*m.ID]
 	delete(c.pending, *m.ID)
 	c.mu.Unlock()
-	if ch != nil {
-		ch <- m
+	if fn != nil {
+		fn(m, true)
 	}
 	return true
 }
@@ -190,8 +190,8 @@ func (c *Client) setErr(err error) {
 func (c *Client) failPending() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for id, ch := range c.pending {
-		close(ch)
+	for id, fn := range c.pending {
+		fn(protocol.Message{}, false)
 		delete(c.pending, id)
 	}
 }

@@ -18,34 +18,73 @@ var ErrClosed = errors.New("connection closed")
 // the reply is already in Events when Do returns: after an Unsubscribe, the
 // group's last events are the ones buffered then.
 func (c *Client) Do(ctx context.Context, req protocol.Request) (*protocol.Result, error) {
-	id := c.nextID.Add(1)
-	req.ID = &id
-	data, err := c.encode(&req)
+	type reply struct {
+		m  protocol.Message
+		ok bool
+	}
+	ch := make(chan reply, 1)
+	id, err := c.send(req, func(m protocol.Message, ok bool) { ch <- reply{m, ok} })
 	if err != nil {
 		return nil, err
 	}
-	ch := make(chan protocol.Message, 1)
-	c.mu.Lock()
-	c.pending[id] = ch
-	c.mu.Unlock()
-	if err := c.SendRaw(data); err != nil {
-		return nil, fmt.Errorf("send %s: %w", req.Op, err)
-	}
 	select {
-	case m, ok := <-ch:
-		if !ok {
+	case r := <-ch:
+		if !r.ok {
 			return nil, fmt.Errorf("%s: %w", req.Op, ErrClosed)
 		}
-		if m.Fault != nil {
-			return nil, m.Fault
+		if r.m.Fault != nil {
+			return nil, r.m.Fault
 		}
-		return m.Result, nil
+		return r.m.Result, nil
 	case <-ctx.Done():
 		c.mu.Lock()
 		delete(c.pending, id)
 		c.mu.Unlock()
 		return nil, fmt.Errorf("%s: %w", req.Op, ctx.Err())
 	}
+}
+
+// replyFunc takes a request's reply (ok false: the connection ended first).
+type replyFunc func(m protocol.Message, ok bool)
+
+// Send sends a request (its ID is set here) without waiting: onReply gets
+// its reply (a fault in m.Fault) on the connection's reader goroutine, in
+// order with the events: after every event sent before the reply, before
+// any sent after it. ok is false when the connection ended first. onReply
+// must return quickly and must not wait for another reply.
+func (c *Client) Send(req protocol.Request, onReply func(m protocol.Message, ok bool)) error {
+	_, err := c.send(req, onReply)
+	return err
+}
+
+func (c *Client) send(req protocol.Request, onReply replyFunc) (int64, error) {
+	id := c.nextID.Add(1)
+	req.ID = &id
+	data, err := c.encode(&req)
+	if err != nil {
+		return id, err
+	}
+	c.mu.Lock()
+	c.pending[id] = onReply
+	c.mu.Unlock()
+	if err := c.SendRaw(data); err != nil {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+		return id, fmt.Errorf("send %s: %w", req.Op, err)
+	}
+	select {
+	case <-c.done: // the reader ended before the request was listed: no reply comes
+		c.mu.Lock()
+		fn := c.pending[id]
+		delete(c.pending, id)
+		c.mu.Unlock()
+		if fn != nil {
+			fn(protocol.Message{}, false)
+		}
+	default:
+	}
+	return id, nil
 }
 
 func (c *Client) encode(req *protocol.Request) ([]byte, error) {

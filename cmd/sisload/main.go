@@ -8,6 +8,7 @@
 //	sisload idle       memory per idle connection, clients in a child process
 //	sisload herd       many clients subscribing to one deep group at once
 //	sisload groups     one client following thousands of groups
+//	sisload failover   the active adapter killed, a standby taking over
 //	sisload soak       hours of churn; fails on a broken promise or a leak
 //
 // Every run is bounded in time and stops by itself.
@@ -39,6 +40,8 @@ commands:
              (--abuse: one client that never reads)
   groups     one client subscribing to thousands of groups: how many are
              followed by a deadline, then the idle cost per followed group
+  failover   the active router adapter killed again and again, a warm
+             standby taking over each time: how long each takeover takes
   soak       a long run of the router adapter and gateways (sisbridge
              processes) under churning clients, a gateway restarted now and
              then: memory, goroutines, open files and every client's view
@@ -110,6 +113,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return herdCommand(ctx, args[1:], stdout, stderr)
 	case "groups":
 		return groupsCommand(ctx, args[1:], stdout, stderr)
+	case "failover":
+		return failoverCommand(ctx, args[1:], stdout, stderr)
 	case "soak":
 		return soakCommand(ctx, args[1:], stdout, stderr)
 	case herdChildCommand:

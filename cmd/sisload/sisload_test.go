@@ -229,3 +229,18 @@ func TestNewCommandFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestFailoverTiny kills the active adapter twice with a standby following;
+// each takes over, and the router's changes go on through the new one.
+func TestFailoverTiny(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	err := failoverCommand(ctx, []string{"--groups", "20", "--kills", "2", "--lease", "1s", "--warm", "300ms", "--rate", "500"}, &out, io.Discard)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "takeover after a kill: median") || strings.Count(out.String(), "\n    ") < 2 {
+		t.Fatalf("no table of two kills:\n%s", out.String())
+	}
+}

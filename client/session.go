@@ -1,0 +1,449 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sisbridge/sisbridge/protocol"
+)
+
+// EventGroupReset is an event a Session delivers (never a gateway): a
+// group could not be resumed after a reconnection, and its sessions are
+// sent again in full, as initial data; drop what you hold of it.
+const EventGroupReset = "GroupReset"
+
+// Errors of a Session.
+var (
+	// ErrNotConnected: the session is between connections; try again once
+	// it is back (Ready).
+	ErrNotConnected = errors.New("session not connected")
+	// ErrSessionClosed: Close was called.
+	ErrSessionClosed = errors.New("session closed")
+)
+
+// SessionConfig configures a Session.
+type SessionConfig struct {
+	// URL is the gateway's WebSocket URL (typically a load balancer's).
+	// Required.
+	URL string
+	// Format picks the subprotocol. Default protocol.JSON.
+	Format protocol.Format
+	// LogonID and Password sign in when the gateway requires it. Default
+	// none.
+	LogonID, Password string
+	// Positions asks for queue-position updates. Default false.
+	Positions bool
+	// TLS configures wss:// connections. Default nil: the system's roots.
+	TLS *tls.Config
+	// MinBackoff and MaxBackoff bound the wait before each new attempt
+	// (dialling, or initializing while the router is down or no license
+	// seat is free): it doubles from MinBackoff up to MaxBackoff, each wait
+	// drawn at random from its upper half. Default 100 ms and 5 s.
+	MinBackoff, MaxBackoff time.Duration
+	// OnEvent, when set, receives every event once the session's mirror
+	// has applied it, in order: resumed events as live ones, and
+	// EventGroupReset before a group is sent again in full. It runs on the
+	// connection's reader goroutine: it must return quickly and must not
+	// call the Session's methods that wait for a reply. Default nil.
+	OnEvent func(protocol.Message)
+}
+
+func (c *SessionConfig) setDefaults() {
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 100 * time.Millisecond
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = max(5*time.Second, c.MinBackoff)
+	}
+}
+
+// SessionStats count what a Session went through.
+type SessionStats struct {
+	// Connects counts connections that initialized; the first is not a
+	// reconnection.
+	Connects int
+	// Resumed counts groups resumed after a reconnection (or a
+	// RouterDisconnected) from the Seq the mirror held; Resent those sent
+	// again in full (their history was gone, or the view broke).
+	Resumed, Resent int
+	// RouterDisconnects counts RouterDisconnected events.
+	RouterDisconnects int
+	// Broken counts events that did not fit the mirror (the group was then
+	// subscribed again in full).
+	Broken int
+}
+
+// Session is a Session Information session that outlives its
+// connections: it dials, initializes and follows the groups subscribed
+// through it. When a connection ends (a gateway stops, the load balancer
+// moves it) or the router disconnects, it initializes again, on a new
+// connection if need be (backoff with jitter), and subscribes every group
+// again from the Seq its mirror last applied (ResumeFromSeq): the events it
+// delivers have no gap, and its mirror stays the group's queue.
+type Session struct {
+	cfg    SessionConfig
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu       sync.Mutex
+	mirror   *Mirror
+	wanted   map[string]bool // groups followed, by ServiceGroupID
+	conn     *Client         // the connection while it has a session
+	ready    chan struct{}   // closed while the session is up
+	failure  error           // a refusal that retrying cannot mend
+	attempts int             // failed attempts since the last success
+	stats    SessionStats
+}
+
+// Connect starts a session and waits until it is up (initialized) or ctx
+// ends; the session goes on reconnecting until Close.
+func Connect(ctx context.Context, cfg SessionConfig) (*Session, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("session: no URL")
+	}
+	cfg.setDefaults()
+	s := &Session{cfg: cfg, done: make(chan struct{}), mirror: NewMirror(cfg.Positions), wanted: map[string]bool{}, ready: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	go s.run()
+	if err := s.Ready(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ready waits until the session is up, ctx ends, or a refusal that
+// retrying cannot mend (InvalidUserFault) ends the session.
+func (s *Session) Ready(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		ready, failure := s.ready, s.failure
+		s.mu.Unlock()
+		if failure != nil {
+			return failure
+		}
+		select {
+		case <-ready:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.done:
+			return ErrSessionClosed
+		case <-time.After(100 * time.Millisecond): // a failure wakes no one
+		}
+	}
+}
+
+// Close ends the session; it returns once its goroutine has ended. Safe
+// twice.
+func (s *Session) Close() {
+	s.cancel()
+	<-s.done
+}
+
+// Stats returns what the session went through so far.
+func (s *Session) Stats() SessionStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// View returns a copy of a group's queue as the mirror holds it, the Seq
+// it is at, and whether it is complete (initial data done).
+func (s *Session) View(group string) (seq uint64, sessions []protocol.SessionInfo, complete bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mirror.Seq[group], slices.Clone(s.mirror.Groups[group]), s.mirror.Complete[group]
+}
+
+// Groups returns the groups the session follows.
+func (s *Session) Groups() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.wanted))
+}
+
+// Subscribe subscribes to a group (by ServiceGroupID, or TenantID and
+// ServiceGroupName) and follows it from then on, across reconnections.
+// While the session is between connections it returns ErrNotConnected.
+func (s *Session) Subscribe(ctx context.Context, req protocol.Request) (*protocol.Result, error) {
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if c == nil {
+		return nil, ErrNotConnected
+	}
+	req.Op, req.ResumeFromSeq = protocol.OpSubscribe, nil
+	type reply struct {
+		res *protocol.Result
+		err error
+	}
+	ch := make(chan reply, 1)
+	err := c.Send(req, func(m protocol.Message, ok bool) {
+		res, err := replyOf(m, ok)
+		if err == nil && res != nil && res.ServiceGroupID != "" {
+			s.mu.Lock()
+			s.wanted[res.ServiceGroupID] = true
+			s.mu.Unlock()
+		}
+		ch <- reply{res, err}
+	})
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		return r.res, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Unsubscribe stops following a group. Nothing of it is delivered after
+// Unsubscribe returns.
+func (s *Session) Unsubscribe(ctx context.Context, group string) error {
+	s.mu.Lock()
+	delete(s.wanted, group)
+	s.mirror.Drop(group)
+	c := s.conn
+	s.mu.Unlock()
+	if c == nil {
+		return nil // the next connection does not subscribe to it
+	}
+	_, err := c.Do(ctx, protocol.Request{Op: protocol.OpUnsubscribe, ServiceGroupID: group})
+	return err
+}
+
+// replyOf turns a reply into a result or an error.
+func replyOf(m protocol.Message, ok bool) (*protocol.Result, error) {
+	switch {
+	case !ok:
+		return nil, ErrClosed
+	case m.Fault != nil:
+		return nil, m.Fault
+	}
+	return m.Result, nil
+}
+
+// run dials and serves connections until Close.
+func (s *Session) run() {
+	defer close(s.done)
+	for s.ctx.Err() == nil {
+		c, err := Dial(s.ctx, s.cfg.URL, Options{Format: s.cfg.Format, TLS: s.cfg.TLS, OnEvent: s.onEvent})
+		if err == nil {
+			s.serve(c)
+		}
+		if s.failed() {
+			return
+		}
+		s.backoff()
+	}
+}
+
+// failed says a refusal ended the session.
+func (s *Session) failed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failure != nil
+}
+
+// backoff waits before the next attempt: up to twice as long as the last,
+// at most MaxBackoff, drawn from the upper half.
+func (s *Session) backoff() {
+	s.mu.Lock()
+	s.attempts++
+	n := s.attempts
+	s.mu.Unlock()
+	d := s.cfg.MinBackoff << min(n-1, 20)
+	d = min(d, s.cfg.MaxBackoff)
+	d = d/2 + rand.N(d/2+1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.ctx.Done():
+	case <-t.C:
+	}
+}
+
+// serve initializes on c and follows its events until it ends.
+func (s *Session) serve(c *Client) {
+	s.initialize(c)
+	select {
+	case <-c.Done():
+	case <-s.ctx.Done():
+	}
+	_ = c.Close()
+	s.mu.Lock()
+	if s.conn == c {
+		s.conn = nil
+		s.ready = make(chan struct{})
+	}
+	s.mu.Unlock()
+}
+
+// initialize sends Initialize on c; the reply (on c's reader) subscribes
+// again to every group, or retries after a backoff while the router is
+// down or no seat is free.
+func (s *Session) initialize(c *Client) {
+	positions := s.cfg.Positions
+	req := protocol.Request{Op: protocol.OpInitialize, LogonID: s.cfg.LogonID, Password: s.cfg.Password, SendQueuePositionUpdates: &positions}
+	err := c.Send(req, func(m protocol.Message, ok bool) {
+		if !ok {
+			return
+		}
+		if m.Fault != nil {
+			s.refused(c, m.Fault)
+			return
+		}
+		s.up(c)
+	})
+	if err != nil {
+		_ = c.Close()
+	}
+}
+
+// refused handles a fault answering Initialize: a bad sign-in ends the
+// session; anything else is tried again after a backoff.
+func (s *Session) refused(c *Client, f *protocol.Fault) {
+	if f.Type == protocol.InvalidUserFault {
+		s.mu.Lock()
+		s.failure = fmt.Errorf("session: %w", f)
+		s.mu.Unlock()
+		_ = c.Close()
+		return
+	}
+	go func() {
+		s.backoff()
+		if s.ctx.Err() == nil {
+			s.initialize(c)
+		}
+	}()
+}
+
+// up marks the session up on c and subscribes again to every group it
+// follows, resuming each complete one from the Seq its mirror holds.
+// It runs on c's reader, before any event that follows the reply.
+func (s *Session) up(c *Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conn, s.attempts = c, 0
+	s.stats.Connects++
+	close(s.ready)
+	for _, g := range slices.Sorted(maps.Keys(s.wanted)) {
+		s.resubscribeLocked(c, g)
+	}
+}
+
+// resubscribeLocked subscribes to g again: resuming after the mirror's Seq
+// when its view is complete, in full otherwise. s.mu is held.
+func (s *Session) resubscribeLocked(c *Client, g string) {
+	req := protocol.Request{Op: protocol.OpSubscribe, ServiceGroupID: g}
+	if s.mirror.Complete[g] {
+		seq := s.mirror.Seq[g]
+		req.ResumeFromSeq = &seq
+	} else {
+		s.mirror.Drop(g)
+	}
+	_ = c.Send(req, func(m protocol.Message, ok bool) { s.resubscribed(g, m, ok) })
+}
+
+// resubscribed takes the reply of a resubscription, on the reader: a
+// group not resumed is dropped (and EventGroupReset delivered) before its
+// initial data, which follows the reply, is applied.
+func (s *Session) resubscribed(g string, m protocol.Message, ok bool) {
+	if !ok || m.Fault != nil {
+		return // the connection ended, or the router is down: RouterDisconnected follows
+	}
+	s.mu.Lock()
+	resumed := m.Result != nil && m.Result.Resumed != nil && *m.Result.Resumed
+	had := s.mirror.Complete[g]
+	switch {
+	case resumed:
+		s.stats.Resumed++
+	case had:
+		s.stats.Resent++
+		s.mirror.Drop(g)
+	}
+	s.mu.Unlock()
+	if had && !resumed && s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(protocol.Message{Event: EventGroupReset, ServiceGroupID: g})
+	}
+}
+
+// onEvent applies an event to the mirror, on the reader, and hands it on.
+func (s *Session) onEvent(m protocol.Message) {
+	switch m.Event {
+	case protocol.EventKeepAlive:
+		s.heartbeat()
+	case protocol.EventRouterDisconnected:
+		s.routerDisconnected()
+	case protocol.EventSessionsUpdated, protocol.EventInitialDataComplete:
+		if !s.apply(m) {
+			return
+		}
+	}
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(m)
+	}
+}
+
+// apply applies a group's event; an event that does not fit breaks the
+// view, and the group is subscribed again in full. It reports whether the
+// event was applied.
+func (s *Session) apply(m protocol.Message) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.wanted[m.ServiceGroupID] {
+		return false // a group being unsubscribed
+	}
+	if err := s.mirror.Apply(m); err != nil {
+		s.stats.Broken++
+		s.mirror.Drop(m.ServiceGroupID)
+		if s.conn != nil {
+			c := s.conn
+			_ = c.Send(protocol.Request{Op: protocol.OpUnsubscribe, ServiceGroupID: m.ServiceGroupID}, func(protocol.Message, bool) {})
+			s.resubscribeLocked(c, m.ServiceGroupID)
+		}
+		return false
+	}
+	return true
+}
+
+// heartbeat answers a KeepAlive.
+func (s *Session) heartbeat() {
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if c != nil {
+		_ = c.Send(protocol.Request{Op: protocol.OpHeartbeat}, func(protocol.Message, bool) {})
+	}
+}
+
+// routerDisconnected: the gateway ended the session; the mirror keeps its
+// views (they resume once the router is back), and Initialize is sent
+// again, after a backoff, on the same connection.
+func (s *Session) routerDisconnected() {
+	s.mu.Lock()
+	c := s.conn
+	s.conn = nil
+	s.ready = make(chan struct{})
+	s.stats.RouterDisconnects++
+	s.mu.Unlock()
+	if c == nil {
+		return
+	}
+	go func() {
+		s.backoff()
+		if s.ctx.Err() == nil {
+			s.initialize(c)
+		}
+	}()
+}
