@@ -112,6 +112,8 @@ func (s *Server) serveGroups(w http.ResponseWriter, r *http.Request) {
 // serveReady says whether NATS is reachable and the router status known.
 func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
 	switch {
+	case s.draining.Load():
+		http.Error(w, "draining: the gateway is stopping", http.StatusServiceUnavailable)
 	case s.nc.Status() != nats.CONNECTED:
 		http.Error(w, "NATS not connected", http.StatusServiceUnavailable)
 	case !s.router.statusKnown():

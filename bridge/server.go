@@ -61,6 +61,7 @@ type Server struct {
 	signIns  *signIns
 
 	nextID    atomic.Uint64
+	draining  atomic.Bool // Drain was called: /readyz answers 503
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -166,6 +167,13 @@ func (s *Server) goLoop(interval time.Duration, fn func(now time.Time)) {
 
 // ServeHTTP serves the WebSocket endpoint and the HTTP endpoints.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Drain makes /readyz answer 503 from now on, so that a load balancer
+// stops sending new clients; the gateway serves on (Shutdown ends it).
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	s.log.Info().Msg("draining: /readyz answers 503")
+}
 
 // Shutdown stops accepting clients, closes every connection with 1001 and
 // stops the gateway's goroutines; it returns once they ended, or when ctx

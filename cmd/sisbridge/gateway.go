@@ -36,6 +36,10 @@ type gatewayFlags struct {
 	leaseTTL time.Duration
 	// metricsListen, when set, moves /metrics off the public listener.
 	metricsListen string
+	// drain is how long a stopping gateway reports itself not ready before
+	// it closes its clients; drainDefault is the flag's default (run sets
+	// 0: nothing balances its one gateway).
+	drain, drainDefault time.Duration
 }
 
 func (g *gatewayFlags) register(fs *flag.FlagSet) {
@@ -54,6 +58,7 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.tlsCert, "tls-cert", "", "TLS certificate file: serve https and wss")
 	fs.StringVar(&g.tlsKey, "tls-key", "", "TLS key file")
 	fs.StringVar(&g.origins, "allowed-origins", "", "comma-separated Origin headers browsers may connect from (default: any)")
+	fs.DurationVar(&g.drain, "drain-delay", g.drainDefault, "on SIGTERM, how long /readyz answers 503 before the clients are closed (1001): time for a load balancer's health check to stop sending new ones")
 	fs.StringVar(&g.metricsListen, "metrics-listen", "", "serve /metrics (and /healthz, /readyz) on this address of its own instead of --listen, so that it need not face clients")
 	l := &g.cfg.Limits
 	fs.IntVar(&l.Connections, "max-connections", 10000, "WebSocket connections the gateway holds; one more is refused with HTTP 503 (negative: no limit)")
@@ -84,6 +89,9 @@ func (g *gatewayFlags) check() error {
 	}
 	if g.leaseTTL < time.Second {
 		errs = append(errs, fmt.Errorf("--seat-lease %s: want at least 1s", g.leaseTTL))
+	}
+	if g.drain < 0 {
+		errs = append(errs, fmt.Errorf("--drain-delay %s: want 0 or more", g.drain))
 	}
 	return errors.Join(append(errs, g.checkLimits()...)...)
 }
@@ -146,6 +154,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	)
 	nf.register(fs, access.Gateway)
 	lf.register(fs)
+	gf.drainDefault = 5 * time.Second
 	gf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -209,7 +218,19 @@ func serveGateway(ctx context.Context, nc *nats.Conn, gf *gatewayFlags, extra ht
 		defer serveHTTP(ctx, ln, srv, glog)()
 		h = withoutMetrics(h)
 	}
-	return listenAndServe(ctx, gf, h, glog, what)
+	return listenAndServe(ctx, gf, h, glog, what, func() { drain(srv, gf.drain, glog) })
+}
+
+// drain makes a stopping gateway report itself not ready for d, so that a
+// load balancer sends it no new clients, then closes every client with
+// 1001 (they reconnect, through the balancer, elsewhere).
+func drain(srv *bridge.Server, d time.Duration, log zerolog.Logger) {
+	srv.Drain()
+	if d > 0 {
+		log.Info().Dur("drain_delay", d).Int("connections", srv.Stats().Connections).Msg("stopping: /readyz answers 503; clients are closed after the drain delay")
+		time.Sleep(d)
+	}
+	closeWithin(srv.Shutdown, 10*time.Second)
 }
 
 // waitForBus waits until the router adapter has created the streams and
@@ -306,8 +327,10 @@ func mount(srv http.Handler, extra http.Handler) http.Handler {
 	return mux
 }
 
-// listenAndServe serves h on the gateway's address until ctx ends.
-func listenAndServe(ctx context.Context, gf *gatewayFlags, h http.Handler, log zerolog.Logger, what string) error {
+// listenAndServe serves h on the gateway's address until ctx ends; then
+// stopping runs (the gateway drains and closes its clients) before the
+// HTTP server shuts down.
+func listenAndServe(ctx context.Context, gf *gatewayFlags, h http.Handler, log zerolog.Logger, what string, stopping func()) error {
 	ln, err := net.Listen("tcp", gf.listen)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -331,6 +354,7 @@ func listenAndServe(ctx context.Context, gf *gatewayFlags, h http.Handler, log z
 		return fmt.Errorf("gateway: %w", err)
 	case <-ctx.Done():
 	}
+	stopping()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = hs.Shutdown(sctx)
