@@ -144,18 +144,28 @@ func (s seatPool) Acquire(ctx context.Context, sessionID string) (func(context.C
 	return seat.Release, nil
 }
 
-func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
+// gatewayCmd is the gateway command's flags.
+type gatewayCmd struct {
+	lf logFlags
+	gf gatewayFlags
+	nf natsFlags
+}
+
+// newGatewayCmd declares the gateway command's flags.
+func newGatewayCmd(stderr io.Writer) (*flag.FlagSet, *gatewayCmd) {
 	fs := flag.NewFlagSet("sisbridge gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var (
-		lf logFlags
-		gf gatewayFlags
-		nf natsFlags
-	)
-	nf.register(fs, access.Gateway)
-	lf.register(fs)
-	gf.drainDefault = 5 * time.Second
-	gf.register(fs)
+	c := &gatewayCmd{}
+	c.nf.register(fs, access.Gateway)
+	c.lf.register(fs)
+	c.gf.drainDefault = 5 * time.Second
+	c.gf.register(fs)
+	return fs, c
+}
+
+func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
+	fs, c := newGatewayCmd(stderr)
+	lf, gf, nf := &c.lf, &c.gf, &c.nf
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -166,12 +176,12 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := errors.Join(gf.check(), gf.config().WithDefaults().Validate()); err != nil {
 		return fmt.Errorf("sisbridge gateway: %w", err)
 	}
-	nc, err := dialNATS(ctx, &nf, "sisbridge-gateway", log)
+	nc, err := dialNATS(ctx, nf, "sisbridge-gateway", log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	return serveGateway(ctx, nc, &gf, wallboard.Handler(), log, processRegistry())
+	return serveGateway(ctx, nc, gf, wallboard.Handler(), log, processRegistry())
 }
 
 // serveGateway runs a gateway until ctx ends. extra, when set, serves the

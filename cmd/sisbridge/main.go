@@ -46,6 +46,8 @@ commands:
   replay   record|play|inspect captures of router traffic
   nats-config  the users, permissions and credentials of every role, for a
            NATS server or cluster of your own (docs/security.md)
+  healthcheck URL  exit 0 if URL answers 200 within 3 s (a container's health
+           check: the image has no shell or curl)
   version  print the version
 
 "sisbridge COMMAND -h" lists a command's flags.
@@ -103,6 +105,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 		return runReplay(ctx, args[1:], stdin, os.Stdout, stderr)
 	case "nats-config":
 		return runNATSConfig(args[1:], os.Stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, args[1:])
 	case "version":
 		fmt.Fprintln(os.Stdout, versionLine())
 		return nil

@@ -25,20 +25,33 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
+// natsConfigCmd is the nats-config command's flags.
+type natsConfigCmd struct {
+	out             string
+	readers, rotate *multiFlag
+}
+
+// newNATSConfigCmd declares the nats-config command's flags.
+func newNATSConfigCmd(stderr io.Writer) (*flag.FlagSet, *natsConfigCmd) {
+	fs := flag.NewFlagSet("sisbridge nats-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &natsConfigCmd{readers: &multiFlag{}, rotate: &multiFlag{}}
+	fs.StringVar(&c.out, "out", "", "directory to write the credentials and the server configuration to (required)")
+	fs.Var(c.readers, "reader", "also make a downstream reader of this tenant's events (repeatable)")
+	fs.Var(c.rotate, "rotate", "make a new password for this role: adapter, gateway, recorder, admin or reader-<tenant> (repeatable)")
+	return fs, c
+}
+
 // runNATSConfig writes what an operator needs to run the bus on a NATS
 // server or cluster of their own: the server's authorization block and
 // the credentials of every role, a tenant reader's in a file of its own.
 // Credentials already in --out are kept, unless --rotate names the role.
 func runNATSConfig(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sisbridge nats-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var readers, rotate multiFlag
-	out := fs.String("out", "", "directory to write the credentials and the server configuration to (required)")
-	fs.Var(&readers, "reader", "also make a downstream reader of this tenant's events (repeatable)")
-	fs.Var(&rotate, "rotate", "make a new password for this role: adapter, gateway, recorder, admin or reader-<tenant> (repeatable)")
+	fs, c := newNATSConfigCmd(stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	out, readers, rotate := &c.out, *c.readers, *c.rotate
 	if *out == "" {
 		fs.Usage()
 		return errors.New("nats-config: --out DIR is required")

@@ -172,14 +172,27 @@ func (r *routerFlags) setup(fs *flag.FlagSet, args []string, stdin io.Reader, st
 	return log, src, closeSrc, err
 }
 
-func runRouter(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
+// routerCmd is the router command's flags.
+type routerCmd struct {
+	rf     routerFlags
+	nf     natsFlags
+	listen string
+}
+
+// newRouterCmd declares the router command's flags.
+func newRouterCmd(stderr io.Writer) (*flag.FlagSet, *routerCmd) {
 	fs := flag.NewFlagSet("sisbridge router", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var rf routerFlags
-	var nf natsFlags
-	nf.register(fs, access.Adapter)
-	listen := fs.String("listen", "127.0.0.1:8091", `HTTP address of the adapter's /healthz, /readyz and /metrics ("" for none)`)
-	rf.register(fs)
+	c := &routerCmd{}
+	c.nf.register(fs, access.Adapter)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8091", `HTTP address of the adapter's /healthz, /readyz and /metrics ("" for none)`)
+	c.rf.register(fs)
+	return fs, c
+}
+
+func runRouter(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
+	fs, c := newRouterCmd(stderr)
+	rf, nf, listen := &c.rf, &c.nf, &c.listen
 	log, src, closeSrc, err := rf.setup(fs, args, stdin, stderr)
 	if err != nil {
 		return err
@@ -192,7 +205,7 @@ func runRouter(ctx context.Context, args []string, stdin io.Reader, stderr io.Wr
 		}
 		defer ln.Close()
 	}
-	nc, err := dialNATS(ctx, &nf, "sisbridge-router", log)
+	nc, err := dialNATS(ctx, nf, "sisbridge-router", log)
 	if err != nil {
 		return err
 	}
