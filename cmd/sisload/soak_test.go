@@ -10,61 +10,7 @@ import (
 	"time"
 
 	"github.com/sisbridge/sisbridge/protocol"
-	"github.com/sisbridge/sisbridge/queue"
-	"github.com/sisbridge/sisbridge/subjects"
 )
-
-// storeEvents hands the oracle a stored message of group g holding changes
-// from Seq first on.
-func storeEvents(t *testing.T, o *oracle, g string, first uint64, changes ...queue.Change) {
-	t.Helper()
-	events := make([]subjects.Event, len(changes))
-	for i, c := range changes {
-		events[i] = subjects.Event{Tenant: "t", Group: g, Seq: first + uint64(i), Time: time.Now(), Change: c}
-	}
-	data, err := subjects.EncodeEvents(events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.message(subjects.Events("t", g), data)
-}
-
-func enqueue(id string, pos int) queue.Change {
-	return queue.Change{Op: queue.OpEnqueue, CallID: id, Position: pos, Session: queue.Session{MediaType: queue.MediaVoice}}
-}
-
-// TestOracleJudgesViews: a view equal to the stream's queue at its Seq
-// passes, one that differs (a session missing, a position wrong, a view
-// of a Seq not yet stored once the stream gets there) is a violation; a
-// gap in the stream is one too.
-func TestOracleJudgesViews(t *testing.T) {
-	tally := newSoakTally()
-	o := newOracle(tally)
-	storeEvents(t, o, "g", 1, enqueue("a", 1), enqueue("b", 1)) // b, a
-	both := sessionPrint("a", 0) + sessionPrint("b", 0)
-	withPos := sessionPrint("b", 1) + sessionPrint("a", 2)
-	o.check(observation{group: "g", seq: 2, print: both})
-	o.check(observation{group: "g", seq: 2, positions: true, print: withPos})
-	o.check(observation{group: "g", seq: 1, print: sessionPrint("a", 0)})
-	o.check(observation{group: "g", seq: 0, print: 0})
-	if n := tally.violationCount(); n != 0 || tally.verified.Load() != 4 {
-		t.Fatalf("right views: %d violations, %d verified, want 0 and 4", n, tally.verified.Load())
-	}
-	o.check(observation{group: "g", seq: 2, print: sessionPrint("a", 0)})                                         // b missing
-	o.check(observation{group: "g", seq: 2, positions: true, print: sessionPrint("a", 1) + sessionPrint("b", 2)}) // order wrong
-	o.check(observation{group: "g", seq: 3, print: both})                                                         // ahead: waits
-	if n := tally.violationCount(); n != 2 || o.waiting() != 1 {
-		t.Fatalf("wrong views: %d violations, %d waiting, want 2 and 1", n, o.waiting())
-	}
-	storeEvents(t, o, "g", 3, queue.Change{Op: queue.OpRemove, CallID: "a", Cause: queue.RemoveCause(1)})
-	if n := tally.violationCount(); n != 3 || o.waiting() != 0 {
-		t.Fatalf("a view of Seq 3 holding a, which Seq 3 removed: %d violations, %d waiting, want 3 and 0", n, o.waiting())
-	}
-	storeEvents(t, o, "g", 5, enqueue("c", 0))
-	if kinds, _ := tally.findings(); kinds["stream"] != 1 {
-		t.Fatalf("a gap in the stream (4 missing): findings %v", kinds)
-	}
-}
 
 // TestSoakViewRefusesWhatDoesNotFit: updates that do not fit what a client
 // holds, Seqs that go back, positions that do not run 1..n.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sisbridge/sisbridge/client"
+	"github.com/sisbridge/sisbridge/internal/oracle"
 	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/subjects"
 )
@@ -33,7 +34,7 @@ type soakClients struct {
 // runSoakClients runs n clients, each connecting, subscribing,
 // unsubscribing and disconnecting over and over until ctx ends; the
 // returned function waits for them to end.
-func runSoakClients(ctx context.Context, n int, cfg soakClients, t *soakTally, o *oracle) (wait func()) {
+func runSoakClients(ctx context.Context, n int, cfg soakClients, t *soakTally, o *oracle.Oracle) (wait func()) {
 	var wg sync.WaitGroup
 	for i := range n {
 		w := &soakWorker{id: i, cfg: cfg, t: t, o: o, rng: rand.New(rand.NewPCG(cfg.Seed, uint64(i)))}
@@ -47,7 +48,7 @@ type soakWorker struct {
 	id  int
 	cfg soakClients
 	t   *soakTally
-	o   *oracle
+	o   *oracle.Oracle
 	rng *rand.Rand
 }
 
@@ -183,7 +184,7 @@ type soakConn struct {
 	positions bool
 	c         *client.Client
 	t         *soakTally
-	o         *oracle
+	o         *oracle.Oracle
 	quit      chan struct{} // closed before the connection is: ends a stall
 
 	// stallEvery and stallFor make a slow reader: every stallEvery events
@@ -420,7 +421,7 @@ func (sc *soakConn) groupEvent(ev *protocol.Message) {
 		return
 	}
 	if v.complete {
-		sc.o.check(observation{group: v.id, seq: v.seq, positions: sc.positions, print: v.print, who: sc.who})
+		sc.o.Check(oracle.Observation{Group: v.id, Seq: v.seq, Positions: sc.positions, Print: v.print, Who: sc.who})
 	}
 }
 
@@ -429,7 +430,7 @@ func (sc *soakConn) observe(group string) {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	if v := sc.views[group]; v != nil && v.complete && !v.broken {
-		sc.o.check(observation{group: v.id, seq: v.seq, positions: sc.positions, print: v.print, who: sc.who})
+		sc.o.Check(oracle.Observation{Group: v.id, Seq: v.seq, Positions: sc.positions, Print: v.print, Who: sc.who})
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sisbridge/sisbridge/internal/oracle"
 )
 
 // soakRow is one row of the soak's table.
@@ -71,6 +73,7 @@ type soakRun struct {
 	o     soakOpts
 	st    *soakStack
 	t     *soakTally
+	orc   *oracle.Oracle
 	out   io.Writer
 	start time.Time
 	rows  []soakRow
@@ -82,10 +85,11 @@ type soakRun struct {
 // run runs the clients, the oracle and the restarts, watches until the
 // duration is over, then stops everything and judges.
 func (r *soakRun) run(ctx context.Context, cfg soakClients) (*soakResult, error) {
-	o := newOracle(r.t)
+	o := oracle.New(r.t.report)
+	r.orc = o
 	octx, stopOracle := context.WithCancel(ctx)
 	oracleErr := make(chan error, 1)
-	go func() { oracleErr <- o.follow(octx, r.st.js) }()
+	go func() { oracleErr <- o.Follow(octx, r.st.js) }()
 	cctx, stopClients := context.WithCancel(ctx)
 	waitClients := runSoakClients(cctx, r.o.clients, cfg, r.t, o)
 	rctx, stopRestarts := context.WithCancel(ctx)
@@ -159,9 +163,9 @@ func (r *soakRun) checkAlive() {
 
 // catchUp waits for the oracle to reach every view the clients checked; a
 // view at a Seq the stream never reaches is a violation.
-func (r *soakRun) catchUp(ctx context.Context, o *oracle) {
-	if err := waitUntil(ctx, 30*time.Second, func() bool { return o.waiting() == 0 }); err != nil {
-		r.t.violation("view", "%d views at Seqs the stream has not reached 30 s after the clients stopped", o.waiting())
+func (r *soakRun) catchUp(ctx context.Context, o *oracle.Oracle) {
+	if err := waitUntil(ctx, 30*time.Second, func() bool { return o.Waiting() == 0 }); err != nil {
+		r.t.violation("view", "%d views at Seqs the stream has not reached 30 s after the clients stopped", o.Waiting())
 	}
 }
 
@@ -181,7 +185,7 @@ func (r *soakRun) sample(ctx context.Context) soakRow {
 	}
 	t := r.t
 	row.Connected, row.Sessions, row.Events = t.connected.Load(), t.sessions.Load(), t.events.Load()
-	row.Verified, row.Unverified, row.Violations = t.verified.Load(), t.unverified.Load(), t.violationCount()
+	row.Verified, row.Unverified, row.Violations = r.orc.Verified.Load(), r.orc.Unverified.Load(), t.violationCount()
 	r.rows = append(r.rows, row)
 	return row
 }
@@ -233,7 +237,7 @@ func (r *soakRun) verdict(clean bool) (*soakResult, error) {
 	if n := r.t.violationCount(); n > 0 {
 		problems = append(problems, fmt.Sprintf("%d violations", n))
 	}
-	if r.t.verified.Load() == 0 || r.t.subscribes.Load() == 0 {
+	if r.orc.Verified.Load() == 0 || r.t.subscribes.Load() == 0 {
 		problems = append(problems, "no view was checked: the soak did not run")
 	}
 	if len(res.Growth) > 0 {
@@ -257,7 +261,7 @@ func (r *soakRun) printVerdict(res *soakResult) {
 	fmt.Fprintf(r.out, "\nconnections %d (failed dials %d), sessions %d, subscribes %d, unsubscribes %d, heartbeats %d, events %d (RouterDisconnected %d)\n",
 		t.dials.Load(), t.dialFails.Load(), t.sessions.Load(), t.subscribes.Load(), t.unsubscribes.Load(), t.heartbeats.Load(), t.events.Load(), t.routerDisconnects.Load())
 	fmt.Fprintf(r.out, "views checked against the stream %d (unverified %d), stream events read %d, closes by the gateways (code×count; 0: no close frame): %s\n",
-		t.verified.Load(), t.unverified.Load(), t.streamEvents.Load(), res.Closes)
+		r.orc.Verified.Load(), r.orc.Unverified.Load(), r.orc.Events.Load(), res.Closes)
 	kinds := slices.Sorted(func(yield func(string) bool) {
 		for k := range res.Violations {
 			if !yield(k) {

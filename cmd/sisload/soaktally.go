@@ -13,9 +13,6 @@ type soakTally struct {
 	// Client side.
 	dials, dialFails, sessions, subscribes, unsubscribes atomic.Int64
 	events, heartbeats, connected, routerDisconnects     atomic.Int64
-	// Oracle side: views checked against the stream, views too old to
-	// check, events read from the stream.
-	verified, unverified, streamEvents atomic.Int64
 
 	mu         sync.Mutex
 	closes     map[int]int    // close code the gateway sent (0: none) → connections
@@ -29,6 +26,9 @@ const soakFirstViolations = 20
 func newSoakTally() *soakTally {
 	return &soakTally{closes: map[int]int{}, violations: map[string]int{}}
 }
+
+// report records what the oracle found.
+func (t *soakTally) report(kind, msg string) { t.violation(kind, "%s", msg) }
 
 // violation records a broken promise of kind.
 func (t *soakTally) violation(kind, format string, args ...any) {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/sisbridge/sisbridge/internal/oracle"
 	"github.com/sisbridge/sisbridge/protocol"
 )
 
@@ -85,7 +86,7 @@ func (v *soakView) update(u *protocol.SessionUpdate, positions bool) error {
 		if !there {
 			return fmt.Errorf("%s of %s, not there", u.UpdateType, id)
 		}
-		v.print -= sessionPrint(id, old)
+		v.print -= oracle.SessionPrint(id, old)
 	default:
 		return fmt.Errorf("UpdateType %q", u.UpdateType)
 	}
@@ -94,7 +95,7 @@ func (v *soakView) update(u *protocol.SessionUpdate, positions bool) error {
 		return nil
 	}
 	v.pos[id] = p
-	v.print += sessionPrint(id, p)
+	v.print += oracle.SessionPrint(id, p)
 	return nil
 }
 

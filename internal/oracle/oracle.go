@@ -1,0 +1,236 @@
+// Package oracle checks clients' views of service groups against the
+// events stream: it follows every group's events, as a downstream service
+// would, and keeps the fingerprint of each group's queue at each of its
+// recent Seqs. A client's view of a group at a Seq (what it holds after an
+// event, or after InitialDataComplete) must have the fingerprint the
+// stream's history has there. It also checks the stream itself: each
+// group's events numbered 1, 2, 3... with no gap and no duplicate, each
+// applying to the queue before it. The soak (cmd/sisload) and the cluster
+// topology test use it.
+package oracle
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sisbridge/sisbridge/queue"
+	"github.com/sisbridge/sisbridge/subjects"
+)
+
+// Ring is how many recent Seqs of each group the oracle remembers; a view
+// older than that when it reaches the oracle is not checked (counted as
+// unverified).
+const Ring = 1 << 14
+
+// pendingMax bounds the views of one group that wait for the oracle to
+// reach their Seq; past it the oldest are dropped as unverified.
+const pendingMax = 1 << 16
+
+// printSeed keys the fingerprints of one process.
+var printSeed = maphash.MakeSeed()
+
+// SessionPrint fingerprints one session of a view: its CallID and the
+// position the client knows (0 for a client without position updates). A
+// view's fingerprint is the sum of its sessions', so that each update
+// changes it in O(1).
+func SessionPrint(id string, pos int) uint64 {
+	var h maphash.Hash
+	h.SetSeed(printSeed)
+	_, _ = h.WriteString(id)
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(pos))
+	_, _ = h.Write(b[:])
+	return h.Sum64()
+}
+
+// Observation is a client's view of a group at a Seq.
+type Observation struct {
+	Group     string
+	Seq       uint64
+	Positions bool   // the client gets position updates: its positions count
+	Print     uint64 // the sum of SessionPrint over the view's sessions
+	Who       string // names the client in a finding
+}
+
+// Report receives a finding: the kind of promise broken ("stream": the
+// stream's history; "view": a client's view) and what was seen.
+type Report func(kind, msg string)
+
+// printAt is a group's fingerprint at a Seq, with and without positions.
+type printAt struct {
+	seq          uint64
+	withPos, set uint64
+}
+
+// group is what the oracle holds of one group.
+type group struct {
+	q       *queue.Queue
+	last    uint64
+	ring    []printAt
+	pending []Observation
+}
+
+// Oracle checks clients' views against the stream. Its methods are safe
+// for concurrent use.
+type Oracle struct {
+	report Report
+	// Verified counts views found equal to the stream; Unverified views
+	// too old to check; Events the events read from the stream.
+	Verified, Unverified, Events atomic.Int64
+
+	mu     sync.Mutex
+	groups map[string]*group
+}
+
+// New returns an oracle that reports findings to report.
+func New(report Report) *Oracle {
+	return &Oracle{report: report, groups: map[string]*group{}}
+}
+
+func (o *Oracle) group(id string) *group {
+	g := o.groups[id]
+	if g == nil {
+		g = &group{q: queue.New(id), ring: make([]printAt, Ring)}
+		o.groups[id] = g
+	}
+	return g
+}
+
+// Follow reads every event of the stream from its start until ctx ends
+// (then it returns nil).
+func (o *Oracle) Follow(ctx context.Context, js jetstream.JetStream) error {
+	cons, err := js.OrderedConsumer(ctx, subjects.StreamEvents, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjects.AllEvents}})
+	if err != nil {
+		return fmt.Errorf("oracle: follow the events stream: %w", err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("oracle: follow the events stream: %w", err)
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	for {
+		m, err := it.Next()
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("oracle: read the events stream: %w", err)
+		}
+		o.Message(m.Subject(), m.Data())
+	}
+}
+
+// Message applies one stored message of a group's subject.
+func (o *Oracle) Message(subject string, data []byte) {
+	_, id, ok := subjects.ParseEvents(subject)
+	events, err := subjects.DecodeEvents(data)
+	if !ok || err != nil {
+		o.report("stream", fmt.Sprintf("undecodable message on %s: %v", subject, err))
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	g := o.group(id)
+	for i := range events {
+		o.apply(id, g, &events[i])
+	}
+	o.resolve(g)
+}
+
+// apply applies one event to a group: its Seq must follow the last.
+func (o *Oracle) apply(id string, g *group, e *subjects.Event) {
+	if e.Seq != g.last+1 {
+		o.report("stream", fmt.Sprintf("%s: event %d follows %d in the stream", id, e.Seq, g.last))
+	}
+	if _, err := g.q.Apply(e.Change); err != nil {
+		o.report("stream", fmt.Sprintf("%s: event %d does not apply: %v", id, e.Seq, err))
+	}
+	g.last = e.Seq
+	p := printAt{seq: e.Seq}
+	g.q.Range(1, g.q.Len(), func(s queue.Session) bool {
+		p.withPos += SessionPrint(s.CallID, s.QueuePosition)
+		p.set += SessionPrint(s.CallID, 0)
+		return true
+	})
+	g.ring[e.Seq%Ring] = p
+	o.Events.Add(1)
+}
+
+// resolve checks the views waiting for Seqs the group has now reached.
+func (o *Oracle) resolve(g *group) {
+	keep := g.pending[:0]
+	for _, ob := range g.pending {
+		if ob.Seq > g.last {
+			keep = append(keep, ob)
+			continue
+		}
+		o.judge(g, ob)
+	}
+	clear(g.pending[len(keep):])
+	g.pending = keep
+}
+
+// Check checks a client's view now, or once the stream reaches its Seq.
+func (o *Oracle) Check(ob Observation) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	g := o.group(ob.Group)
+	if ob.Seq <= g.last {
+		o.judge(g, ob)
+		return
+	}
+	if len(g.pending) >= pendingMax {
+		g.pending = g.pending[1:]
+		o.Unverified.Add(1)
+	}
+	g.pending = append(g.pending, ob)
+}
+
+// judge compares a view with the group's fingerprint at its Seq.
+func (o *Oracle) judge(g *group, ob Observation) {
+	var want uint64
+	if ob.Seq > 0 {
+		p := g.ring[ob.Seq%Ring]
+		if p.seq != ob.Seq {
+			o.Unverified.Add(1)
+			return
+		}
+		want = p.set
+		if ob.Positions {
+			want = p.withPos
+		}
+	}
+	if want != ob.Print {
+		o.report("view", fmt.Sprintf("%s: %s at Seq %d (positions %v) is not the stream's queue at that Seq", ob.Who, ob.Group, ob.Seq, ob.Positions))
+		return
+	}
+	o.Verified.Add(1)
+}
+
+// Waiting returns how many views wait for the stream to reach their Seq.
+func (o *Oracle) Waiting() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, g := range o.groups {
+		n += len(g.pending)
+	}
+	return n
+}
+
+// Last returns the last Seq of a group the oracle has read.
+func (o *Oracle) Last(group string) uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if g := o.groups[group]; g != nil {
+		return g.last
+	}
+	return 0
+}

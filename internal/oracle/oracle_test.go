@@ -1,0 +1,62 @@
+package oracle
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sisbridge/sisbridge/queue"
+	"github.com/sisbridge/sisbridge/subjects"
+)
+
+// storeEvents hands the oracle a stored message of group g holding changes
+// from Seq first on.
+func storeEvents(t *testing.T, o *Oracle, g string, first uint64, changes ...queue.Change) {
+	t.Helper()
+	events := make([]subjects.Event, len(changes))
+	for i, c := range changes {
+		events[i] = subjects.Event{Tenant: "t", Group: g, Seq: first + uint64(i), Time: time.Now(), Change: c}
+	}
+	data, err := subjects.EncodeEvents(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Message(subjects.Events("t", g), data)
+}
+
+func enqueue(id string, pos int) queue.Change {
+	return queue.Change{Op: queue.OpEnqueue, CallID: id, Position: pos, Session: queue.Session{MediaType: queue.MediaVoice}}
+}
+
+// TestOracleJudgesViews: a view equal to the stream's queue at its Seq
+// passes, one that differs (a session missing, a position wrong, a view
+// of a Seq not yet stored once the stream gets there) is a violation; a
+// gap in the stream is one too.
+func TestOracleJudgesViews(t *testing.T) {
+	var found []string
+	kinds := map[string]int{}
+	o := New(func(kind, msg string) { kinds[kind]++; found = append(found, msg) })
+	storeEvents(t, o, "g", 1, enqueue("a", 1), enqueue("b", 1)) // b, a
+	both := SessionPrint("a", 0) + SessionPrint("b", 0)
+	withPos := SessionPrint("b", 1) + SessionPrint("a", 2)
+	o.Check(Observation{Group: "g", Seq: 2, Print: both})
+	o.Check(Observation{Group: "g", Seq: 2, Positions: true, Print: withPos})
+	o.Check(Observation{Group: "g", Seq: 1, Print: SessionPrint("a", 0)})
+	o.Check(Observation{Group: "g", Seq: 0, Print: 0})
+	if len(found) != 0 || o.Verified.Load() != 4 {
+		t.Fatalf("right views: findings %v, %d verified, want none and 4", found, o.Verified.Load())
+	}
+	o.Check(Observation{Group: "g", Seq: 2, Print: SessionPrint("a", 0)})                                         // b missing
+	o.Check(Observation{Group: "g", Seq: 2, Positions: true, Print: SessionPrint("a", 1) + SessionPrint("b", 2)}) // order wrong
+	o.Check(Observation{Group: "g", Seq: 3, Print: both})                                                         // ahead: waits
+	if n := len(found); n != 2 || o.Waiting() != 1 {
+		t.Fatalf("wrong views: %d findings, %d waiting, want 2 and 1", n, o.Waiting())
+	}
+	storeEvents(t, o, "g", 3, queue.Change{Op: queue.OpRemove, CallID: "a", Cause: queue.RemoveCause(1)})
+	if n := len(found); n != 3 || o.Waiting() != 0 {
+		t.Fatalf("a view of Seq 3 holding a, which Seq 3 removed: %d findings, %d waiting, want 3 and 0", n, o.Waiting())
+	}
+	storeEvents(t, o, "g", 5, enqueue("c", 0))
+	if kinds["stream"] != 1 {
+		t.Fatalf("a gap in the stream (4 missing): findings %v", kinds)
+	}
+}
