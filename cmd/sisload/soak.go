@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/sisbridge/sisbridge/access"
 	"github.com/sisbridge/sisbridge/internal/embednats"
+	"github.com/sisbridge/sisbridge/internal/process"
 	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/subjects"
 )
@@ -155,36 +156,36 @@ func (st *soakStack) startNATS(creds access.Credentials, log zerolog.Logger) err
 
 // startRouter starts the router adapter with the simulator.
 func (st *soakStack) startRouter(ctx context.Context, o soakOpts, credsFile string) error {
-	addr, err := freeAddr()
+	addr, err := process.FreeAddr()
 	if err != nil {
 		return err
 	}
-	st.router = &soakProc{name: "router", bin: o.bin, metrics: addr, logPath: filepath.Join(st.dir, "router.log"),
-		args: []string{"router", "--nats", st.ns.ClientURL(), "--nats-credentials", credsFile, "--listen", addr,
+	st.router = &soakProc{metrics: addr, Process: &process.Process{Name: "router", Bin: o.bin, Ready: "http://" + addr + "/readyz",
+		Log: filepath.Join(st.dir, "router.log"), Args: []string{"router", "--nats", st.ns.ClientURL(), "--nats-credentials", credsFile, "--listen", addr,
 			"--source", "sim", "--speed", fmt.Sprint(o.speed), "--rate", fmt.Sprint(o.rate), "--tenants", fmt.Sprint(o.tenants),
-			"--groups", fmt.Sprint(o.groups), fmt.Sprintf("--link-drops=%v", o.linkDrops), "--log-level", "warn", "--log-format", "json"}}
-	return st.router.start(ctx, time.Minute)
+			"--groups", fmt.Sprint(o.groups), fmt.Sprintf("--link-drops=%v", o.linkDrops), "--log-level", "warn", "--log-format", "json"}}}
+	return st.router.Start(ctx, time.Minute)
 }
 
 // startGateways starts the gateways, named gw-a, gw-b...
 func (st *soakStack) startGateways(ctx context.Context, o soakOpts, credsFile string) error {
 	for i := range o.gateways {
-		addr, err := freeAddr()
+		addr, err := process.FreeAddr()
 		if err != nil {
 			return err
 		}
-		metrics, err := freeAddr()
+		metrics, err := process.FreeAddr()
 		if err != nil {
 			return err
 		}
 		name := fmt.Sprintf("gw-%c", 'a'+i)
-		p := &soakProc{name: name, bin: o.bin, metrics: metrics, url: "ws://" + addr + protocol.Path, logPath: filepath.Join(st.dir, name+".log"),
-			args: []string{"gateway", "--nats", st.ns.ClientURL(), "--nats-credentials", credsFile, "--listen", addr,
+		p := &soakProc{metrics: metrics, url: "ws://" + addr + protocol.Path, Process: &process.Process{Name: name, Bin: o.bin,
+			Ready: "http://" + metrics + "/readyz", Log: filepath.Join(st.dir, name+".log"), Args: []string{"gateway", "--nats", st.ns.ClientURL(), "--nats-credentials", credsFile, "--listen", addr,
 				"--metrics-listen", metrics, "--license-seats", "100000", "--max-connections-per-address", "-1",
 				"--max-request-rate", "-1", "--outbound-limit", fmt.Sprint(o.outbound), "--keepalive", "5s",
-				"--heartbeat-timeout", "20s", "--log-level", "warn", "--log-format", "json"}}
+				"--heartbeat-timeout", "20s", "--log-level", "warn", "--log-format", "json"}}}
 		st.gateways = append(st.gateways, p)
-		if err := p.start(ctx, time.Minute); err != nil {
+		if err := p.Start(ctx, time.Minute); err != nil {
 			return err
 		}
 	}
@@ -229,7 +230,7 @@ func (st *soakStack) close(w io.Writer) (clean bool) {
 		if p == nil {
 			continue
 		}
-		if err := p.stop(syscall.SIGTERM, 20*time.Second); err != nil {
+		if err := p.Stop(syscall.SIGTERM, 20*time.Second); err != nil {
 			fmt.Fprintln(w, "soak:", err)
 			clean = false
 		}

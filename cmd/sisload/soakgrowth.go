@@ -49,13 +49,13 @@ func median(v []float64) float64 {
 // judgedProcs are the processes whose growth is judged: those never
 // restarted (a restart resets what a leak would have grown).
 func (r *soakRun) judgedProcs() []string {
-	names := []string{r.st.router.name}
+	names := []string{r.st.router.Name}
 	gws := r.st.gateways
 	if r.o.restartEvery > 0 {
 		gws = gws[:len(gws)-1]
 	}
 	for _, g := range gws {
-		names = append(names, g.name)
+		names = append(names, g.Name)
 	}
 	return names
 }

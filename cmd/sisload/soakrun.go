@@ -124,7 +124,7 @@ func (r *soakRun) restarts(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := gw.restart(ctx, sigs[n%2]); err != nil && ctx.Err() == nil {
+		if err := gw.Restart(ctx, sigs[n%2], time.Minute); err != nil && ctx.Err() == nil {
 			r.t.violation("restart", "%v", err)
 		}
 	}
@@ -155,8 +155,8 @@ func (r *soakRun) checkAlive() {
 		procs = append(procs, r.st.gateways...)
 	}
 	for _, p := range procs {
-		if exited, err := p.status(); exited {
-			r.t.violation("process", "%s exited by itself (%v); its log: %s", p.name, err, p.logPath)
+		if exited, err := p.Status(); exited {
+			r.t.violation("process", "%s exited by itself (%v); its log: %s", p.Name, err, p.Log)
 		}
 	}
 }
@@ -174,14 +174,14 @@ func (r *soakRun) sample(ctx context.Context) soakRow {
 	row := soakRow{Elapsed: time.Since(r.start).Round(time.Second), Procs: map[string]procSample{}, Self: sampleMem()}
 	const accepted = "sis_adapter_changes_accepted_total"
 	rs := r.st.router.sample(ctx, accepted)
-	row.Procs[r.st.router.name] = rs
+	row.Procs[r.st.router.Name] = rs
 	if now := time.Now(); rs.Up && !r.lastAt.IsZero() {
 		row.ChangesPerSec = (rs.Extra[accepted] - r.lastChanges) / now.Sub(r.lastAt).Seconds()
 	}
 	r.lastChanges, r.lastAt = rs.Extra[accepted], time.Now()
 	for _, g := range r.st.gateways {
-		row.Procs[g.name] = g.sample(ctx)
-		row.Restarts += g.restartCount()
+		row.Procs[g.Name] = g.sample(ctx)
+		row.Restarts += g.Restarts()
 	}
 	t := r.t
 	row.Connected, row.Sessions, row.Events = t.connected.Load(), t.sessions.Load(), t.events.Load()
@@ -192,9 +192,9 @@ func (r *soakRun) sample(ctx context.Context) soakRow {
 
 // procNames are the watched processes in table order.
 func (r *soakRun) procNames() []string {
-	names := []string{r.st.router.name}
+	names := []string{r.st.router.Name}
 	for _, g := range r.st.gateways {
-		names = append(names, g.name)
+		names = append(names, g.Name)
 	}
 	return names
 }
