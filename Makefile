@@ -6,7 +6,7 @@ PKGS        ?= ./...
 TESTFLAGS   ?= -count=1 -timeout 20m
 BENCHFLAGS  ?= -run '^$$' -bench . -benchmem -benchtime 2s
 
-.PHONY: run test bench lint build fuzz chaos soak clean
+.PHONY: run test test-cluster bench lint build fuzz chaos soak clean
 
 ## run: the whole system on this machine (embedded NATS, simulated router,
 ## adapter); Ctrl-C stops it cleanly (the binary, not `go run`, gets the
@@ -21,6 +21,12 @@ test:
 	$(GO) test -race $(TESTFLAGS) $(PKGS)
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=1s
 
+## test-cluster: the topology test alone (internal/topology): three
+## nats-server nodes, two adapters, two gateways and HAProxy as processes,
+## broken in turn under 50 clients (docs/scaling.md); part of make test
+test-cluster:
+	$(GO) test -race -count=1 -v -run '^TestTopology$$' ./internal/topology
+
 ## bench: the benchmarks on the hot paths; figures in the closing notes and docs/benchmarks.md
 bench:
 	$(GO) test $(BENCHFLAGS) $(PKGS)
@@ -31,12 +37,15 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
 
-## fuzz: each fuzz target for FUZZTIME (default 30s)
+## fuzz: each fuzz target for FUZZTIME (default 30s); an input that finds
+## new coverage is minimized for at most FUZZMINIMIZE (go test's default,
+## 60s, spent a whole run of replay's FuzzReader minimizing its first finds)
 FUZZTIME ?= 30s
+FUZZMINIMIZE ?= 2s
 fuzz:
 	@for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs grep -H '^func Fuzz' | sed -E 's|^\./([^:]*)/[^/]*:func (Fuzz[A-Za-z0-9_]*).*|\1:\2|' | sort -u); do \
 		pkg=$${spec%%:*}; fn=$${spec##*:}; echo "== $$pkg $$fn"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./$$pkg || exit 1; \
 	done
 
 ## chaos: the gateway's randomized test (bridge/chaos_test.go) on CHAOS_SEEDS
