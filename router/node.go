@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"github.com/sisbridge/sisbridge/subjects"
@@ -14,6 +15,27 @@ import (
 
 // ErrStandby: the adapter stands by; another holds the lease (Node.Ready).
 var ErrStandby = errors.New("standing by")
+
+// errUnanswered: the bus let a request go unanswered while a node opened.
+var errUnanswered = errors.New("the bus did not answer")
+
+// unanswered says err is a request the bus left unanswered: a timeout,
+// or no responder yet (a stream of a cluster whose leader is not elected).
+func unanswered(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
+// sleepCtx waits d; false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
 
 // Node is one adapter of a router that may have standbys: it stands by,
 // warm, until it holds the lease, serves its source while it does, and
@@ -46,6 +68,13 @@ func (n *Node) Run(ctx context.Context, src Source) error {
 		switch {
 		case ctx.Err() != nil:
 			return nil
+		case errors.Is(err, errUnanswered):
+			// The bus did not answer (a cluster electing its JetStream
+			// leader drops requests): try again.
+			n.log.Warn().Err(err).Msg("the bus does not answer yet; standing by again in a second")
+			if !sleepCtx(ctx, time.Second) {
+				return nil
+			}
 		case errors.Is(err, ErrLeaseLost), errors.Is(err, ErrForeignWrite):
 			// A foreign write right after a takeover is most likely the
 			// last of the previous holder's, sent before it knew: the bus
@@ -64,6 +93,9 @@ func (n *Node) Run(ctx context.Context, src Source) error {
 // ctx ends, close.
 func (n *Node) term(ctx context.Context, src Source) error {
 	sb, err := OpenStandby(ctx, n.js, n.log, n.cfg)
+	if unanswered(err) && ctx.Err() == nil {
+		return fmt.Errorf("stand by: %w: %w", errUnanswered, err)
+	}
 	if err != nil {
 		return fmt.Errorf("stand by: %w", err)
 	}

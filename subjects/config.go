@@ -163,45 +163,50 @@ func (c Config) kv(name, desc string) jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{Bucket: name, Description: desc, Storage: c.storage(), Replicas: c.Replicas, History: 1}
 }
 
-// Ensure creates or updates every stream and bucket of the bus.
+// Ensure creates or updates every stream and bucket of the bus. Each
+// request is bounded (ensureTimeout) and made again, up to 3 times in all,
+// when it went unanswered: a cluster electing its JetStream leader drops
+// API requests rather than answering them.
 func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
 	c = c.WithDefaults()
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("bus config: %w", err)
 	}
-	err := patient(ctx, func() error {
-		_, err := js.CreateOrUpdateStream(ctx, c.EventsStream())
-		return err
-	})
+	err := patient(ctx, func(ctx context.Context) error { return ensureStream(ctx, js, c.EventsStream()) })
 	if err != nil {
 		return fmt.Errorf("ensure stream %s: %w", StreamEvents, err)
 	}
-	if err := patient(ctx, func() error {
-		_, err := js.CreateOrUpdateObjectStore(ctx, c.SnapshotStore())
-		return err
-	}); err != nil {
+	if err := patient(ctx, func(ctx context.Context) error { return ensureObjects(ctx, js, c.SnapshotStore()) }); err != nil {
 		return fmt.Errorf("ensure object store %s: %w", BucketSnapshots, err)
 	}
 	for _, kv := range []jetstream.KeyValueConfig{c.DirectoryBucket(), c.UsersBucket(), c.SeatsBucket()} {
-		if err := patient(ctx, func() error {
-			_, err := js.CreateOrUpdateKeyValue(ctx, kv)
-			return err
-		}); err != nil {
+		if err := patient(ctx, func(ctx context.Context) error { return ensureKV(ctx, js, kv) }); err != nil {
 			return fmt.Errorf("ensure bucket %s: %w", kv.Bucket, err)
 		}
 	}
-	if err := ensureTransient(ctx, js, c.RouterBucket()); err != nil {
-		return err
+	for _, kv := range []jetstream.KeyValueConfig{c.RouterBucket(), c.LeaseBucket()} {
+		if err := patient(ctx, func(ctx context.Context) error { return ensureTransient(ctx, js, kv) }); err != nil {
+			return err
+		}
 	}
-	return ensureTransient(ctx, js, c.LeaseBucket())
+	return nil
 }
 
-// patient runs an idempotent request to the JetStream API, again when a
-// busy server let it time out (3 attempts in all) while ctx still runs.
-func patient(ctx context.Context, fn func() error) error {
-	err := fn()
-	for attempt := 1; attempt < 3 && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil; attempt++ {
-		err = fn()
+// ensureTimeout bounds one request of Ensure.
+const ensureTimeout = 10 * time.Second
+
+// patient runs an idempotent request to the JetStream API, each attempt
+// bounded by ensureTimeout, again when it went unanswered (3 attempts in
+// all) while ctx still runs.
+func patient(ctx context.Context, fn func(context.Context) error) error {
+	attempt := func() error {
+		actx, cancel := context.WithTimeout(ctx, ensureTimeout)
+		defer cancel()
+		return fn(actx)
+	}
+	err := attempt()
+	for n := 1; n < 3 && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil; n++ {
+		err = attempt()
 	}
 	return err
 }
@@ -221,7 +226,7 @@ func ensureTransient(ctx context.Context, js jetstream.JetStream, kv jetstream.K
 			}
 		}
 	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
+	if err := ensureKV(ctx, js, kv); err != nil {
 		return fmt.Errorf("ensure bucket %s: %w", kv.Bucket, err)
 	}
 	return nil
