@@ -61,7 +61,9 @@ func (s *Standby) follow(ctx context.Context, from uint64) error {
 	if err != nil {
 		return fmt.Errorf("standby: follow the events stream: %w", err)
 	}
-	it, err := cons.Messages()
+	// A heartbeat a second: a follower reading through a NATS node that
+	// died resets onto another within seconds, not the default's ten.
+	it, err := cons.Messages(jetstream.PullHeartbeat(time.Second))
 	if err != nil {
 		return fmt.Errorf("standby: follow the events stream: %w", err)
 	}
@@ -287,7 +289,7 @@ func (s *Standby) catchUp(ctx context.Context) error {
 		return fmt.Errorf("take over: stream %s: %w", subjects.StreamEvents, err)
 	}
 	target := info.State.LastSeq
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for s.appliedSeq() < target && s.err() == nil && time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():

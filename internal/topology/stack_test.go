@@ -308,13 +308,23 @@ func (s *stack) activeAdapter(d time.Duration) int {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		for i, base := range s.adminURL {
-			if code, _, _ := process.Get(context.Background(), base+"/readyz"); code == http.StatusOK {
+			if code := status(base + "/readyz"); code == http.StatusOK {
 				return i
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	return -1
+}
+
+// status GETs url and returns its status code, 0 if it does not answer
+// within a second (a process stopped by SIGSTOP takes the connection and
+// never answers).
+func status(url string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	code, _, _ := process.Get(ctx, url)
+	return code
 }
 
 // stopAll stops every process (SIGTERM, then SIGKILL) and, on a failure,

@@ -330,7 +330,7 @@ func failover(t *testing.T, st *stack, breakIt, mend func(*process.Process)) (ti
 	breakIt(st.adapters[active])
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if code, _, _ := process.Get(context.Background(), st.adminURL[other]+"/readyz"); code == http.StatusOK {
+		if status(st.adminURL[other]+"/readyz") == http.StatusOK {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -357,7 +357,9 @@ func pauseActive(t *testing.T, st *stack, js jetstream.JetStream) (time.Time, fu
 		}
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			code, body, _ := process.Get(context.Background(), st.adminURL[indexOf(st.adapters, paused)]+"/readyz")
+			rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			code, body, _ := process.Get(rctx, st.adminURL[indexOf(st.adapters, paused)]+"/readyz")
+			cancel()
 			if code == http.StatusServiceUnavailable && strings.Contains(body, "holds the lease") {
 				break
 			}
