@@ -33,7 +33,7 @@ func (v *soakView) event(ev *protocol.Message, positions bool) error {
 	}
 	for i := range ev.SessionUpdates {
 		if err := v.update(&ev.SessionUpdates[i], positions); err != nil {
-			return fmt.Errorf("Seq %d, update %d of %d: %w", ev.Seq, i+1, len(ev.SessionUpdates), err)
+			return fmt.Errorf("at Seq %d, update %d of %d: %w", ev.Seq, i+1, len(ev.SessionUpdates), err)
 		}
 	}
 	if !v.complete {
@@ -80,7 +80,7 @@ func (v *soakView) update(u *protocol.SessionUpdate, positions bool) error {
 	switch u.UpdateType {
 	case "Add":
 		if there {
-			return fmt.Errorf("Add of %s, already there", id)
+			return fmt.Errorf("an Add of %s, already there", id)
 		}
 	case "Remove", "Modify":
 		if !there {
