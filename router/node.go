@@ -102,6 +102,9 @@ func (n *Node) term(ctx context.Context, src Source) error {
 	n.set(sb, nil)
 	a, err := sb.Await(ctx)
 	sb.Close()
+	if unanswered(err) && ctx.Err() == nil {
+		return fmt.Errorf("take over: %w: %w", errUnanswered, err)
+	}
 	if err != nil {
 		return fmt.Errorf("stand by: %w", err)
 	}

@@ -165,9 +165,6 @@ func (r *routerFlags) setup(fs *flag.FlagSet, args []string, stdin io.Reader, st
 	if err != nil {
 		return log, nil, nil, err
 	}
-	if err := r.af.config().WithDefaults().Validate(); err != nil {
-		return log, nil, nil, fmt.Errorf("adapter: %w", err)
-	}
 	src, closeSrc, err := pickSource(r.source, &r.sf, &r.ff, stdin, log)
 	return log, src, closeSrc, err
 }
@@ -196,6 +193,10 @@ func runRouter(ctx context.Context, args []string, stdin io.Reader, stderr io.Wr
 	log, src, closeSrc, err := rf.setup(fs, args, stdin, stderr)
 	if err != nil {
 		return err
+	}
+	if err := rf.af.config().WithDefaults().Validate(); err != nil {
+		closeSrc()
+		return fmt.Errorf("sisbridge router: adapter: %w", err)
 	}
 	defer closeSrc()
 	var ln net.Listener
