@@ -275,7 +275,10 @@ func TestTopology(t *testing.T) {
 			return kill(t, st.nats[1].Process, syscall.SIGKILL), func() { restart(t, st.nats[1].Process) }
 		}},
 		{"kill -9 the active adapter", func(t *testing.T) (time.Time, func()) {
-			return failover(t, st, func(p *process.Process) { kill(t, p, syscall.SIGKILL) }, func(p *process.Process) { restart(t, p) })
+			return failover(t, st, func(p *process.Process) { kill(t, p, syscall.SIGKILL) }, func(p *process.Process) {
+				restart(t, p)
+				standingBy(t, st, p)
+			})
 		}},
 		{"SIGSTOP the active adapter past its lease, then SIGCONT", func(t *testing.T) (time.Time, func()) {
 			return pauseActive(t, st, js)
@@ -355,24 +358,31 @@ func pauseActive(t *testing.T, st *stack, js jetstream.JetStream) (time.Time, fu
 		if err := paused.Signal(syscall.SIGCONT); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			rctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			code, body, _ := process.Get(rctx, st.adminURL[indexOf(st.adapters, paused)]+"/readyz")
-			cancel()
-			if code == http.StatusServiceUnavailable && strings.Contains(body, "holds the lease") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s does not stand by after SIGCONT: %d %s", paused.Name, code, body)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		standingBy(t, st, paused)
 		checkFenced(t, js, old.Instance, leaseHolder(t, js).Instance)
 	}
 }
 
 func indexOf(ps []*process.Process, p *process.Process) int { return slices.Index(ps, p) }
+
+// standingBy waits until an adapter stands by, warm: its /readyz names the
+// active one.
+func standingBy(t *testing.T, st *stack, p *process.Process) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		code, body, _ := process.Get(rctx, st.adminURL[indexOf(st.adapters, p)]+"/readyz")
+		cancel()
+		if code == http.StatusServiceUnavailable && strings.Contains(body, "holds the lease") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not stand by: %d %s", p.Name, code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
 // leaseHolder reads who holds the adapter lease.
 func leaseHolder(t *testing.T, js jetstream.JetStream) subjects.Lease {
