@@ -24,8 +24,9 @@ func (a *Adapter) acquire(ctx context.Context) error {
 	deadline := time.Now().Add(ttl + time.Second)
 	poll := time.NewTicker(ttl / 10)
 	defer poll.Stop()
+	var w leaseWatch
 	for warned := false; ; {
-		l, holder, err := tryLease(ctx, a.leases, ttl, a.cfg.Name, a.writer)
+		l, holder, err := tryLease(ctx, a.leases, ttl, a.cfg.Name, a.writer, &w)
 		switch {
 		case err != nil:
 			return err

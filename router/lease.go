@@ -38,9 +38,30 @@ func leaseValue(name, instance string) (subjects.Lease, []byte, error) {
 	return l, data, err
 }
 
-// tryLease takes the lease if nobody holds it; otherwise it returns the
-// holder's.
-func tryLease(ctx context.Context, kv jetstream.KeyValue, ttl time.Duration, name, instance string) (*lease, subjects.Lease, error) {
+// leaseWatch tells a held lease gone stale: its revision unchanged for a
+// whole lease time by this process's own clock. Its holder renews every
+// quarter of the lease and writes nothing three quarters of a lease after
+// its last renewal, so a lease seen unchanged that long is safe to take,
+// whatever the server's expiry (which a cluster re-electing the bucket's
+// leader may run late) and whatever the two machines' clocks say.
+type leaseWatch struct {
+	rev   uint64
+	since time.Time
+}
+
+// stale notes the revision seen now and says whether it has not changed
+// for ttl.
+func (w *leaseWatch) stale(rev uint64, ttl time.Duration) bool {
+	if rev != w.rev || w.since.IsZero() {
+		w.rev, w.since = rev, time.Now()
+		return false
+	}
+	return time.Since(w.since) > ttl
+}
+
+// tryLease takes the lease if nobody holds it, or if the holder's went
+// stale (w); otherwise it returns the holder's.
+func tryLease(ctx context.Context, kv jetstream.KeyValue, ttl time.Duration, name, instance string, w *leaseWatch) (*lease, subjects.Lease, error) {
 	held, value, err := leaseValue(name, instance)
 	if err != nil {
 		return nil, held, err
@@ -53,8 +74,15 @@ func tryLease(ctx context.Context, kv jetstream.KeyValue, ttl time.Duration, nam
 	if !errors.Is(err, jetstream.ErrKeyExists) {
 		return nil, held, fmt.Errorf("take the adapter lease: %w", err)
 	}
-	holder, err := readLease(ctx, kv)
-	return nil, holder, err
+	holder, holderRev, err := readLease(ctx, kv)
+	if err != nil || holderRev == 0 || !w.stale(holderRev, ttl) {
+		return nil, holder, err
+	}
+	sent = time.Now()
+	if rev, err = kv.Update(ctx, subjects.LeaseKey, value, holderRev); err != nil {
+		return nil, holder, nil // renewed or taken meanwhile: look again
+	}
+	return &lease{kv: kv, ttl: ttl, value: value, held: held, rev: rev, renewed: sent}, held, nil
 }
 
 // forceLease takes the lease whoever holds it (replay play --take-over):
@@ -72,20 +100,21 @@ func forceLease(ctx context.Context, kv jetstream.KeyValue, ttl time.Duration, n
 	return &lease{kv: kv, ttl: ttl, value: value, held: held, rev: rev, renewed: sent}, nil
 }
 
-// readLease returns the current holder of the lease (zero if none).
-func readLease(ctx context.Context, kv jetstream.KeyValue) (subjects.Lease, error) {
+// readLease returns the current holder of the lease and its revision
+// (zeros if none).
+func readLease(ctx context.Context, kv jetstream.KeyValue) (subjects.Lease, uint64, error) {
 	entry, err := kv.Get(ctx, subjects.LeaseKey)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return subjects.Lease{}, nil
+		return subjects.Lease{}, 0, nil
 	case err != nil:
-		return subjects.Lease{}, fmt.Errorf("read the adapter lease: %w", err)
+		return subjects.Lease{}, 0, fmt.Errorf("read the adapter lease: %w", err)
 	}
 	l, err := subjects.DecodeLease(entry.Value())
 	if err != nil {
-		return l, fmt.Errorf("read the adapter lease: %w", err)
+		return l, entry.Revision(), fmt.Errorf("read the adapter lease: %w", err)
 	}
-	return l, nil
+	return l, entry.Revision(), nil
 }
 
 // renew rewrites the lease. A rewrite refused because the key changed or
@@ -108,7 +137,7 @@ func (l *lease) renew(ctx context.Context) error {
 		l.rev, l.renewed = next, sent
 		return nil
 	case isWrongLast(err) || errors.Is(err, jetstream.ErrKeyNotFound):
-		holder, _ := readLease(ctx, l.kv)
+		holder, _, _ := readLease(ctx, l.kv)
 		l.lost = fmt.Errorf("%w: it lapsed or was taken (holder now %q)", ErrLeaseLost, holder.Adapter)
 		return l.lost
 	}

@@ -218,11 +218,12 @@ func (s *Standby) Await(ctx context.Context) (*Adapter, error) {
 	ttl := a.cfg.Bus.AdapterLeaseTTL
 	poll := time.NewTicker(ttl / 10)
 	defer poll.Stop()
+	var w leaseWatch
 	for {
 		if err := s.err(); err != nil {
 			return nil, err
 		}
-		l, holder, err := tryLease(ctx, a.leases, ttl, a.cfg.Name, a.writer)
+		l, holder, err := tryLease(ctx, a.leases, ttl, a.cfg.Name, a.writer, &w)
 		switch {
 		case l != nil:
 			return s.takeOver(ctx, l)

@@ -301,3 +301,54 @@ func cloneDriver(t *testing.T, d *driver, seed uint64) *driver {
 	}
 	return c
 }
+
+// TestStaleLeaseIsTaken: a lease whose revision stays unchanged for a
+// whole lease time is taken even though the server has not dropped it (a
+// cluster re-electing the bucket's leader can run its expiry late); one
+// that its holder keeps renewing is not.
+func TestStaleLeaseIsTaken(t *testing.T) {
+	s := natstest.Server(t)
+	_, js := natstest.Connect(t, s)
+	ctx := testCtx(t)
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "LEASE_TEST", TTL: time.Hour, Storage: jetstream.MemoryStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, value, _ := leaseValue("holder", "h1")
+	rev, err := kv.Create(ctx, subjects.LeaseKey, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 400 * time.Millisecond
+	var w leaseWatch
+	// Renewed: never taken.
+	for end := time.Now().Add(3 * ttl); time.Now().Before(end); time.Sleep(ttl / 8) {
+		if l, holder, err := tryLease(ctx, kv, ttl, "standby", "s1", &w); err != nil || l != nil || holder.Instance != held.Instance {
+			t.Fatalf("a renewed lease: taken %v, holder %+v, %v", l != nil, holder, err)
+		}
+		if rev, err = kv.Update(ctx, subjects.LeaseKey, value, rev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Not renewed: taken once a whole lease time has passed.
+	start := time.Now()
+	for {
+		l, _, err := tryLease(ctx, kv, ttl, "standby", "s1", &w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l != nil {
+			if waited := time.Since(start); waited < ttl {
+				t.Fatalf("taken %s after the last renewal, before a lease time (%s)", waited, ttl)
+			}
+			if now, _, _ := readLease(ctx, kv); now.Instance != "s1" {
+				t.Fatalf("the bucket says %+v holds it", now)
+			}
+			return
+		}
+		if time.Since(start) > 10*ttl {
+			t.Fatal("a stale lease was never taken")
+		}
+		time.Sleep(ttl / 10)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -341,8 +342,30 @@ func failover(t *testing.T, st *stack, breakIt, mend func(*process.Process)) (ti
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Logf("%s took over %s after %s was broken (lease %s)", st.adapters[other].Name, time.Since(at).Round(time.Millisecond), st.adapters[active].Name, leaseTTL)
+	t.Logf("%s took over %s after %s was broken (lease %s)%s", st.adapters[other].Name, time.Since(at).Round(time.Millisecond), st.adapters[active].Name, leaseTTL,
+		takeoverLines(st.adapters[other].Log))
 	return at, func() { mend(st.adapters[active]) }
+}
+
+// takeoverLines returns what an adapter's log says of its last takeover
+// and of what delayed it.
+func takeoverLines(log string) string {
+	data, _ := os.ReadFile(log)
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		for _, key := range []string{"took over", "fell behind", "cannot be read", "does not answer", "reloaded"} {
+			if strings.Contains(l, key) {
+				out = append(out, l)
+			}
+		}
+	}
+	if len(out) > 6 {
+		out = out[len(out)-6:]
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "\n  " + strings.Join(out, "\n  ")
 }
 
 // pauseActive stops the active adapter past its lease; the standby takes
