@@ -23,9 +23,10 @@ type Standby struct {
 	wg     sync.WaitGroup
 
 	mu        sync.Mutex
-	applied   uint64         // stream sequence of the last message applied
-	holder    subjects.Lease // the holder last seen
-	followErr error          // why following stopped, if it did
+	iter      jetstream.MessagesContext // the follower's consumer now
+	applied   uint64                    // stream sequence of the last message applied
+	holder    subjects.Lease            // the holder last seen
+	followErr error                     // why following stopped, if it did
 	closeOnce sync.Once
 }
 
@@ -56,39 +57,68 @@ func OpenStandby(ctx context.Context, js jetstream.JetStream, log zerolog.Logger
 // follow starts following the events stream from stream sequence from,
 // and the directory.
 func (s *Standby) follow(ctx context.Context, from uint64) error {
-	cons, err := s.a.js.OrderedConsumer(ctx, subjects.StreamEvents, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subjects.AllEvents}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from})
+	it, err := s.openEvents(ctx, from)
 	if err != nil {
-		return fmt.Errorf("standby: follow the events stream: %w", err)
-	}
-	// A heartbeat a second: a follower reading through a NATS node that
-	// died resets onto another within seconds, not the default's ten.
-	it, err := cons.Messages(jetstream.PullHeartbeat(time.Second))
-	if err != nil {
-		return fmt.Errorf("standby: follow the events stream: %w", err)
+		return err
 	}
 	watch, err := s.a.dir.WatchAll(s.ctx)
 	if err != nil {
 		it.Stop()
 		return fmt.Errorf("standby: watch the directory: %w", err)
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.readEvents(it) }()
 	go func() { defer s.wg.Done(); s.readDirectory(watch) }()
+	go func() { defer s.wg.Done(); s.watchStall() }()
 	return nil
 }
 
-// readEvents applies every message of the stream until the standby stops.
+// openEvents opens an ordered consumer of the events stream from stream
+// sequence from. A heartbeat a second: a follower reading through a NATS
+// node that died resets onto another within seconds.
+func (s *Standby) openEvents(ctx context.Context, from uint64) (jetstream.MessagesContext, error) {
+	cons, err := s.a.js.OrderedConsumer(ctx, subjects.StreamEvents, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subjects.AllEvents}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from})
+	if err != nil {
+		return nil, fmt.Errorf("standby: follow the events stream: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullHeartbeat(time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("standby: follow the events stream: %w", err)
+	}
+	s.mu.Lock()
+	s.iter = it
+	s.mu.Unlock()
+	return it, nil
+}
+
+// readEvents applies every message of the stream until the standby stops;
+// when its consumer ends (stalled, or failed), it follows again from the
+// message after the last applied.
 func (s *Standby) readEvents(it jetstream.MessagesContext) {
-	stop := context.AfterFunc(s.ctx, it.Stop)
+	stop := context.AfterFunc(s.ctx, func() { s.currentIter().Stop() })
 	defer stop()
+	for s.ctx.Err() == nil {
+		s.consume(it)
+		for s.ctx.Err() == nil {
+			ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+			next, err := s.openEvents(ctx, s.appliedSeq()+1)
+			cancel()
+			if err == nil {
+				it = next
+				break
+			}
+			s.a.rejects.Warn().Err(err).Msg("standby: following the stream again")
+			sleepCtx(s.ctx, 500*time.Millisecond)
+		}
+	}
+}
+
+// consume applies messages until the iterator ends.
+func (s *Standby) consume(it jetstream.MessagesContext) {
 	for {
 		m, err := it.Next()
-		if s.ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			s.stopped(fmt.Errorf("standby: read the events stream: %w", err))
+		if err != nil || s.ctx.Err() != nil {
 			return
 		}
 		md, err := m.Metadata()
@@ -96,6 +126,42 @@ func (s *Standby) readEvents(it jetstream.MessagesContext) {
 			continue
 		}
 		s.apply(m.Subject(), m.Data(), md.Sequence.Stream)
+	}
+}
+
+func (s *Standby) currentIter() jetstream.MessagesContext {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.iter
+}
+
+// watchStall restarts the follower when the stream has moved on and the
+// follower has not for a few seconds (an ordered consumer can stall when
+// the NATS node it read through goes away).
+func (s *Standby) watchStall() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var last uint64
+	still := 0
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		applied := s.appliedSeq()
+		ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+		info, err := s.a.stream.Info(ctx)
+		cancel()
+		if err != nil || applied != last || info.State.LastSeq <= applied {
+			last, still = applied, 0
+			continue
+		}
+		if still++; still >= 3 {
+			s.a.log.Warn().Uint64("applied", applied).Uint64("stored", info.State.LastSeq).Msg("standby: the stream follower stalled; following again")
+			s.currentIter().Stop()
+			still = 0
+		}
 	}
 }
 
@@ -290,6 +356,11 @@ func (s *Standby) catchUp(ctx context.Context) error {
 		return fmt.Errorf("take over: stream %s: %w", subjects.StreamEvents, err)
 	}
 	target := info.State.LastSeq
+	if s.appliedSeq() < target {
+		// Follow again from the last applied: a consumer that stalled (its
+		// NATS node went away) would otherwise hold the takeover up.
+		s.currentIter().Stop()
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for s.appliedSeq() < target && s.err() == nil && time.Now().Before(deadline) {
 		select {
