@@ -183,7 +183,7 @@ func (st *soakStack) startGateways(ctx context.Context, o soakOpts, credsFile st
 			Ready: "http://" + metrics + "/readyz", Log: filepath.Join(st.dir, name+".log"), Args: []string{"gateway", "--nats", st.ns.ClientURL(), "--nats-credentials", credsFile, "--listen", addr,
 				"--metrics-listen", metrics, "--license-seats", "100000", "--max-connections-per-address", "-1",
 				"--max-request-rate", "-1", "--outbound-limit", fmt.Sprint(o.outbound), "--keepalive", "5s",
-				"--heartbeat-timeout", "20s", "--log-level", "warn", "--log-format", "json"}}}
+				"--heartbeat-timeout", "20s", "--drain-delay", "1s", "--log-level", "warn", "--log-format", "json"}}}
 		st.gateways = append(st.gateways, p)
 		if err := p.Start(ctx, time.Minute); err != nil {
 			return err
