@@ -12,11 +12,11 @@ package oracle
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sisbridge/sisbridge/queue"
@@ -103,27 +103,83 @@ func (o *Oracle) group(id string) *group {
 }
 
 // Follow reads every event of the stream from its start until ctx ends
-// (then it returns nil).
+// (then it returns nil). A consumer that stalls (the NATS node it read
+// through went away) is replaced by one from the message after the last
+// read.
 func (o *Oracle) Follow(ctx context.Context, js jetstream.JetStream) error {
-	cons, err := js.OrderedConsumer(ctx, subjects.StreamEvents, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjects.AllEvents}})
+	stream, err := js.Stream(ctx, subjects.StreamEvents)
 	if err != nil {
-		return fmt.Errorf("oracle: follow the events stream: %w", err)
+		return fmt.Errorf("oracle: %w", err)
 	}
-	it, err := cons.Messages()
+	var next uint64 = 1
+	for ctx.Err() == nil {
+		n, err := o.follow(ctx, js, stream, next)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && n == next {
+			time.Sleep(200 * time.Millisecond) // not even opened: the cluster may be electing
+		}
+		next = n
+	}
+	return nil
+}
+
+// follow reads from stream sequence from until the consumer ends or
+// stalls; it returns the sequence to go on from.
+func (o *Oracle) follow(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, from uint64) (uint64, error) {
+	cons, err := js.OrderedConsumer(ctx, subjects.StreamEvents, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subjects.AllEvents}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from})
 	if err != nil {
-		return fmt.Errorf("oracle: follow the events stream: %w", err)
+		return from, err
 	}
+	it, err := cons.Messages(jetstream.PullHeartbeat(time.Second))
+	if err != nil {
+		return from, err
+	}
+	var last atomic.Uint64
+	last.Store(from - 1)
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go watchStall(wctx, stream, &last, it.Stop)
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	for {
 		m, err := it.Next()
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-			return nil
-		}
 		if err != nil {
-			return fmt.Errorf("oracle: read the events stream: %w", err)
+			return last.Load() + 1, nil
+		}
+		if md, err := m.Metadata(); err == nil {
+			last.Store(md.Sequence.Stream)
 		}
 		o.Message(m.Subject(), m.Data())
+	}
+}
+
+// watchStall calls stop when the stream has moved on past last and last
+// has not moved for 3 s.
+func watchStall(ctx context.Context, stream jetstream.Stream, last *atomic.Uint64, stop func()) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	seen, still := last.Load(), 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		info, err := stream.Info(ictx)
+		cancel()
+		now := last.Load()
+		if err != nil || now != seen || info.State.LastSeq <= now {
+			seen, still = now, 0
+			continue
+		}
+		if still++; still >= 3 {
+			stop()
+			return
+		}
 	}
 }
 
