@@ -29,6 +29,9 @@ func main() {
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
 	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		os.Exit(0) // told to stop while still starting: a clean stop
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sisbridge:", err)
 		os.Exit(1)

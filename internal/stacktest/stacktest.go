@@ -88,6 +88,12 @@ func (e *Env) OpenAdapter() *router.Adapter {
 	if cfg.StatusInterval == 0 {
 		cfg.StatusInterval = 100 * time.Millisecond
 	}
+	if cfg.Bus.AdapterLeaseTTL == 0 {
+		// These tests have one adapter and no standby: a machine loaded
+		// enough to hold its lease renewal up for seconds must not make it
+		// stand down (the failover tests are router's and the topology's).
+		cfg.Bus.AdapterLeaseTTL = 30 * time.Second
+	}
 	a, err := router.Open(e.Ctx, e.JS, natstest.Logger(e.TB), cfg)
 	if err != nil {
 		e.TB.Fatal(err)
