@@ -15,10 +15,13 @@ RUNFLAGS ?=
 run: build
 	exec bin/sisbridge run $(RUNFLAGS)
 
-## test: every test, with the race detector; then every fuzz target for
-## a second (their seed corpora, testdata/fuzz included, run in the tests)
+## test: every test, with the race detector (the topology test, nine
+## processes and 50 clients, after the others rather than beside them);
+## then every fuzz target for a second (their seed corpora, testdata/fuzz
+## included, run in the tests)
 test:
-	$(GO) test -race $(TESTFLAGS) $(PKGS)
+	$(GO) test -race $(TESTFLAGS) $$($(GO) list $(PKGS) | grep -v /internal/topology)
+	$(GO) test -race $(TESTFLAGS) ./internal/topology
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=1s
 
 ## test-cluster: the topology test alone (internal/topology): three

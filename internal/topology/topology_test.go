@@ -475,7 +475,7 @@ func finalCheck(t *testing.T, fleet []*fleetClient, orc *oracle.Oracle, found *f
 			t.Errorf("%s: %d events did not fit its mirror", c.name, st.Broken)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for orc.Waiting() > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
