@@ -129,8 +129,8 @@ func drive(t *testing.T, a *Adapter, d *driver, n int) {
 	}
 }
 
-// streamEvents reads every event of the stream in order.
-func streamEvents(t *testing.T, js jetstream.JetStream) []subjects.Event {
+// eachStored calls fn for every message of the events stream, in order.
+func eachStored(t *testing.T, js jetstream.JetStream, fn func(*jetstream.RawStreamMsg)) {
 	t.Helper()
 	ctx := testCtx(t)
 	s, err := js.Stream(ctx, subjects.StreamEvents)
@@ -141,7 +141,6 @@ func streamEvents(t *testing.T, js jetstream.JetStream) []subjects.Event {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []subjects.Event
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		m, err := s.GetMsg(ctx, seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -150,6 +149,15 @@ func streamEvents(t *testing.T, js jetstream.JetStream) []subjects.Event {
 		if err != nil {
 			t.Fatal(err)
 		}
+		fn(m)
+	}
+}
+
+// streamEvents reads every event of the stream in order.
+func streamEvents(t *testing.T, js jetstream.JetStream) []subjects.Event {
+	t.Helper()
+	var out []subjects.Event
+	eachStored(t, js, func(m *jetstream.RawStreamMsg) {
 		events, err := subjects.DecodeEvents(m.Data)
 		if err != nil {
 			t.Fatal(err)
@@ -160,7 +168,7 @@ func streamEvents(t *testing.T, js jetstream.JetStream) []subjects.Event {
 			}
 			out = append(out, e)
 		}
-	}
+	})
 	return out
 }
 

@@ -135,34 +135,12 @@ func (s *Standby) currentIter() jetstream.MessagesContext {
 	return s.iter
 }
 
-// watchStall restarts the follower when the stream has moved on and the
-// follower has not for a few seconds (an ordered consumer can stall when
-// the NATS node it read through goes away).
+// watchStall restarts the follower when it stalls (subjects.WatchStall).
 func (s *Standby) watchStall() {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	var last uint64
-	still := 0
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-		applied := s.appliedSeq()
-		ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
-		info, err := s.a.stream.Info(ctx)
-		cancel()
-		if err != nil || applied != last || info.State.LastSeq <= applied {
-			last, still = applied, 0
-			continue
-		}
-		if still++; still >= 3 {
-			s.a.log.Warn().Uint64("applied", applied).Uint64("stored", info.State.LastSeq).Msg("standby: the stream follower stalled; following again")
-			s.currentIter().Stop()
-			still = 0
-		}
-	}
+	subjects.WatchStall(s.ctx, s.a.stream, s.appliedSeq, func(applied, stored uint64) {
+		s.a.log.Warn().Uint64("applied", applied).Uint64("stored", stored).Msg("standby: the stream follower stalled; following again")
+		s.currentIter().Stop()
+	})
 }
 
 // stopped records why following stopped.

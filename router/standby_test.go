@@ -194,26 +194,8 @@ func writerOf(m *jetstream.RawStreamMsg) string {
 // in stream order.
 func storedWriters(t *testing.T, js jetstream.JetStream) []string {
 	t.Helper()
-	ctx := testCtx(t)
-	st, err := js.Stream(ctx, subjects.StreamEvents)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, writerOf(m))
-	}
+	eachStored(t, js, func(m *jetstream.RawStreamMsg) { out = append(out, writerOf(m)) })
 	return out
 }
 

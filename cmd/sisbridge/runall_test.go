@@ -42,11 +42,11 @@ func TestRunChecksFlagsBeforeStarting(t *testing.T) {
 	defer cancel()
 	var stderr bytes.Buffer
 	err := run(ctx, []string{"run", "--data-dir", dir, "--nats-listen", "127.0.0.1:0", "--listen", "nowhere",
-		"--replicas", "3", "--retention", "-1h", "--nats-max-store", "1000", "--tls-cert", "missing.pem"}, strings.NewReader(""), &stderr)
+		"--replicas", "3", "--retention", "-1h", "--nats-max-store", "1000", "--tls-cert", "missing.pem", "--adapter-lease", "100ms"}, strings.NewReader(""), &stderr)
 	if err == nil {
 		t.Fatal("run started")
 	}
-	for _, want := range []string{"--replicas 3", "retention", "--nats-max-store 1000", "--listen", "--tls-cert and --tls-key"} {
+	for _, want := range []string{"--replicas 3", "retention", "--nats-max-store 1000", "--listen", "--tls-cert and --tls-key", "adapter lease TTL 100ms"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not name %q:\n%v", want, err)
 		}

@@ -103,9 +103,8 @@ func (o *Oracle) group(id string) *group {
 }
 
 // Follow reads every event of the stream from its start until ctx ends
-// (then it returns nil). A consumer that stalls (the NATS node it read
-// through went away) is replaced by one from the message after the last
-// read.
+// (then it returns nil). A consumer that stalls (subjects.WatchStall) is
+// replaced by one from the message after the last read.
 func (o *Oracle) Follow(ctx context.Context, js jetstream.JetStream) error {
 	stream, err := js.Stream(ctx, subjects.StreamEvents)
 	if err != nil {
@@ -141,7 +140,7 @@ func (o *Oracle) follow(ctx context.Context, js jetstream.JetStream, stream jets
 	last.Store(from - 1)
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go watchStall(wctx, stream, &last, it.Stop)
+	go subjects.WatchStall(wctx, stream, last.Load, func(uint64, uint64) { it.Stop() })
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	for {
@@ -153,33 +152,6 @@ func (o *Oracle) follow(ctx context.Context, js jetstream.JetStream, stream jets
 			last.Store(md.Sequence.Stream)
 		}
 		o.Message(m.Subject(), m.Data())
-	}
-}
-
-// watchStall calls stop when the stream has moved on past last and last
-// has not moved for 3 s.
-func watchStall(ctx context.Context, stream jetstream.Stream, last *atomic.Uint64, stop func()) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	seen, still := last.Load(), 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		info, err := stream.Info(ictx)
-		cancel()
-		now := last.Load()
-		if err != nil || now != seen || info.State.LastSeq <= now {
-			seen, still = now, 0
-			continue
-		}
-		if still++; still >= 3 {
-			stop()
-			return
-		}
 	}
 }
 
