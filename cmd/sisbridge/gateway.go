@@ -188,6 +188,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 // paths the gateway does not (the wallboard).
 func serveGateway(ctx context.Context, nc *nats.Conn, gf *gatewayFlags, extra http.Handler, log zerolog.Logger, reg *prometheus.Registry) error {
 	glog := log.With().Str("component", "gateway").Logger()
+	defer glog.Info().Msg("gateway stopped")
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err

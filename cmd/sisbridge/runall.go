@@ -68,6 +68,7 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 	defer func() {
 		s.Shutdown()
 		s.WaitForShutdown()
+		log.Info().Msg("SIS Bridge stopped")
 	}()
 	anc, err := connectAs(s.ClientURL(), creds, access.Adapter, clientTLS)
 	if err != nil {
