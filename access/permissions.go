@@ -33,6 +33,8 @@ func Of(r Role) Permissions {
 		p = recorder()
 	case Admin:
 		p = admin()
+	case Route:
+		return Permissions{} // no client
 	default:
 		t, _ := r.Tenant()
 		p = reader(t)

@@ -27,6 +27,9 @@ const (
 	Recorder Role = "recorder"
 	// Admin manages the host administrators (sisbridge users).
 	Admin Role = "admin"
+	// Route is no client: its secret lets the nodes of a cluster of
+	// embedded servers (sisbridge run --nats-cluster) route to each other.
+	Route Role = "route"
 )
 
 // readerPrefix starts the name of a tenant reader's role.
@@ -64,11 +67,14 @@ func (r Role) Check() error {
 			return nil
 		}
 	}
+	if r == Route {
+		return nil
+	}
 	if t, ok := r.Tenant(); ok {
 		if err := subjects.CheckID("TenantID", t); err != nil {
 			return fmt.Errorf("%w %q: %w", ErrRole, r, err)
 		}
 		return nil
 	}
-	return fmt.Errorf("%w %q: want adapter, gateway, recorder, admin or reader-<tenant>", ErrRole, r)
+	return fmt.Errorf("%w %q: want adapter, gateway, recorder, admin, route or reader-<tenant>", ErrRole, r)
 }

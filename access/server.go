@@ -14,6 +14,9 @@ import (
 func (c Credentials) ServerUsers(hash bool) ([]*server.User, error) {
 	var users []*server.User
 	for _, r := range c.Sorted() {
+		if r == Route {
+			continue // no client: the cluster's routes use it
+		}
 		s := c[r]
 		pass := s.Password
 		if hash {

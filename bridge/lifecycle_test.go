@@ -17,6 +17,7 @@ import (
 	"github.com/sisbridge/sisbridge/client"
 	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/queue"
+	"github.com/sisbridge/sisbridge/subjects"
 )
 
 func waitClosed(t *testing.T, c *client.Client) int {
@@ -325,4 +326,73 @@ func TestIdleViewIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	untilComplete(t, c, client.NewMirror(false), "acme-sales")
+}
+
+// TestStalledStatusWatchIsReplaced: a router status watch whose consumer
+// vanished (as when its NATS node goes away) stands still without an
+// error. The gateway notices the silence, reads the status itself and
+// replaces the watch, so a live adapter is never taken for a lost one:
+// the router stays connected throughout and a subscribed client gets no
+// RouterDisconnected.
+func TestStalledStatusWatchIsReplaced(t *testing.T) {
+	e := newEnv(t)
+	srv, url := e.gateway(bridge.Config{StatusTimeout: time.Second}, nil)
+	waitFor(t, "router connected", srv.RouterConnected)
+	c := initialized(t, url, false)
+	gone := deleteConsumers(t, e, "KV_"+subjects.BucketRouter)
+	if gone == 0 {
+		t.Fatal("no consumer of the router status to remove")
+	}
+	// The adapter writes the status every second: three status timeouts
+	// of a watch that delivers nothing would end every session.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if !srv.RouterConnected() {
+			t.Fatal("the gateway took the live adapter for lost: its stalled status watch was not replaced")
+		}
+	}
+	waitFor(t, "a new watch of the router status", func() bool { return countConsumers(t, e, "KV_"+subjects.BucketRouter) > 0 })
+	if err := c.Heartbeat(ctxT(t)); err != nil {
+		t.Fatalf("the session did not live on: %v", err)
+	}
+	for {
+		select {
+		case ev := <-c.Events():
+			if ev.Event == protocol.EventRouterDisconnected {
+				t.Fatalf("the client was told the router was lost: %+v", ev)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// deleteConsumers removes every consumer of a stream; it returns how many.
+func deleteConsumers(t *testing.T, e *env, stream string) int {
+	t.Helper()
+	s, err := e.JS.Stream(e.Ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for name := range s.ConsumerNames(e.Ctx).Name() {
+		if err := s.DeleteConsumer(e.Ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	return n
+}
+
+// countConsumers says how many consumers a stream has.
+func countConsumers(t *testing.T, e *env, stream string) int {
+	t.Helper()
+	s, err := e.JS.Stream(e.Ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(e.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Consumers
 }

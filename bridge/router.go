@@ -17,9 +17,17 @@ import (
 // counts as connected while the status says so, updates keep coming within
 // StatusTimeout, and the gateway's NATS connection is up. When it stops
 // being connected, every session is ended with RouterDisconnected.
+//
+// The watch is a JetStream consumer, and one whose NATS node went away
+// can stand still for many seconds before it notices: the adapter then
+// seems gone while it writes on. So when the watch has delivered nothing
+// for half of StatusTimeout (the adapter writes far more often), the
+// status is read directly, and a watch that missed a newer entry is
+// replaced.
 type routerWatch struct {
 	srv      *Server
 	instance string
+	kv       jetstream.KeyValue
 
 	mu       sync.Mutex
 	up       bool
@@ -27,6 +35,8 @@ type routerWatch struct {
 	epoch    uint64
 	status   subjects.RouterStatus
 	lastSeen time.Time
+	lastRev  uint64    // newest entry taken
+	heard    time.Time // when the watch or a read last gave an entry
 }
 
 func watchRouter(ctx context.Context, s *Server) (*routerWatch, error) {
@@ -38,11 +48,10 @@ func watchRouter(ctx context.Context, s *Server) (*routerWatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("watch router status: %w", err)
 	}
-	r := &routerWatch{srv: s, instance: randomID()}
+	r := &routerWatch{srv: s, instance: randomID(), kv: kv, heard: time.Now()}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		defer func() { _ = w.Stop() }()
 		r.follow(w)
 	}()
 	return r, nil
@@ -57,6 +66,7 @@ func randomID() string {
 func (r *routerWatch) follow(w jetstream.KeyWatcher) {
 	t := time.NewTicker(r.srv.cfg.StatusTimeout / 6)
 	defer t.Stop()
+	defer func() { _ = w.Stop() }()
 	for {
 		select {
 		case <-r.srv.ctx.Done():
@@ -69,21 +79,58 @@ func (r *routerWatch) follow(w jetstream.KeyWatcher) {
 				r.observe(e)
 			}
 		case now := <-t.C:
+			if r.quiet(now) {
+				w = r.probe(w)
+			}
 			r.check(now)
 		}
 	}
 }
 
-// observe takes a status update. An entry written long ago (a dead adapter's
-// last word) is not taken as a sign of life.
-func (r *routerWatch) observe(e jetstream.KeyValueEntry) {
-	if e.Operation() != jetstream.KeyValuePut {
-		return
+// quiet says the watch has given nothing for half of StatusTimeout.
+func (r *routerWatch) quiet(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return now.Sub(r.heard) > r.srv.cfg.StatusTimeout/2
+}
+
+// probe reads the status directly. When it is newer than anything the
+// watch gave, it is taken, and the watch, which missed it, is replaced by
+// one that starts from what is stored now. It returns the watch to use.
+func (r *routerWatch) probe(w jetstream.KeyWatcher) jetstream.KeyWatcher {
+	ctx, cancel := context.WithTimeout(r.srv.ctx, r.srv.cfg.StatusTimeout/6)
+	defer cancel()
+	e, err := r.kv.Get(ctx, subjects.RouterStatusKey)
+	if err != nil || !r.observe(e) {
+		return w
+	}
+	fresh, err := r.kv.Watch(r.srv.ctx, subjects.RouterStatusKey)
+	if err != nil {
+		r.srv.log.Warn().Err(err).Msg("router status watch stalled and could not be replaced; reading the status directly meanwhile")
+		return w
+	}
+	r.srv.log.Warn().Uint64("revision", e.Revision()).Msg("router status watch stalled (its NATS node went away?): replaced")
+	_ = w.Stop()
+	return fresh
+}
+
+// observe takes a status update; false when it is no newer than one
+// already taken. An entry written long ago (a dead adapter's last word)
+// is not taken as a sign of life.
+func (r *routerWatch) observe(e jetstream.KeyValueEntry) bool {
+	r.mu.Lock()
+	newer := e.Revision() > r.lastRev
+	if newer {
+		r.lastRev, r.heard = e.Revision(), time.Now()
+	}
+	r.mu.Unlock()
+	if !newer || e.Operation() != jetstream.KeyValuePut {
+		return newer
 	}
 	st, err := subjects.DecodeStatus(e.Value())
 	if err != nil {
 		r.srv.log.Warn().Err(err).Msg("router status skipped")
-		return
+		return true
 	}
 	seen := time.Now()
 	if age := time.Since(e.Created()); age > r.srv.cfg.StatusTimeout {
@@ -93,6 +140,7 @@ func (r *routerWatch) observe(e jetstream.KeyValueEntry) {
 	r.status, r.lastSeen, r.known = st, seen, true
 	r.mu.Unlock()
 	r.check(time.Now())
+	return true
 }
 
 // check recomputes the router state and acts on a change.

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"github.com/sisbridge/sisbridge/subjects"
@@ -18,12 +17,6 @@ var ErrStandby = errors.New("standing by")
 
 // errUnanswered: the bus let a request go unanswered while a node opened.
 var errUnanswered = errors.New("the bus did not answer")
-
-// unanswered says err is a request the bus left unanswered: a timeout,
-// or no responder yet (a stream of a cluster whose leader is not elected).
-func unanswered(err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
-}
 
 // sleepCtx waits d; false if ctx ended first.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
@@ -93,7 +86,7 @@ func (n *Node) Run(ctx context.Context, src Source) error {
 // ctx ends, close.
 func (n *Node) term(ctx context.Context, src Source) error {
 	sb, err := OpenStandby(ctx, n.js, n.log, n.cfg)
-	if unanswered(err) && ctx.Err() == nil {
+	if subjects.Unanswered(err) && ctx.Err() == nil {
 		return fmt.Errorf("stand by: %w: %w", errUnanswered, err)
 	}
 	if err != nil {
@@ -102,7 +95,7 @@ func (n *Node) term(ctx context.Context, src Source) error {
 	n.set(sb, nil)
 	a, err := sb.Await(ctx)
 	sb.Close()
-	if unanswered(err) && ctx.Err() == nil {
+	if subjects.Unanswered(err) && ctx.Err() == nil {
 		return fmt.Errorf("take over: %w: %w", errUnanswered, err)
 	}
 	if err != nil {

@@ -164,7 +164,7 @@ func (c Config) kv(name, desc string) jetstream.KeyValueConfig {
 }
 
 // Ensure creates or updates every stream and bucket of the bus. Each
-// request is bounded (ensureTimeout) and made again, up to 3 times in all,
+// request is bounded (2 s, then 4, 8, 16) and made again, 4 times in all,
 // when it went unanswered: a cluster electing its JetStream leader drops
 // API requests rather than answering them.
 func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
@@ -192,21 +192,22 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
 	return nil
 }
 
-// ensureTimeout bounds one request of Ensure.
-const ensureTimeout = 10 * time.Second
+// ensureTimeouts bound the attempts of one request of Ensure. A forming
+// cluster loses a request now and then (it is answered in milliseconds or
+// never), so the first attempts are short; a busy server may take a few
+// seconds to create a replicated stream, and the later ones are long (a
+// request made again finds what the earlier one created).
+var ensureTimeouts = []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second}
 
 // patient runs an idempotent request to the JetStream API, each attempt
-// bounded by ensureTimeout, again when it went unanswered (3 attempts in
-// all) while ctx still runs.
+// bounded by the next of ensureTimeouts, again when it went unanswered
+// while ctx still runs.
 func patient(ctx context.Context, fn func(context.Context) error) error {
-	attempt := func() error {
-		actx, cancel := context.WithTimeout(ctx, ensureTimeout)
-		defer cancel()
-		return fn(actx)
-	}
-	err := attempt()
-	for n := 1; n < 3 && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil; n++ {
-		err = attempt()
+	var err error
+	for _, d := range ensureTimeouts {
+		if err = bounded(ctx, d, fn); !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			return err
+		}
 	}
 	return err
 }

@@ -196,22 +196,31 @@ func serveGateway(ctx context.Context, nc *nats.Conn, gf *gatewayFlags, extra ht
 	if err := waitForBus(ctx, js, glog); err != nil {
 		return err
 	}
-	users, err := gatewayUsers(ctx, js, gf.cfg.Auth)
-	if err != nil {
+	var users bridge.Authenticator
+	if err := startStep(ctx, glog, "open the user store", func(ctx context.Context) (err error) {
+		users, err = gatewayUsers(ctx, js, gf.cfg.Auth)
+		return err
+	}); err != nil {
 		return err
 	}
 	var srvRef atomic.Pointer[bridge.Server]
-	pool, err := openSeats(ctx, js, gf, log, func(id string) {
-		if s := srvRef.Load(); s != nil {
-			s.SeatLost(id)
-		}
-	})
-	if err != nil {
+	var pool *seats.Pool
+	if err := startStep(ctx, glog, "open the seat pool", func(ctx context.Context) (err error) {
+		pool, err = openSeats(ctx, js, gf, log, func(id string) {
+			if s := srvRef.Load(); s != nil {
+				s.SeatLost(id)
+			}
+		})
+		return err
+	}); err != nil {
 		return err
 	}
 	defer closeWithin(pool.Close, 5*time.Second)
-	srv, err := bridge.New(ctx, glog, gf.config(), bridge.Deps{Conn: nc, JetStream: js, Users: users, Seats: seatPool{pool}, Registry: reg})
-	if err != nil {
+	var srv *bridge.Server
+	if err := startStep(ctx, glog, "start the gateway", func(ctx context.Context) (err error) {
+		srv, err = bridge.New(ctx, glog, gf.config(), bridge.Deps{Conn: nc, JetStream: js, Users: users, Seats: seatPool{pool}, Registry: reg})
+		return err
+	}); err != nil {
 		return err
 	}
 	srvRef.Store(srv)
@@ -249,12 +258,13 @@ func drain(srv *bridge.Server, d time.Duration, log zerolog.Logger) {
 // adapter is still creating them.
 func waitForBus(ctx context.Context, js jetstream.JetStream, log zerolog.Logger) error {
 	for attempt := 1; ; attempt++ {
-		missing, err := busMissing(ctx, js)
-		if err != nil {
+		var missing string
+		err := startStep(ctx, log, "look up the bus", func(ctx context.Context) (err error) {
+			missing, err = busMissing(ctx, js)
 			return err
-		}
-		if missing == "" {
-			return nil
+		})
+		if err != nil || missing == "" {
+			return err
 		}
 		if attempt == 10 {
 			log.Warn().Str("missing", missing).Msg("waiting for a router adapter to create the bus")
@@ -265,6 +275,30 @@ func waitForBus(ctx context.Context, js jetstream.JetStream, log zerolog.Logger)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// startTimeout bounds the first attempt of a start-up step (the next get
+// longer, up to 8 times); startPause is the pause before the next.
+const (
+	startTimeout = 2 * time.Second
+	startPause   = 250 * time.Millisecond
+)
+
+// startStep runs a start-up step that asks the bus, again while the bus
+// leaves it unanswered (a NATS cluster forming, or electing a JetStream
+// leader, drops requests), each attempt bounded (subjects.Retry), saying
+// so now and then. It ends with ctx.
+func startStep(ctx context.Context, log zerolog.Logger, what string, fn func(context.Context) error) error {
+	start := time.Now()
+	err := subjects.Retry(ctx, startTimeout, startPause, fn, func(attempt int, err error) {
+		if attempt == 1 || attempt%20 == 0 {
+			log.Warn().Err(err).Int("attempt", attempt).Dur("waited", time.Since(start).Round(time.Millisecond)).Msgf("%s: the bus did not answer; trying again", what)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
 
 // busMissing names the first stream or bucket of the bus not there yet;

@@ -38,7 +38,7 @@ func newNATSConfigCmd(stderr io.Writer) (*flag.FlagSet, *natsConfigCmd) {
 	c := &natsConfigCmd{readers: &multiFlag{}, rotate: &multiFlag{}}
 	fs.StringVar(&c.out, "out", "", "directory to write the credentials and the server configuration to (required)")
 	fs.Var(c.readers, "reader", "also make a downstream reader of this tenant's events (repeatable)")
-	fs.Var(c.rotate, "rotate", "make a new password for this role: adapter, gateway, recorder, admin or reader-<tenant> (repeatable)")
+	fs.Var(c.rotate, "rotate", "make a new password for this role: adapter, gateway, recorder, admin, route or reader-<tenant> (repeatable)")
 	return fs, c
 }
 
@@ -84,7 +84,7 @@ func natsConfigCredentials(dir string, readers, rotate []string) (access.Credent
 			return nil, fmt.Errorf("--rotate: %w", err)
 		}
 	}
-	all, err := credentialsIn(dir, configCredentials, rotate, access.Roles...)
+	all, err := credentialsIn(dir, configCredentials, rotate, append(access.Roles, access.Route)...)
 	if err != nil {
 		return nil, err
 	}

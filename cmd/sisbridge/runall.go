@@ -27,6 +27,7 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 	var (
 		rf         routerFlags
 		gf         gatewayFlags
+		cf         clusterFlags
 		natsListen = fs.String("nats-listen", "127.0.0.1:4222", "address of the embedded NATS server (port 0: any free port)")
 		dataDir    = fs.String("data-dir", "sisbridge-data", "directory of the embedded NATS server's JetStream files")
 		maxStore   = fs.Int64("nats-max-store", 1<<30, "JetStream file storage limit, bytes")
@@ -36,6 +37,7 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 	)
 	rf.register(fs)
 	gf.register(fs)
+	cf.register(fs)
 	log, src, closeSrc, err := rf.setup(fs, args, stdin, stderr)
 	if err != nil {
 		return err
@@ -46,7 +48,7 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 		return err
 	}
 	ncfg := embednats.Config{Listen: *natsListen, DataDir: dir, MaxStore: *maxStore, SyncAlways: *syncAlways}
-	if err := checkRunFlags(ncfg, rf.af.config(), &gf); err != nil {
+	if err := checkRunFlags(ncfg, rf.af.config(), &gf, &cf); err != nil {
 		return fmt.Errorf("sisbridge run: %w", err)
 	}
 	serverTLS, clientTLS, err := embeddedTLS(*natsCert, *natsKey)
@@ -54,10 +56,11 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 		return fmt.Errorf("sisbridge run: %w", err)
 	}
 	ncfg.TLS = serverTLS
-	creds, err := runCredentials(dir)
+	creds, err := cf.credentialsFor(dir)
 	if err != nil {
 		return err
 	}
+	ncfg.Cluster = cf.config(creds)
 	if ncfg.Users, err = creds.ServerUsers(false); err != nil {
 		return err
 	}
@@ -75,12 +78,21 @@ func runAll(ctx context.Context, args []string, stdin io.Reader, stderr io.Write
 		return err
 	}
 	defer anc.Close()
+	if cf.on() {
+		if err := awaitJetStream(ctx, anc, log); err != nil {
+			return err
+		}
+	}
 	gnc, err := connectAs(s.ClientURL(), creds, access.Gateway, clientTLS)
 	if err != nil {
 		return err
 	}
 	defer gnc.Close()
-	log.Info().Str("nats", s.ClientURL()).Str("data_dir", dir).Str("credentials", filepath.Join(dir, credentialsFile)).
+	credsPath := cf.credentials
+	if credsPath == "" {
+		credsPath = filepath.Join(dir, credentialsFile)
+	}
+	log.Info().Str("nats", s.ClientURL()).Str("data_dir", dir).Str("credentials", credsPath).
 		Msg("SIS Bridge starting (Ctrl-C stops); other tools connect with --nats-credentials")
 	reg := processRegistry() // one /metrics for both parts
 	return both(ctx,
@@ -200,7 +212,7 @@ const minStore = 16 << 20
 // checkRunFlags checks, before anything starts, every setting of `run`
 // that cannot work, and names each: what the embedded server, the adapter
 // and the gateway would each refuse later, and what only a cluster can do.
-func checkRunFlags(ncfg embednats.Config, rcfg router.Config, gf *gatewayFlags) error {
+func checkRunFlags(ncfg embednats.Config, rcfg router.Config, gf *gatewayFlags, cf *clusterFlags) error {
 	var errs []error
 	add := func(what string, err error) {
 		if err != nil {
@@ -213,9 +225,7 @@ func checkRunFlags(ncfg embednats.Config, rcfg router.Config, gf *gatewayFlags) 
 	}
 	rcfg = rcfg.WithDefaults()
 	add("adapter", rcfg.Validate())
-	if rcfg.Bus.Replicas > 1 {
-		errs = append(errs, fmt.Errorf("--replicas %d: the embedded server is one node; replicas need a cluster of as many (run `sisbridge router` and gateways on one)", rcfg.Bus.Replicas))
-	}
+	errs = append(errs, cf.check(rcfg.Bus.Replicas)...)
 	add("gateway", gf.config().WithDefaults().Validate())
 	add("gateway", gf.check())
 	return errors.Join(errs...)

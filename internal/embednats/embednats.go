@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -45,6 +46,66 @@ type Config struct {
 	// ReadyTimeout bounds the wait for the server to accept clients.
 	// Default 10 s.
 	ReadyTimeout time.Duration
+	// Cluster, when its Name is set, makes the server a node of a NATS
+	// cluster with JetStream. Default: a server of its own.
+	Cluster Cluster
+}
+
+// Cluster makes an embedded server a node of a cluster.
+type Cluster struct {
+	// Name is the cluster's, the same on every node. Required.
+	Name string
+	// ServerName is this node's, unique in the cluster. Required.
+	ServerName string
+	// Listen is the route listener, host:port. Required.
+	Listen string
+	// Routes are the other nodes' route listeners, host:port (this node's
+	// own may be among them).
+	Routes []string
+	// User and Password authenticate routes both ways: a node lets in only
+	// routes that give them, and gives them to the nodes it dials.
+	// Required: an open route port would let anyone join the cluster.
+	User, Password string
+}
+
+// validate reports what is wrong with a cluster's settings.
+func (c Cluster) validate() []error {
+	if c.Name == "" {
+		return nil
+	}
+	var errs []error
+	if c.ServerName == "" {
+		errs = append(errs, errors.New("cluster: a server name is required"))
+	}
+	if _, _, err := splitListen(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("cluster listen: %w", err))
+	}
+	if len(c.Routes) == 0 {
+		errs = append(errs, errors.New("cluster: routes to the other nodes are required"))
+	}
+	if c.User == "" || c.Password == "" {
+		errs = append(errs, errors.New("cluster: a route user and password are required"))
+	}
+	return errs
+}
+
+// options sets a cluster node's server options.
+func (c Cluster) options(opts *server.Options) error {
+	if c.Name == "" {
+		return nil
+	}
+	host, port, _ := splitListen(c.Listen)
+	opts.ServerName = c.ServerName
+	opts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: port, Username: c.User, Password: c.Password}
+	for _, r := range c.Routes {
+		u, err := url.Parse("nats-route://" + r)
+		if err != nil {
+			return fmt.Errorf("cluster route %q: %w", r, err)
+		}
+		u.User = url.UserPassword(c.User, c.Password)
+		opts.Routes = append(opts.Routes, u)
+	}
+	return nil
 }
 
 func (c *Config) setDefaults() {
@@ -74,6 +135,7 @@ func (c Config) Validate() error {
 	if c.MaxStore < 0 || c.MaxMemory < 0 {
 		errs = append(errs, errors.New("max store and max memory: want 0 (default) or more"))
 	}
+	errs = append(errs, c.Cluster.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -119,6 +181,9 @@ func Start(cfg Config, log zerolog.Logger) (*server.Server, error) {
 	if cfg.TLS != nil {
 		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, cfg.TLS, 5
 		opts.TLSVerify = cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert
+	}
+	if err := cfg.Cluster.options(opts); err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
