@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/sisbridge/sisbridge/bridge"
+	"github.com/sisbridge/sisbridge/client"
 	"github.com/sisbridge/sisbridge/internal/natstest"
 	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/seats"
@@ -184,4 +185,37 @@ func (l *lockedLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// TestSessionEndsOnABadSignIn: a client.Session refused with
+// InvalidUserFault stops at once and says why (retrying a wrong password
+// cannot mend it and would only feed the sign-in throttle); the same
+// session with the right password comes up.
+func TestSessionEndsOnABadSignIn(t *testing.T) {
+	e := newEnv(t)
+	store := userStore(t, e)
+	if err := store.Add(e.Ctx, "ann", "ann's password", []string{users.RoleHostAdministrator}); err != nil {
+		t.Fatal(err)
+	}
+	nc, js := natstest.Connect(t, e.NS)
+	srv, err := bridge.New(e.Ctx, natstest.Logger(t), bridge.Config{Auth: true}, bridge.Deps{Conn: nc, JetStream: js, Users: store, Seats: &countingSeats{max: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _ := serve(t, srv)
+	waitFor(t, "the router", srv.RouterConnected)
+	ctx := ctxT(t) // far longer than the session's retries would take to give up on their own
+	_, err = client.Connect(ctx, client.SessionConfig{URL: url, LogonID: "ann", Password: "wrong"})
+	if faultType(err) != protocol.InvalidUserFault {
+		t.Fatalf("Connect with a wrong password: %v, want the InvalidUserFault", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Connect waited for its context instead of ending on the fault")
+	}
+	waitFor(t, "the refused connection gone", func() bool { return srv.Stats().Connections == 0 })
+	s, err := client.Connect(ctx, client.SessionConfig{URL: url, LogonID: "ann", Password: "ann's password"})
+	if err != nil {
+		t.Fatalf("the right password: %v", err)
+	}
+	s.Close()
 }

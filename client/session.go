@@ -136,6 +136,9 @@ func (s *Session) Ready(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.done:
+			if s.failed() {
+				continue // a refusal ended it: say which
+			}
 			return ErrSessionClosed
 		case <-time.After(100 * time.Millisecond): // a failure wakes no one
 		}
@@ -317,7 +320,9 @@ func (s *Session) refused(c *Client, f *protocol.Fault) {
 		s.mu.Lock()
 		s.failure = fmt.Errorf("session: %w", f)
 		s.mu.Unlock()
-		_ = c.Close()
+		// This runs on c's reader, which Close waits for: close it from
+		// elsewhere (serve, waiting on c, then ends the session).
+		go func() { _ = c.Close() }()
 		return
 	}
 	go func() {
