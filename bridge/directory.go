@@ -25,7 +25,7 @@ func watchDirectory(ctx context.Context, s *Server) (*directory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", subjects.BucketDirectory, err)
 	}
-	w, err := kv.WatchAll(s.ctx)
+	w, err := subjects.SteadyWatch(s.ctx, s.js, kv)
 	if err != nil {
 		return nil, fmt.Errorf("watch directory: %w", err)
 	}

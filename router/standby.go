@@ -61,7 +61,7 @@ func (s *Standby) follow(ctx context.Context, from uint64) error {
 	if err != nil {
 		return err
 	}
-	watch, err := s.a.dir.WatchAll(s.ctx)
+	watch, err := subjects.SteadyWatch(s.ctx, s.a.js, s.a.dir)
 	if err != nil {
 		it.Stop()
 		return fmt.Errorf("standby: watch the directory: %w", err)

@@ -168,9 +168,10 @@ func (n *natsFlags) options() ([]nats.Option, error) {
 
 // asRole are the options of a connection as role with secret s: its user
 // (none when s has none) and the role's inbox prefix, the only replies its
-// permissions let it read.
+// permissions let it read. The handshake may take 10 s (nats.go's default
+// is 2 s): a busy server checking a bcrypt hash can take longer than that.
 func asRole(role access.Role, s access.Secret) []nats.Option {
-	opts := []nats.Option{nats.CustomInboxPrefix(role.Inbox())}
+	opts := []nats.Option{nats.CustomInboxPrefix(role.Inbox()), nats.Timeout(10 * time.Second)}
 	if s.User != "" {
 		opts = append(opts, nats.UserInfo(s.User, s.Password))
 	}
