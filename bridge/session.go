@@ -103,7 +103,7 @@ func (s *session) dispatch(req *protocol.Request) *protocol.Fault {
 		return s.unsubscribe(l, req)
 	case protocol.OpHeartbeat:
 		s.awaitingHB.Store(0)
-		return s.reply(l, req, s.srv.clockResult())
+		return orGone(s.reply(l, req, s.srv.clockResult()))
 	}
 	return protocol.Faultf(protocol.InvalidRequestFault, "unknown op %q", req.Op)
 }
@@ -125,6 +125,20 @@ func (s *Server) clockResult() *protocol.Result {
 
 // errEnded: the session ended while a request of it was being answered.
 var errEnded = protocol.Faultf(protocol.RouterDisconnectedFault, "the session ended")
+
+// errGone answers a Heartbeat or Unsubscribe whose session ended while it
+// was answered: its RouterDisconnected went first, so the request is one
+// on a session not initialized (PROTOCOL.md §3), not one the router's
+// loss refused.
+var errGone = protocol.Faultf(protocol.InvalidRequestFault, "the session ended (RouterDisconnected): Initialize again")
+
+// orGone turns errEnded into errGone.
+func orGone(f *protocol.Fault) *protocol.Fault {
+	if f == errEnded {
+		return errGone
+	}
+	return f
+}
 
 // reply answers a request of login l. A login that has ended gets no
 // reply: the request is answered with a fault instead (returned).

@@ -123,7 +123,7 @@ func (s *session) unsubscribe(l *login, req *protocol.Request) *protocol.Fault {
 		return protocol.Faultf(protocol.InvalidServiceGroupFault, "not subscribed to %q", req.ServiceGroupID)
 	}
 	s.drop(sb)
-	return s.reply(l, req, nil)
+	return orGone(s.reply(l, req, nil))
 }
 
 // drop ends a subscription: its initial data stops, its held frames go,
