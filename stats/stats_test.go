@@ -1,0 +1,230 @@
+package stats_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sisbridge/sisbridge/queue"
+	"github.com/sisbridge/sisbridge/stats"
+)
+
+// record is one change as the independent count sees it.
+type record struct {
+	at      time.Time
+	op      queue.Op
+	session queue.Session
+	cause   queue.RemoveCause
+}
+
+// recount computes the figures after the last of history from the whole
+// history, by scanning it: a second implementation, sharing nothing with
+// the Keeper but the definitions of PROTOCOL.md §9.
+func recount(cfg stats.Config, history []record) stats.Figures {
+	cfg = cfg.WithDefaults()
+	var at, since time.Time
+	for i, r := range history {
+		if i == 0 {
+			since = r.at
+		}
+		if r.at.After(at) {
+			at = r.at
+		}
+	}
+	f := stats.Figures{At: at, Window: cfg.Window, ServiceLevelThreshold: cfg.ServiceLevelThreshold,
+		WaitingByMedia: map[queue.MediaType]int{}, Removed: map[queue.RemoveCause]int{}}
+	waiting := map[string]queue.Session{}
+	var clock time.Time
+	var sum time.Duration
+	served, departures := 0, 0
+	for _, r := range history {
+		if r.at.After(clock) {
+			clock = r.at // a change stamped earlier counts as at the latest
+		}
+		in := clock.After(at.Add(-cfg.Window))
+		switch r.op {
+		case queue.OpEnqueue:
+			waiting[r.session.CallID] = r.session
+			if in {
+				f.Entered++
+			}
+		case queue.OpRemove:
+			s := waiting[r.session.CallID]
+			delete(waiting, r.session.CallID)
+			if !in {
+				continue
+			}
+			departures++
+			f.Removed[r.cause]++
+			wait := max(clock.Sub(s.TimeEnteredQueue), 0)
+			if r.cause == queue.CauseSessionAllocatedToAgent {
+				f.Allocated++
+				sum += wait
+				f.LongestWaitAllocated = max(f.LongestWaitAllocated, wait)
+				if wait <= cfg.ServiceLevelThreshold {
+					served++
+				}
+			}
+			if r.cause == queue.CauseSessionAllocatedToAgent || r.cause == queue.CauseDisconnect {
+				f.ServiceLevelBase++
+			}
+		}
+	}
+	for _, s := range waiting {
+		f.Waiting++
+		f.WaitingByMedia[s.MediaType]++
+		if f.OldestEnteredQueue.IsZero() || s.TimeEnteredQueue.Before(f.OldestEnteredQueue) {
+			f.OldestEnteredQueue = s.TimeEnteredQueue
+		}
+	}
+	if f.Allocated > 0 {
+		f.AverageWaitAllocated = sum / time.Duration(f.Allocated)
+	}
+	if f.ServiceLevelBase > 0 {
+		f.ServiceLevel = float64(served) / float64(f.ServiceLevelBase)
+	}
+	if span := min(cfg.Window, at.Sub(since)); departures >= stats.MinDepartures && span > 0 {
+		f.EstimatedWait, f.EstimateKnown = span/time.Duration(departures)*time.Duration(f.Waiting+1), true
+	}
+	return f
+}
+
+// TestFiguresMatchAnIndependentCount: after every change of long random
+// histories (every media type and cause, moves, bursts at one instant,
+// quiet spells longer than the window, a change stamped before the last),
+// the Keeper's figures equal those counted from the whole history.
+func TestFiguresMatchAnIndependentCount(t *testing.T) {
+	for seed := range uint64(6) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			cfg := stats.Config{Window: time.Duration(60+seed*30) * time.Second, ServiceLevelThreshold: 20 * time.Second}
+			rng := rand.New(rand.NewPCG(seed, 7))
+			k := stats.New(cfg)
+			var history []record
+			var queued []queue.Session
+			now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+			for i := range 3000 {
+				now = now.Add(step(rng))
+				r := record{at: now}
+				if rng.IntN(50) == 0 {
+					r.at = now.Add(-3 * time.Second) // stamped before the last
+				}
+				switch op := rng.IntN(10); {
+				case len(queued) == 0 || op < 4:
+					s := queue.Session{CallID: fmt.Sprintf("c%d", i), MediaType: queue.MediaTypes[rng.IntN(len(queue.MediaTypes))],
+						TimeEnteredQueue: now.Add(-time.Duration(rng.IntN(30)) * time.Second)}
+					queued = append(queued, s)
+					r.op, r.session = queue.OpEnqueue, s
+					k.Enqueue(r.at, s)
+				case op < 6:
+					r.op = queue.OpMove
+					k.Move(r.at)
+				default:
+					j := rng.IntN(len(queued))
+					r.op, r.session, r.cause = queue.OpRemove, queued[j], queue.RemoveCause(1+rng.IntN(7))
+					queued = slices.Delete(queued, j, j+1)
+					k.Remove(r.at, r.session.CallID, r.cause)
+				}
+				history = append(history, r)
+				if got, want := k.Figures(), recount(cfg, history); !reflect.DeepEqual(got, want) {
+					t.Fatalf("after change %d:\n got %+v\nwant %+v", i+1, got, want)
+				}
+			}
+		})
+	}
+}
+
+// step is the router time between two changes: mostly seconds, sometimes
+// none (a burst), sometimes longer than any window (a quiet spell).
+func step(rng *rand.Rand) time.Duration {
+	switch n := rng.IntN(100); {
+	case n < 20:
+		return 0
+	case n < 98:
+		return time.Duration(rng.IntN(4000)) * time.Millisecond
+	default:
+		return time.Duration(5+rng.IntN(10)) * time.Minute
+	}
+}
+
+// TestFiguresAtTheEdges: the boundaries §9 draws, each with a case.
+func TestFiguresAtTheEdges(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	sec := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+	voice := func(id string, entered int) queue.Session {
+		return queue.Session{CallID: id, MediaType: queue.MediaVoice, TimeEnteredQueue: sec(entered)}
+	}
+	cfg := stats.Config{Window: 100 * time.Second, ServiceLevelThreshold: 20 * time.Second}
+	cases := []struct {
+		name  string
+		feed  func(k *stats.Keeper)
+		check func(f stats.Figures) bool
+	}{
+		{"an allocation after exactly the threshold is served in time", func(k *stats.Keeper) {
+			k.Enqueue(sec(0), voice("a", 0))
+			k.Remove(sec(20), "a", queue.CauseSessionAllocatedToAgent)
+		}, func(f stats.Figures) bool { return f.ServiceLevelBase == 1 && f.ServiceLevel == 1 }},
+		{"one a nanosecond later is not", func(k *stats.Keeper) {
+			k.Enqueue(sec(0), voice("a", 0))
+			k.Remove(sec(20).Add(1), "a", queue.CauseSessionAllocatedToAgent)
+		}, func(f stats.Figures) bool { return f.ServiceLevelBase == 1 && f.ServiceLevel == 0 }},
+		{"a Disconnect counts against the service level, an Overflow not at all", func(k *stats.Keeper) {
+			k.Enqueue(sec(0), voice("a", 0))
+			k.Enqueue(sec(0), voice("b", 0))
+			k.Enqueue(sec(0), voice("c", 0))
+			k.Remove(sec(5), "a", queue.CauseSessionAllocatedToAgent)
+			k.Remove(sec(6), "b", queue.CauseDisconnect)
+			k.Remove(sec(7), "c", queue.CauseOverflow)
+		}, func(f stats.Figures) bool { return f.ServiceLevelBase == 2 && f.ServiceLevel == 0.5 && f.Allocated == 1 }},
+		{"a change exactly a window old is out of it", func(k *stats.Keeper) {
+			k.Enqueue(sec(0), voice("a", 0))
+			k.Move(sec(100))
+		}, func(f stats.Figures) bool { return f.Entered == 0 && f.Waiting == 1 }},
+		{"one a nanosecond younger is in", func(k *stats.Keeper) {
+			k.Enqueue(sec(0), voice("a", 0))
+			k.Move(sec(100).Add(-1))
+		}, func(f stats.Figures) bool { return f.Entered == 1 }},
+		{"the longest wait leaves with its allocation", func(k *stats.Keeper) {
+			k.Enqueue(sec(0), voice("long", 0))
+			k.Remove(sec(50), "long", queue.CauseSessionAllocatedToAgent)
+			k.Enqueue(sec(60), voice("short", 60))
+			k.Remove(sec(70), "short", queue.CauseSessionAllocatedToAgent)
+			k.Move(sec(151))
+		}, func(f stats.Figures) bool { return f.Allocated == 1 && f.LongestWaitAllocated == 10*time.Second }},
+		{"the oldest is the earliest entered, not the head", func(k *stats.Keeper) {
+			k.Enqueue(sec(10), voice("late", 10))
+			k.Enqueue(sec(11), voice("early", 1))
+			k.Remove(sec(12), "late", queue.CauseSessionAllocatedToAgent)
+		}, func(f stats.Figures) bool { return f.OldestEnteredQueue.Equal(sec(1)) && f.WaitingByMedia[queue.MediaVoice] == 1 }},
+		{"no estimate before five departures", func(k *stats.Keeper) {
+			for i := range 4 {
+				id := fmt.Sprint(i)
+				k.Enqueue(sec(i), voice(id, i))
+				k.Remove(sec(i+1), id, queue.CauseSessionAllocatedToAgent)
+			}
+		}, func(f stats.Figures) bool { return !f.EstimateKnown }},
+		{"the estimate: sessions ahead and this one, at the rate they leave", func(k *stats.Keeper) {
+			for i := range 10 { // one departure every 10 s
+				id := fmt.Sprint(i)
+				k.Enqueue(sec(10*i), voice(id, 10*i))
+				k.Remove(sec(10*i+10), id, queue.CauseDisconnect)
+			}
+			k.Enqueue(sec(100), voice("x", 100))
+			k.Enqueue(sec(100), voice("y", 100))
+		}, func(f stats.Figures) bool { return f.EstimateKnown && f.EstimatedWait == 30*time.Second }},
+		{"an empty queue has no oldest and no waits", func(k *stats.Keeper) { k.Move(sec(1)) }, func(f stats.Figures) bool {
+			return f.Waiting == 0 && f.OldestEnteredQueue.IsZero() && f.Allocated == 0 && f.ServiceLevelBase == 0 && len(f.WaitingByMedia) == 0
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			k := stats.New(cfg)
+			c.feed(k)
+			if f := k.Figures(); !c.check(f) {
+				t.Fatalf("%+v", f)
+			}
+		})
+	}
+}
