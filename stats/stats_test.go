@@ -177,7 +177,9 @@ func TestFiguresAtTheEdges(t *testing.T) {
 			k.Remove(sec(5), "a", queue.CauseSessionAllocatedToAgent)
 			k.Remove(sec(6), "b", queue.CauseDisconnect)
 			k.Remove(sec(7), "c", queue.CauseOverflow)
-		}, func(f stats.Figures) bool { return f.ServiceLevelBase == 2 && f.ServiceLevel == 0.5 && f.Allocated == 1 }},
+		}, func(f stats.Figures) bool {
+			return f.ServiceLevelBase == 2 && f.ServiceLevel == 0.5 && f.Allocated == 1
+		}},
 		{"a change exactly a window old is out of it", func(k *stats.Keeper) {
 			k.Enqueue(sec(0), voice("a", 0))
 			k.Move(sec(100))
@@ -197,7 +199,9 @@ func TestFiguresAtTheEdges(t *testing.T) {
 			k.Enqueue(sec(10), voice("late", 10))
 			k.Enqueue(sec(11), voice("early", 1))
 			k.Remove(sec(12), "late", queue.CauseSessionAllocatedToAgent)
-		}, func(f stats.Figures) bool { return f.OldestEnteredQueue.Equal(sec(1)) && f.WaitingByMedia[queue.MediaVoice] == 1 }},
+		}, func(f stats.Figures) bool {
+			return f.OldestEnteredQueue.Equal(sec(1)) && f.WaitingByMedia[queue.MediaVoice] == 1
+		}},
 		{"no estimate before five departures", func(k *stats.Keeper) {
 			for i := range 4 {
 				id := fmt.Sprint(i)
