@@ -52,6 +52,8 @@ type Change struct {
 	Cause RemoveCause
 	// Session holds the session's details, for OpEnqueue. Its CallID,
 	// ServiceGroupID and QueuePosition are ignored: the queue sets them.
+	// For OpRemove the bus carries the removed session's MediaType and
+	// TimeEnteredQueue here (for statistics); Apply ignores them.
 	Session Session
 }
 

@@ -87,3 +87,58 @@ func statusClock(t *testing.T, kv jetstream.KeyValue) *subjects.RouterClock {
 	t.Helper()
 	return readStatus(t, kv).Clock
 }
+
+// TestEventsCarryRouterTimeAndTheRemovedSession: with a source that has a
+// clock, every event carries the router's time of its change; a removal
+// carries the removed session's media type and TimeEnteredQueue, so that
+// its wait is known from the event alone.
+func TestEventsCarryRouterTimeAndTheRemovedSession(t *testing.T) {
+	a, js, _ := linkedAdapter(t, Config{}, 13)
+	ctx := testCtx(t)
+	src := &clockSource{start: time.Now().Add(48 * time.Hour), wall: time.Now()}
+	entered, _ := src.RouterClock()
+	applied := make(chan error, 1)
+	src.run = func(ctx context.Context, h Handler) error {
+		err := h.Apply(ctx, "acme-sales", queue.Change{Op: queue.OpEnqueue, CallID: "r1", Session: queue.Session{MediaType: queue.MediaEmail, TimeEnteredQueue: entered}})
+		applied <- errors.Join(err, h.Apply(ctx, "acme-sales", queue.Change{Op: queue.OpRemove, CallID: "r1", Cause: queue.CauseSessionAllocatedToAgent}))
+		<-ctx.Done()
+		return nil
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(rctx, src) }()
+	if err := <-applied; err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var removal *subjects.Event
+	eachStored(t, js, func(m *jetstream.RawStreamMsg) {
+		events, err := subjects.DecodeEvents(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events {
+			if e.Change.CallID != "r1" {
+				continue
+			}
+			if e.RouterAt().Before(entered) || e.RouterAt().Sub(e.Time) < 47*time.Hour {
+				t.Fatalf("event %d: router time %s, accepted %s: not the source's clock", e.Seq, e.RouterAt(), e.Time)
+			}
+			if e.Change.Op == queue.OpRemove {
+				removal = &e
+			}
+		}
+	})
+	if removal == nil {
+		t.Fatal("no removal stored")
+	}
+	if s := removal.Change.Session; s.MediaType != queue.MediaEmail || !s.TimeEnteredQueue.Equal(entered) {
+		t.Fatalf("the removal carries %v %s, want Email %s", s.MediaType, s.TimeEnteredQueue, entered)
+	}
+}

@@ -30,9 +30,16 @@ func (a *Adapter) Apply(ctx context.Context, groupID string, c queue.Change) err
 		return a.reject(groupID, c, fmt.Errorf("%w: group %q", ErrUnknownGroup, groupID))
 	}
 	before := g.q.Len()
+	var leaving queue.Session
+	if c.Op == queue.OpRemove {
+		leaving, _ = g.q.Get(c.CallID)
+	}
 	e, err := g.q.Apply(c)
 	if err != nil {
 		return a.reject(groupID, c, err)
+	}
+	if c.Op == queue.OpRemove { // the event says whose wait ended, and how long it was
+		c.Session = queue.Session{MediaType: leaving.MediaType, TimeEnteredQueue: leaving.TimeEnteredQueue}
 	}
 	a.stats.queued.Add(int64(g.q.Len() - before))
 	a.stats.accepted.Add(1)
@@ -88,7 +95,7 @@ func (a *Adapter) snapshotIfDueLocked(g *group) {
 func (a *Adapter) numberLocked(ctx context.Context, g *group, c queue.Change) error {
 	g.seq++
 	g.pending = append(g.pending, subjects.Event{Tenant: g.info.TenantID, Group: g.info.ServiceGroupID, Seq: g.seq,
-		Time: time.Now().UTC(), Epoch: a.link.Epoch, Change: c})
+		Time: time.Now().UTC(), RouterTime: a.routerClockTime(), Epoch: a.link.Epoch, Change: c})
 	busy := g.inFlight() != nil
 	if busy || (a.pub.backlogged() && len(g.pending) < a.cfg.MaxBatch) {
 		a.holdLocked(g)

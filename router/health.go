@@ -83,6 +83,19 @@ func (a *Adapter) routerNow() time.Time {
 	return at
 }
 
+// routerClockTime is the router's time now when it has a clock of its
+// own, else zero (the event's own time is the router's then).
+func (a *Adapter) routerClockTime() time.Time {
+	a.linkMu.Lock()
+	c := a.clock
+	a.linkMu.Unlock()
+	if c == nil {
+		return time.Time{}
+	}
+	at, _ := c.RouterClock()
+	return at.UTC()
+}
+
 // checkTime refuses a TimeEnteredQueue too far ahead of the router's clock.
 func (a *Adapter) checkTime(callID string, entered, now time.Time) error {
 	if ahead := entered.Sub(now); ahead > a.cfg.ClockSkew {

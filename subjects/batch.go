@@ -12,7 +12,7 @@ import (
 // EncodeEvent writes it) or, when the adapter has a backlog, several
 // consecutive changes of the group: the same map with key "q" the sequence
 // number of the first change and key "b" an array of changes, each a map of
-// op, c, p, rc or s, and at. Read every message with DecodeEvents.
+// op, c, p, at and rt, and s or rc (with a removal's m and te). Read every message with DecodeEvents.
 
 // EncodeEvents encodes consecutive changes of one group as one message;
 // one event is encoded as EncodeEvent does.
@@ -61,20 +61,38 @@ func encodeBatch(enc *msgpack.Encoder, events []Event) error {
 	return nil
 }
 
-// encodeChange writes one change of a batch: op c p (rc | s) at.
+// encodeChange writes one change of a batch: op c p at [rt], then s
+// (enqueue) or rc [m te] (move, remove).
 func encodeChange(enc *msgpack.Encoder, e *Event) error {
 	c := &e.Change
-	_ = enc.EncodeMapLen(5)
+	n := 5
+	if !e.RouterTime.IsZero() {
+		n++
+	}
+	removed := c.Op == queue.OpRemove && !c.Session.TimeEnteredQueue.IsZero()
+	if removed {
+		n += 2
+	}
+	_ = enc.EncodeMapLen(n)
 	kv(enc, "op", uint64(c.Op))
 	kvs(enc, "c", c.CallID)
 	kv(enc, "p", uint64(c.Position))
 	_ = enc.EncodeString("at")
 	_ = enc.EncodeTime(e.Time)
+	if !e.RouterTime.IsZero() {
+		_ = enc.EncodeString("rt")
+		_ = enc.EncodeTime(e.RouterTime)
+	}
 	if c.Op == queue.OpEnqueue {
 		_ = enc.EncodeString("s")
 		return encodeSession(enc, &c.Session, false)
 	}
 	kv(enc, "rc", uint64(c.Cause))
+	if removed {
+		kv(enc, "m", uint64(c.Session.MediaType))
+		_ = enc.EncodeString("te")
+		return enc.EncodeTime(c.Session.TimeEnteredQueue)
+	}
 	return nil
 }
 

@@ -7,10 +7,19 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// Event keys: v t g q at ep op c p rc s.
+// Event keys: v t g q at [rt] ep op c p, then s (enqueue) or rc [m te]
+// (move, remove).
 func encodeEvent(enc *msgpack.Encoder, e *Event) error {
 	c := &e.Change
-	if err := enc.EncodeMapLen(10); err != nil {
+	n := 10
+	if !e.RouterTime.IsZero() {
+		n++
+	}
+	removed := c.Op == queue.OpRemove && !c.Session.TimeEnteredQueue.IsZero()
+	if removed {
+		n += 2
+	}
+	if err := enc.EncodeMapLen(n); err != nil {
 		return err
 	}
 	kv(enc, "v", SchemaVersion)
@@ -19,6 +28,10 @@ func encodeEvent(enc *msgpack.Encoder, e *Event) error {
 	kv(enc, "q", e.Seq)
 	_ = enc.EncodeString("at")
 	_ = enc.EncodeTime(e.Time)
+	if !e.RouterTime.IsZero() {
+		_ = enc.EncodeString("rt")
+		_ = enc.EncodeTime(e.RouterTime)
+	}
 	kv(enc, "ep", e.Epoch)
 	kv(enc, "op", uint64(c.Op))
 	kvs(enc, "c", c.CallID)
@@ -28,6 +41,11 @@ func encodeEvent(enc *msgpack.Encoder, e *Event) error {
 		return encodeSession(enc, &c.Session, false)
 	}
 	kv(enc, "rc", uint64(c.Cause))
+	if removed {
+		kv(enc, "m", uint64(c.Session.MediaType))
+		_ = enc.EncodeString("te")
+		return enc.EncodeTime(c.Session.TimeEnteredQueue)
+	}
 	return nil
 }
 
@@ -42,6 +60,8 @@ func decodeEventField(d *msgpack.Decoder, key string, e *Event) (err error) {
 		e.Seq, err = d.DecodeUint64()
 	case "at":
 		e.Time, err = decodeTime(d)
+	case "rt":
+		e.RouterTime, err = decodeTime(d)
 	case "ep":
 		e.Epoch, err = d.DecodeUint64()
 	case "op":
@@ -58,6 +78,12 @@ func decodeEventField(d *msgpack.Decoder, key string, e *Event) (err error) {
 		c.Cause = queue.RemoveCause(v)
 	case "s":
 		err = decodeSession(d, &c.Session)
+	case "m": // a removal's session
+		var v uint8
+		v, err = decodeUint8(d)
+		c.Session.MediaType = queue.MediaType(v)
+	case "te":
+		c.Session.TimeEnteredQueue, err = decodeTime(d)
 	default:
 		err = d.Skip()
 	}

@@ -22,11 +22,26 @@ type Event struct {
 	Seq uint64
 	// Time is when the adapter accepted the change.
 	Time time.Time
+	// RouterTime is the router's time when the adapter accepted the
+	// change, for a router with a clock of its own (the simulator, a
+	// capture played back); zero when it is Time. RouterAt reads it.
+	RouterTime time.Time
 	// Epoch is the router link epoch the change arrived in.
 	Epoch uint64
 	// Change is the change, resolved: Position is never 0 for an enqueue or
-	// a move.
+	// a move. A removal carries the removed session's MediaType and
+	// TimeEnteredQueue in Change.Session (zero in events written before
+	// they were), so that a removal's wait is known from the event alone.
 	Change queue.Change
+}
+
+// RouterAt is the router's time of the change: RouterTime, or Time when
+// the router has no clock of its own.
+func (e *Event) RouterAt() time.Time {
+	if e.RouterTime.IsZero() {
+		return e.Time
+	}
+	return e.RouterTime
 }
 
 // Snapshot is a group's whole queue at a known Seq.

@@ -81,9 +81,14 @@ func TestEventRoundTrip(t *testing.T) {
 		{Op: queue.OpEnqueue, CallID: "c1", Position: 3, Session: sampleSession()},
 		{Op: queue.OpMove, CallID: "c1", Position: 1},
 		{Op: queue.OpRemove, CallID: "c1", Cause: queue.CauseCampaignNotRunning},
+		{Op: queue.OpRemove, CallID: "c1", Cause: queue.CauseSessionAllocatedToAgent,
+			Session: queue.Session{MediaType: queue.MediaSMS, TimeEnteredQueue: time.Date(2026, 1, 2, 3, 1, 0, 0, time.UTC)}},
 	}
-	for _, c := range changes {
+	for i, c := range changes {
 		in := Event{Tenant: "acme", Group: "g", Seq: 99, Epoch: 3, Time: time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC), Change: c}
+		if i%2 == 1 {
+			in.RouterTime = time.Date(2026, 1, 2, 9, 0, 0, 0, time.UTC) // a router with a clock of its own
+		}
 		if c.Op == queue.OpEnqueue {
 			in.Change.Session.CallID = "" // events carry the CallID once
 		}
@@ -302,7 +307,8 @@ func TestEventsBatchRoundTrip(t *testing.T) {
 	in := []Event{
 		{Tenant: "t", Group: "g", Seq: 7, Epoch: 2, Time: t0, Change: queue.Change{Op: queue.OpEnqueue, CallID: "a", Position: 1, Session: sampleSession()}},
 		{Tenant: "t", Group: "g", Seq: 8, Epoch: 2, Time: t0.Add(time.Millisecond), Change: queue.Change{Op: queue.OpMove, CallID: "a", Position: 2}},
-		{Tenant: "t", Group: "g", Seq: 9, Epoch: 2, Time: t0.Add(2 * time.Millisecond), Change: queue.Change{Op: queue.OpRemove, CallID: "a", Cause: queue.CauseDisconnect}},
+		{Tenant: "t", Group: "g", Seq: 9, Epoch: 2, Time: t0.Add(2 * time.Millisecond), RouterTime: t0.Add(time.Hour), Change: queue.Change{Op: queue.OpRemove, CallID: "a", Cause: queue.CauseDisconnect,
+			Session: queue.Session{MediaType: queue.MediaChat, TimeEnteredQueue: t0.Add(-time.Minute)}}},
 	}
 	in[0].Change.Session.CallID = ""
 	data, err := EncodeEvents(in)
