@@ -114,12 +114,75 @@ func (k *Keeper) Remove(at time.Time, callID string, cause queue.RemoveCause) {
 	k.win.push(event{at: k.at, kind: kindRemove, cause: cause, wait: max(k.at.Sub(e.entered), 0)})
 }
 
+// Born tells the Keeper the router time of the group's first change
+// (Seq 1). Until then (a Keeper built from a later point of the history)
+// the group is taken to be older than the window.
+func (k *Keeper) Born(at time.Time) { k.since = at }
+
+// Apply takes one change of the group at router time at, as the bus
+// carries it (a removal's wait from the Keeper's own record of the
+// session, else from the TimeEnteredQueue the event carries).
+func (k *Keeper) Apply(at time.Time, c queue.Change) {
+	switch c.Op {
+	case queue.OpEnqueue:
+		s := c.Session
+		s.CallID = c.CallID
+		k.Enqueue(at, s)
+	case queue.OpMove:
+		k.Move(at)
+	case queue.OpRemove:
+		if _, ok := k.queued[c.CallID]; !ok {
+			k.advance(at)
+			k.win.push(removal(k.at, c))
+			return
+		}
+		k.Remove(at, c.CallID, c.Cause)
+	}
+}
+
+// Recall takes a change from before the state the Keeper was seeded with
+// (Seed): it enters the window, if recent enough, and changes nothing of
+// the queue's make-up. A view built from a snapshot recalls the changes of
+// the window before it, so that its window figures are those of a Keeper
+// that saw them live.
+func (k *Keeper) Recall(at time.Time, c queue.Change) {
+	k.advance(at)
+	switch c.Op {
+	case queue.OpEnqueue:
+		k.win.push(event{at: k.at, kind: kindEnter})
+	case queue.OpRemove:
+		k.win.push(removal(k.at, c))
+	}
+}
+
+// Seed sets the queue's make-up: the sessions waiting now (a snapshot's).
+func (k *Keeper) Seed(sessions []queue.Session) {
+	k.oldest, k.queued, k.total = nil, map[string]*entry{}, 0
+	clear(k.waiting[:])
+	for _, s := range sessions {
+		e := &entry{callID: s.CallID, entered: s.TimeEnteredQueue, media: mediaOf(s.MediaType)}
+		heap.Push(&k.oldest, e)
+		k.queued[s.CallID] = e
+		k.waiting[e.media]++
+		k.total++
+	}
+}
+
+// removal is the window event of a removal known only from its event: its
+// wait from the TimeEnteredQueue the event carries. An event without one
+// (written before events carried it) counts among the removals by cause,
+// not in the allocations' waits or the service level.
+func removal(at time.Time, c queue.Change) event {
+	e := event{at: at, kind: kindRemove, cause: c.Cause, unknownWait: c.Session.TimeEnteredQueue.IsZero()}
+	if !e.unknownWait {
+		e.wait = max(at.Sub(c.Session.TimeEnteredQueue), 0)
+	}
+	return e
+}
+
 // advance moves the end of the window to at; router time never goes back
 // (a change stamped earlier than the last counts as at the last).
 func (k *Keeper) advance(at time.Time) {
-	if k.since.IsZero() {
-		k.since = at
-	}
 	if at.After(k.at) {
 		k.at = at
 	}

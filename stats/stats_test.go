@@ -111,6 +111,9 @@ func TestFiguresMatchAnIndependentCount(t *testing.T) {
 				if rng.IntN(50) == 0 {
 					r.at = now.Add(-3 * time.Second) // stamped before the last
 				}
+				if i == 0 {
+					k.Born(r.at)
+				}
 				switch op := rng.IntN(10); {
 				case len(queued) == 0 || op < 4:
 					s := queue.Session{CallID: fmt.Sprintf("c%d", i), MediaType: queue.MediaTypes[rng.IntN(len(queue.MediaTypes))],
@@ -230,5 +233,82 @@ func TestFiguresAtTheEdges(t *testing.T) {
 				t.Fatalf("%+v", f)
 			}
 		})
+	}
+}
+
+// TestRebuiltKeeperAgrees: a Keeper built part-way through a history, as
+// a gateway that starts mid-day builds a view (seeded with the queue at a
+// snapshot, recalling the changes of a window before it from the stream,
+// then applying the rest live), gives after every later change exactly
+// the figures of the Keeper that saw the whole history.
+func TestRebuiltKeeperAgrees(t *testing.T) {
+	cfg := stats.Config{Window: 90 * time.Second}
+	rng := rand.New(rand.NewPCG(42, 42))
+	type change struct {
+		at time.Time
+		c  queue.Change
+	}
+	var history []change
+	var queued []queue.Session
+	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	for i := range 1500 {
+		now = now.Add(step(rng))
+		var c queue.Change
+		switch op := rng.IntN(10); {
+		case len(queued) == 0 || op < 4:
+			s := queue.Session{CallID: fmt.Sprintf("c%d", i), MediaType: queue.MediaTypes[rng.IntN(len(queue.MediaTypes))], TimeEnteredQueue: now.Add(-time.Second)}
+			queued = append(queued, s)
+			c = queue.Change{Op: queue.OpEnqueue, CallID: s.CallID, Session: s}
+		case op < 6:
+			c = queue.Change{Op: queue.OpMove, CallID: queued[0].CallID}
+		default:
+			j := rng.IntN(len(queued))
+			s := queued[j]
+			queued = slices.Delete(queued, j, j+1)
+			c = queue.Change{Op: queue.OpRemove, CallID: s.CallID, Cause: queue.RemoveCause(1 + rng.IntN(7)),
+				Session: queue.Session{MediaType: s.MediaType, TimeEnteredQueue: s.TimeEnteredQueue}} // as the bus carries it
+		}
+		history = append(history, change{now, c})
+	}
+	whole := stats.New(cfg)
+	whole.Born(history[0].at)
+	want := make([]stats.Figures, len(history))
+	waiting := make([][]queue.Session, len(history)) // the queue after each change: the snapshots
+	var q []queue.Session
+	for i, h := range history {
+		whole.Apply(h.at, h.c)
+		want[i] = whole.Figures()
+		switch h.c.Op {
+		case queue.OpEnqueue:
+			q = append(q, h.c.Session)
+		case queue.OpRemove:
+			q = slices.DeleteFunc(slices.Clone(q), func(s queue.Session) bool { return s.CallID == h.c.CallID })
+		}
+		waiting[i] = slices.Clone(q)
+	}
+	for _, cut := range []int{0, 1, 37, 400, 999, 1400} {
+		k := stats.New(cfg)
+		// Recall from the first change at or before a window ahead of the
+		// cut (a read back from the stream is a superset of the window).
+		from := cut
+		for from > 0 && history[from].at.After(history[cut].at.Add(-cfg.Window-10*time.Second)) {
+			from--
+		}
+		if from == 0 {
+			k.Born(history[0].at)
+		}
+		for _, h := range history[from : cut+1] {
+			k.Recall(h.at, h.c)
+		}
+		k.Seed(waiting[cut])
+		if got := k.Figures(); !reflect.DeepEqual(got, want[cut]) {
+			t.Fatalf("cut %d, at the snapshot:\n got %+v\nwant %+v", cut, got, want[cut])
+		}
+		for i := cut + 1; i < len(history); i++ {
+			k.Apply(history[i].at, history[i].c)
+			if got := k.Figures(); !reflect.DeepEqual(got, want[i]) {
+				t.Fatalf("cut %d, change %d:\n got %+v\nwant %+v", cut, i, got, want[i])
+			}
+		}
 	}
 }

@@ -21,6 +21,8 @@ type event struct {
 	cause queue.RemoveCause
 	wait  time.Duration // removals: router time from entering to leaving
 	seq   uint64        // order of arrival in the window
+	// unknownWait: a removal whose wait is not known (see removal).
+	unknownWait bool
 }
 
 // causes bounds the remove causes a window counts.
@@ -98,8 +100,9 @@ func (w *window) count(e event, d int) {
 	}
 }
 
+// allocated says e is an allocation to an agent whose wait is known.
 func allocated(e event) bool {
-	return e.kind == kindRemove && e.cause == queue.CauseSessionAllocatedToAgent
+	return e.kind == kindRemove && e.cause == queue.CauseSessionAllocatedToAgent && !e.unknownWait
 }
 
 // removals is how many sessions left in the window, by any cause.
