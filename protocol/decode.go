@@ -48,7 +48,22 @@ func DecodeMessage(f Format, data []byte) (Message, error) {
 	if err := unmarshal(f, data, &m); err != nil {
 		return m, fmt.Errorf("decode server message: %w", err)
 	}
+	m.inUTC()
 	return m, nil
+}
+
+// inUTC puts the times a message carries in UTC, as the JSON decoder
+// leaves them (the msgpack decoder gives local times).
+func (m *Message) inUTC() {
+	if r := m.Result; r != nil && r.RouterTime != nil {
+		*r.RouterTime = r.RouterTime.UTC()
+	}
+	if st := m.Statistics; st != nil {
+		st.At = st.At.UTC()
+		if st.OldestEnteredQueue != nil {
+			*st.OldestEnteredQueue = st.OldestEnteredQueue.UTC()
+		}
+	}
 }
 
 func unmarshal(f Format, data []byte, v any) error {

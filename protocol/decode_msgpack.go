@@ -36,7 +36,7 @@ const maxPrealloc = 4096
 // The members of the enumerations an event carries, which the decoder
 // returns without allocating.
 var (
-	eventNames  = []string{EventSessionsUpdated, EventInitialDataComplete, EventKeepAlive, EventRouterDisconnected}
+	eventNames  = []string{EventSessionsUpdated, EventInitialDataComplete, EventKeepAlive, EventRouterDisconnected, EventQueueStatistics}
 	updateNames = names([]queue.UpdateType{queue.UpdateAdd, queue.UpdateModify, queue.UpdateRemove})
 	causeNames  = names(queue.RemoveCauses)
 	mediaNames  = names(queue.MediaTypes)
@@ -94,7 +94,9 @@ func (r *eventReader) message(m *Message) error {
 	return readStruct(r, m, func(key []byte) error {
 		switch string(key) {
 		case "event":
-			m.Event = r.enum(eventNames)
+			if m.Event = r.enum(eventNames); m.Event == EventQueueStatistics {
+				return errDecline // rare (a second at most per group): left to reflection
+			}
 		case "ServiceGroupID":
 			m.ServiceGroupID = r.text("")
 		case "Seq":

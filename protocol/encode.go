@@ -137,6 +137,19 @@ func AppendInitialDataComplete(f Format, dst []byte, group string, seq uint64) [
 	return append(dst, '}')
 }
 
+// AppendQueueStatistics appends a QueueStatistics event (§9): st's
+// figures at the top level, beside the event's name, group and Seq.
+func AppendQueueStatistics(f Format, dst []byte, group string, seq uint64, st *Statistics) []byte {
+	m := Message{Event: EventQueueStatistics, ServiceGroupID: group, Seq: seq, Statistics: st}
+	var b []byte
+	if f == Msgpack {
+		b, _ = msgpack.Marshal(&m) // plain fields always encode
+	} else {
+		b, _ = json.Marshal(&m)
+	}
+	return append(dst, b...)
+}
+
 // AppendEvent appends an event without fields: KeepAlive or
 // RouterDisconnected.
 func AppendEvent(f Format, dst []byte, name string) []byte {

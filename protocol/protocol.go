@@ -50,6 +50,8 @@ const (
 	EventInitialDataComplete = "InitialDataComplete"
 	EventKeepAlive           = "KeepAlive"
 	EventRouterDisconnected  = "RouterDisconnected"
+	// EventQueueStatistics carries a group's statistics (§9, ext).
+	EventQueueStatistics = "QueueStatistics"
 )
 
 // Format is a subprotocol's encoding.
@@ -88,6 +90,12 @@ type Request struct {
 	TenantID         string  `json:"TenantID,omitempty" msgpack:"TenantID,omitempty"`
 	ServiceGroupName string  `json:"ServiceGroupName,omitempty" msgpack:"ServiceGroupName,omitempty"`
 	ResumeFromSeq    *uint64 `json:"ResumeFromSeq,omitempty" msgpack:"ResumeFromSeq,omitempty"`
+	// Statistics asks for QueueStatistics events of the group (ext);
+	// default false.
+	Statistics *bool `json:"Statistics,omitempty" msgpack:"Statistics,omitempty"`
+	// Sessions false asks for no SessionsUpdated of the group, statistics
+	// only (ext); default true. False without Statistics is refused.
+	Sessions *bool `json:"Sessions,omitempty" msgpack:"Sessions,omitempty"`
 }
 
 // Result is the result of a reply: empty for Initialize, Unsubscribe and
@@ -121,6 +129,42 @@ type Message struct {
 	ServiceGroupID string          `json:"ServiceGroupID,omitempty" msgpack:"ServiceGroupID,omitempty"`
 	Seq            uint64          `json:"Seq,omitempty" msgpack:"Seq,omitempty"`
 	SessionUpdates []SessionUpdate `json:"SessionUpdates,omitempty" msgpack:"SessionUpdates,omitempty"`
+	// *Statistics holds a QueueStatistics event's figures, at the top
+	// level of the event as the wire has them; nil for other messages.
+	*Statistics
+}
+
+// Statistics are the figures of a QueueStatistics event (§9): a group's
+// queue at Seq, and what entered and left it in the window up to At.
+// Durations are seconds; a figure without a value (no allocation in the
+// window, an empty queue, too little history to estimate) is null.
+type Statistics struct {
+	// At is the router time of change Seq.
+	At time.Time `json:"At" msgpack:"At"`
+	// Waiting is how many sessions are queued; WaitingByMedia counts them
+	// by SessionMediaType (types with none left out).
+	Waiting        int            `json:"Waiting" msgpack:"Waiting"`
+	WaitingByMedia map[string]int `json:"WaitingByMedia" msgpack:"WaitingByMedia"`
+	// OldestEnteredQueue is the earliest TimeEnteredQueue among them.
+	OldestEnteredQueue *time.Time `json:"OldestEnteredQueue" msgpack:"OldestEnteredQueue"`
+	// Window is the seconds up to At that the next figures cover.
+	Window float64 `json:"Window" msgpack:"Window"`
+	// Entered is how many sessions entered the queue in the window;
+	// Removed how many left it, by SessionRemoveCause (causes with none
+	// left out).
+	Entered int            `json:"Entered" msgpack:"Entered"`
+	Removed map[string]int `json:"Removed" msgpack:"Removed"`
+	// AverageWaitAllocated and LongestWaitAllocated are the waits of the
+	// sessions allocated to an agent in the window.
+	AverageWaitAllocated *float64 `json:"AverageWaitAllocated" msgpack:"AverageWaitAllocated"`
+	LongestWaitAllocated *float64 `json:"LongestWaitAllocated" msgpack:"LongestWaitAllocated"`
+	// ServiceLevelThreshold is the wait that counts as served in time;
+	// ServiceLevel the fraction of the sessions that left the window
+	// allocated or by Disconnect that were allocated within it.
+	ServiceLevelThreshold float64  `json:"ServiceLevelThreshold" msgpack:"ServiceLevelThreshold"`
+	ServiceLevel          *float64 `json:"ServiceLevel" msgpack:"ServiceLevel"`
+	// EstimatedWait is the wait expected for a session entering now.
+	EstimatedWait *float64 `json:"EstimatedWait" msgpack:"EstimatedWait"`
 }
 
 // SessionUpdate is one entry of SessionsUpdated; enumerations are their

@@ -194,6 +194,11 @@ func FuzzDecodeRequestMsgpack(f *testing.F) {
 func FuzzDecodeMessage(f *testing.F) {
 	f.Add(AppendSessionsUpdated(Msgpack, nil, "g", 1, sampleUpdates()), true)
 	f.Add(AppendSessionsUpdated(JSON, nil, "g", 1, sampleUpdates()), false)
+	avg := 12.5
+	st := &Statistics{At: time.Unix(1e9, 0).UTC(), Waiting: 3, WaitingByMedia: map[string]int{"Voice": 3}, Window: 900,
+		Removed: map[string]int{"Disconnect": 1}, AverageWaitAllocated: &avg, ServiceLevelThreshold: 20}
+	f.Add(AppendQueueStatistics(Msgpack, nil, "g", 2, st), true)
+	f.Add(AppendQueueStatistics(JSON, nil, "g", 2, st), false)
 	f.Fuzz(func(t *testing.T, data []byte, mp bool) {
 		format := JSON
 		if mp {
@@ -247,4 +252,40 @@ func benchUpdates() []Update {
 		updates[i].Session.ServiceGroupID = "acme-sales"
 	}
 	return updates
+}
+
+// TestQueueStatisticsRoundTrip: a QueueStatistics event decodes, in both
+// formats, to the figures it was made of; the JSON has §9's shape (the
+// figures at the top level, nulls where a figure has no value).
+func TestQueueStatisticsRoundTrip(t *testing.T) {
+	at := time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
+	oldest := at.Add(-212 * time.Second)
+	avg, longest, sl := 41.5, 212.0, 0.71
+	full := &Statistics{At: at, Waiting: 12, WaitingByMedia: map[string]int{"Voice": 9, "Chat": 3}, OldestEnteredQueue: &oldest,
+		Window: 900, Entered: 140, Removed: map[string]int{"SessionAllocatedToAgent": 118, "Disconnect": 9, "Overflow": 2},
+		AverageWaitAllocated: &avg, LongestWaitAllocated: &longest, ServiceLevelThreshold: 20, ServiceLevel: &sl}
+	empty := &Statistics{At: at, WaitingByMedia: map[string]int{}, Window: 900, Removed: map[string]int{}, ServiceLevelThreshold: 20}
+	for _, f := range []Format{JSON, Msgpack} {
+		for _, st := range []*Statistics{full, empty} {
+			data := AppendQueueStatistics(f, nil, "g", 77, st)
+			m, err := DecodeMessage(f, data)
+			want := Message{Event: EventQueueStatistics, ServiceGroupID: "g", Seq: 77, Statistics: st}
+			if err != nil || !reflect.DeepEqual(m, want) {
+				t.Fatalf("format %d:\n got %+v %+v (%v)\nwant %+v", f, m, m.Statistics, err, st)
+			}
+		}
+	}
+	var shape map[string]any
+	if err := json.Unmarshal(AppendQueueStatistics(JSON, nil, "g", 77, empty), &shape); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]any{"event": "QueueStatistics", "Seq": 77.0, "Waiting": 0.0, "OldestEnteredQueue": nil,
+		"AverageWaitAllocated": nil, "ServiceLevel": nil, "EstimatedWait": nil, "Window": 900.0} {
+		if got, ok := shape[key]; !ok || got != want {
+			t.Errorf("%s: %v (present %v), want %v", key, got, ok, want)
+		}
+	}
+	if _, ok := shape["WaitingByMedia"].(map[string]any); !ok {
+		t.Errorf("WaitingByMedia %v: want an object, even empty", shape["WaitingByMedia"])
+	}
 }
