@@ -9,6 +9,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"github.com/sisbridge/sisbridge/stats"
 	"time"
 )
 
@@ -79,6 +80,11 @@ type Config struct {
 	// AllowedOrigins lists the Origin headers a browser may connect from;
 	// empty allows any. Default empty.
 	AllowedOrigins []string
+	// Statistics sets the QueueStatistics figures (PROTOCOL.md §9): the
+	// window (default 15 min) and the service level threshold (default
+	// 20 s). Every gateway of a cluster must use the same, or they send
+	// different figures for the same Seq.
+	Statistics stats.Config
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -114,12 +120,13 @@ func (c Config) WithDefaults() Config {
 		c.LoadConcurrency = 16
 	}
 	c.Limits = c.Limits.withDefaults()
+	c.Statistics = c.Statistics.WithDefaults()
 	return c
 }
 
 // Validate reports every problem of c at once.
 func (c Config) Validate() error {
-	errs := []error{c.Limits.validate()}
+	errs := []error{c.Limits.validate(), c.Statistics.Validate()}
 	positive := map[string]time.Duration{"keep-alive": c.KeepAlive, "heartbeat timeout": c.HeartbeatTimeout,
 		"status timeout": c.StatusTimeout, "write timeout": c.WriteTimeout, "view idle": c.ViewIdle, "subscribe timeout": c.SubscribeTimeout}
 	for name, d := range positive {

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sisbridge/sisbridge/queue"
+	"github.com/sisbridge/sisbridge/stats"
 	"github.com/sisbridge/sisbridge/subjects"
 )
 
@@ -85,14 +86,19 @@ func (v *view) load() error {
 	if err != nil && !errors.Is(err, subjects.ErrGap) {
 		return err
 	}
-	v.install(st, err)
+	k, kerr := v.recallWindow(st)
+	if kerr != nil {
+		return kerr
+	}
+	v.install(st, k, err)
 	return err
 }
 
 // install takes a loaded state: the first time as it is, later as the
 // difference from what the subscribers hold; then live events apply again.
-func (v *view) install(st subjects.GroupState, loadErr error) {
+func (v *view) install(st subjects.GroupState, k *stats.Keeper, loadErr error) {
 	v.mu.Lock()
+	v.keeper = k
 	if v.q == nil {
 		v.q, v.seq, v.streamSeq = st.Queue, st.Seq, st.StreamSeq
 		v.cur.seq = st.Seq

@@ -64,6 +64,9 @@ func (p *fullProducer) next() ([]byte, bool) {
 		return nil, true
 	}
 	if len(sessions) == 0 {
+		if st := p.takeStats(); st != nil {
+			return st, false // the figures at seq, then InitialDataComplete
+		}
 		p.cancel()
 		p.updates = nil
 		return protocol.AppendInitialDataComplete(p.format, nil, group, seq), true
@@ -78,6 +81,15 @@ func (p *fullProducer) next() ([]byte, bool) {
 }
 
 func (p *fullProducer) finish() { p.v.unhold(p.sb) }
+
+// takeStats returns the subscriber's initial QueueStatistics, once.
+func (p *fullProducer) takeStats() []byte {
+	p.v.mu.Lock()
+	defer p.v.mu.Unlock()
+	st := p.sb.initialStats
+	p.sb.initialStats = nil
+	return st
+}
 
 // cancel stops reading: the version no longer waits for p.
 func (p *fullProducer) cancel() {
@@ -105,6 +117,9 @@ func (v *view) read(p *fullProducer) ([]queue.Session, uint64, bool) {
 	ver := p.ver
 	if ver == nil {
 		return nil, v.seq, false
+	}
+	if !p.sb.sessions { // statistics only
+		return nil, ver.seq, true
 	}
 	var out []queue.Session
 	if ver.frozen != nil {

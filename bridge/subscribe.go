@@ -34,7 +34,16 @@ func (s *session) resolve(req *protocol.Request) (subjects.Group, *protocol.Faul
 	return g, nil
 }
 
+// wantsOf is what a Subscribe asks for: sessions unless Sessions is
+// false, statistics when Statistics is true.
+func wantsOf(l *login, req *protocol.Request) wants {
+	return wants{positions: l.positions, sessions: req.Sessions == nil || *req.Sessions, stats: req.Statistics != nil && *req.Statistics}
+}
+
 func (s *session) subscribe(l *login, req *protocol.Request) *protocol.Fault {
+	if w := wantsOf(l, req); !w.sessions && !w.stats {
+		return protocol.Faultf(protocol.InvalidRequestFault, "Sessions false without Statistics true asks for nothing")
+	}
 	if !s.srv.router.connected() {
 		return protocol.Faultf(protocol.RouterDisconnectedFault, "the router is not connected")
 	}
@@ -75,7 +84,7 @@ func (s *session) attach(ctx context.Context, l *login, v *view, req *protocol.R
 		v.release()
 		return errEnded
 	}
-	sb, start := v.subscribe(s.t, l.gen, l.positions)
+	sb, start := v.subscribe(s.t, l.gen, wantsOf(l, req))
 	l.subs[v.group.ServiceGroupID] = sb
 	s.mu.Unlock()
 	s.srv.metrics.subscriptions.Inc()
@@ -100,12 +109,12 @@ func (s *session) attach(ctx context.Context, l *login, v *view, req *protocol.R
 // ResumeFromSeq when they can be had and are not more than the whole
 // queue, else the whole queue.
 func (s *session) initialData(ctx context.Context, l *login, v *view, sb *sub, start initial, req *protocol.Request) (producer, bool) {
-	if req.ResumeFromSeq != nil {
+	if req.ResumeFromSeq != nil && sb.sessions { // statistics only: nothing to resume
 		events, err := s.resume(ctx, l, v.group, start, *req.ResumeFromSeq)
 		if err == nil {
 			v.dropVersion(sb)
 			return &resumedProducer{format: s.t.format, group: v.group.ServiceGroupID, seq: start.seq, events: events,
-				done: func() { v.unhold(sb) }}, true
+				stats: sb.initialStats, done: func() { v.unhold(sb) }}, true
 		}
 		s.srv.log.Debug().Err(err).Str("group", v.group.ServiceGroupID).Msg("resume not possible; sending full initial data")
 	}
@@ -247,11 +256,16 @@ type resumedProducer struct {
 	group  string
 	seq    uint64
 	events []prepared
+	stats  []byte // QueueStatistics before InitialDataComplete; nil without
 	done   func()
 }
 
 func (p *resumedProducer) next() ([]byte, bool) {
 	if len(p.events) == 0 {
+		if st := p.stats; st != nil {
+			p.stats = nil
+			return st, false
+		}
 		return protocol.AppendInitialDataComplete(p.format, nil, p.group, p.seq), true
 	}
 	e := p.events[0]

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/queue"
+	"github.com/sisbridge/sisbridge/stats"
 	"github.com/sisbridge/sisbridge/subjects"
 )
 
@@ -42,6 +43,8 @@ type view struct {
 	loadErr   error     // why the view does not follow, while it does not
 	broken    time.Time // since when it does not follow (zero while it does)
 	misses    int       // repairs in a row that did not close a gap
+	keeper    *stats.Keeper
+	st        statsState
 
 	pmu     sync.Mutex // guards the state below
 	pending []event    // events received, not yet applied
@@ -69,6 +72,13 @@ type sub struct {
 	held      []frame
 	full      *fullProducer // its initial data, until resumed instead
 	stream    *stream
+	sessions  bool // SessionsUpdated wanted (Subscribe's Sessions)
+	stats     bool // QueueStatistics wanted (Subscribe's Statistics)
+	statsDue  bool // figures changed since the last sent
+	statsSent time.Time
+	// initialStats is the QueueStatistics sent before InitialDataComplete
+	// (nil without statistics); the producer takes it.
+	initialStats []byte
 }
 
 func newView(h *hub, g subjects.Group) *view {
@@ -130,6 +140,7 @@ func (v *view) apply(batch []event) ([]event, error) {
 			v.fanout(born)
 			return batch[i:], errRebuild{err}
 		}
+		v.keep(e)
 		v.seq, v.streamSeq = e.Seq, e.streamSeq
 		v.misses, v.broken, v.loadErr = 0, time.Time{}, nil // it follows again
 		v.hub.srv.metrics.eventsIn.Inc()
@@ -163,7 +174,7 @@ func (v *view) fanout(born time.Time) {
 	var encoded [2][2][]byte
 	for _, s := range v.subs {
 		list := v.d.list(s.positions)
-		if len(list) == 0 {
+		if len(list) == 0 || !s.sessions {
 			continue
 		}
 		pi := b2i(s.positions)
@@ -174,6 +185,7 @@ func (v *view) fanout(born time.Time) {
 		}
 		v.deliver(s, frame{data: data, op: s.t.opcode, gen: s.gen, born: born})
 	}
+	v.offerStats(time.Now())
 }
 
 // deliver queues a live frame for s, or holds it while s gets its initial
@@ -194,12 +206,21 @@ type initial struct {
 	size           int // sessions in the queue
 }
 
+// wants is what a subscriber asked for.
+type wants struct{ positions, sessions, stats bool }
+
 // subscribe adds a holding subscriber, with its initial data ready to be
 // read from the queue as it is now.
-func (v *view) subscribe(t *transport, gen uint64, positions bool) (*sub, initial) {
+func (v *view) subscribe(t *transport, gen uint64, w wants) (*sub, initial) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	s := &sub{t: t, gen: gen, view: v, positions: positions, idx: len(v.subs), holding: true}
+	positions := w.positions
+	s := &sub{t: t, gen: gen, view: v, positions: positions, idx: len(v.subs), holding: true, sessions: w.sessions, stats: w.stats}
+	if w.stats {
+		v.st.subs++
+		s.statsSent = time.Now()
+		s.initialStats = v.statsFrame(t.format)
+	}
 	s.full = &fullProducer{v: v, sb: s, format: t.format, chunk: v.hub.srv.cfg.InitialChunk, ver: v.cur, pos: 1}
 	v.cur.readers = append(v.cur.readers, s.full)
 	v.subs = append(v.subs, s)
@@ -246,6 +267,9 @@ func (v *view) unsubscribe(s *sub) *stream {
 		v.subs[last] = nil
 		v.subs = v.subs[:last]
 		v.kinds[s.t.format][b2i(s.positions)]--
+		if s.stats {
+			v.st.subs--
+		}
 		s.idx = -1
 	}
 	s.t.dropHeld(s.held)
@@ -310,6 +334,11 @@ func (v *view) droppedMore() bool {
 // repairs to end. Safe to call twice.
 func (v *view) close() {
 	v.stop()
+	v.mu.Lock()
+	if v.st.timer != nil {
+		v.st.timer.Stop()
+	}
+	v.mu.Unlock()
 	v.pmu.Lock()
 	nsub := v.nsub
 	v.nsub = nil

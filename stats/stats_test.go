@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sisbridge/sisbridge/internal/statscheck"
 	"github.com/sisbridge/sisbridge/queue"
 	"github.com/sisbridge/sisbridge/stats"
+	"github.com/sisbridge/sisbridge/subjects"
 )
 
-// record is one change as the independent count sees it.
+// record is one change as the test makes it.
 type record struct {
 	at      time.Time
 	op      queue.Op
@@ -20,76 +22,13 @@ type record struct {
 	cause   queue.RemoveCause
 }
 
-// recount computes the figures after the last of history from the whole
-// history, by scanning it: a second implementation, sharing nothing with
-// the Keeper but the definitions of PROTOCOL.md §9.
+// recount counts the figures from the whole history (statscheck).
 func recount(cfg stats.Config, history []record) stats.Figures {
-	cfg = cfg.WithDefaults()
-	var at, since time.Time
+	events := make([]subjects.Event, len(history))
 	for i, r := range history {
-		if i == 0 {
-			since = r.at
-		}
-		if r.at.After(at) {
-			at = r.at
-		}
+		events[i] = subjects.Event{Seq: uint64(i + 1), Time: r.at, Change: queue.Change{Op: r.op, CallID: r.session.CallID, Session: r.session, Cause: r.cause}}
 	}
-	f := stats.Figures{At: at, Window: cfg.Window, ServiceLevelThreshold: cfg.ServiceLevelThreshold,
-		WaitingByMedia: map[queue.MediaType]int{}, Removed: map[queue.RemoveCause]int{}}
-	waiting := map[string]queue.Session{}
-	var clock time.Time
-	var sum time.Duration
-	served, departures := 0, 0
-	for _, r := range history {
-		if r.at.After(clock) {
-			clock = r.at // a change stamped earlier counts as at the latest
-		}
-		in := clock.After(at.Add(-cfg.Window))
-		switch r.op {
-		case queue.OpEnqueue:
-			waiting[r.session.CallID] = r.session
-			if in {
-				f.Entered++
-			}
-		case queue.OpRemove:
-			s := waiting[r.session.CallID]
-			delete(waiting, r.session.CallID)
-			if !in {
-				continue
-			}
-			departures++
-			f.Removed[r.cause]++
-			wait := max(clock.Sub(s.TimeEnteredQueue), 0)
-			if r.cause == queue.CauseSessionAllocatedToAgent {
-				f.Allocated++
-				sum += wait
-				f.LongestWaitAllocated = max(f.LongestWaitAllocated, wait)
-				if wait <= cfg.ServiceLevelThreshold {
-					served++
-				}
-			}
-			if r.cause == queue.CauseSessionAllocatedToAgent || r.cause == queue.CauseDisconnect {
-				f.ServiceLevelBase++
-			}
-		}
-	}
-	for _, s := range waiting {
-		f.Waiting++
-		f.WaitingByMedia[s.MediaType]++
-		if f.OldestEnteredQueue.IsZero() || s.TimeEnteredQueue.Before(f.OldestEnteredQueue) {
-			f.OldestEnteredQueue = s.TimeEnteredQueue
-		}
-	}
-	if f.Allocated > 0 {
-		f.AverageWaitAllocated = sum / time.Duration(f.Allocated)
-	}
-	if f.ServiceLevelBase > 0 {
-		f.ServiceLevel = float64(served) / float64(f.ServiceLevelBase)
-	}
-	if span := min(cfg.Window, at.Sub(since)); departures >= stats.MinDepartures && span > 0 {
-		f.EstimatedWait, f.EstimateKnown = span/time.Duration(departures)*time.Duration(f.Waiting+1), true
-	}
-	return f
+	return statscheck.Count(cfg, events)
 }
 
 // TestFiguresMatchAnIndependentCount: after every change of long random

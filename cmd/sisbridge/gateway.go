@@ -67,6 +67,8 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&l.RequestRate, "max-request-rate", 20, "requests per second a connection may make on average; past it and the burst it is closed (4029; negative: no limit)")
 	fs.IntVar(&l.RequestBurst, "max-request-burst", 100, "requests a connection may make at once")
 	fs.IntVar(&l.Subscriptions, "max-subscriptions", 2000, "groups one session may subscribe to; one more is a fault (negative: no limit)")
+	fs.DurationVar(&g.cfg.Statistics.Window, "stats-window", 15*time.Minute, "router time the QueueStatistics window covers (the same on every gateway)")
+	fs.DurationVar(&g.cfg.Statistics.ServiceLevelThreshold, "service-level-threshold", 20*time.Second, "wait within which an allocation counts as served in time, for ServiceLevel (the same on every gateway)")
 }
 
 // check reports every gateway flag that cannot work, before anything
@@ -92,6 +94,9 @@ func (g *gatewayFlags) check() error {
 	}
 	if g.drain < 0 {
 		errs = append(errs, fmt.Errorf("--drain-delay %s: want 0 or more", g.drain))
+	}
+	if st := g.cfg.Statistics; st.Window < time.Second || st.ServiceLevelThreshold < time.Second {
+		errs = append(errs, fmt.Errorf("--stats-window %s, --service-level-threshold %s: want at least 1s each", st.Window, st.ServiceLevelThreshold))
 	}
 	return errors.Join(append(errs, g.checkLimits()...)...)
 }

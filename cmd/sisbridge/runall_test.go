@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"github.com/sisbridge/sisbridge/bridge"
+	"github.com/sisbridge/sisbridge/stats"
 	"net"
 	"os"
 	"path/filepath"
@@ -61,7 +62,7 @@ func TestRunChecksFlagsBeforeStarting(t *testing.T) {
 // before NATS is dialled; on the gateway and on run alike.
 func TestZeroLimitsAreRefused(t *testing.T) {
 	limits := []string{"--max-connections", "0", "--max-connections-per-address", "0", "--max-request-rate", "0",
-		"--max-request-burst", "0", "--max-subscriptions", "0", "--initialize-timeout", "0s"}
+		"--max-request-burst", "0", "--max-subscriptions", "0", "--initialize-timeout", "0s", "--stats-window", "0s", "--service-level-threshold", "0s"}
 	for _, cmd := range [][]string{
 		{"gateway", "--nats", "nats://127.0.0.1:1"},
 		{"run", "--data-dir", t.TempDir(), "--nats-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"},
@@ -85,6 +86,7 @@ func TestZeroLimitsAreRefused(t *testing.T) {
 	// A negative value is no limit, and accepted.
 	gf := gatewayFlags{listen: "127.0.0.1:0", seats: 1, leaseTTL: time.Minute}
 	gf.cfg.Limits = bridge.Limits{Connections: -1, PerAddress: -1, RequestRate: -1, RequestBurst: 1, Subscriptions: -1, InitializeTimeout: time.Second}
+	gf.cfg.Statistics = stats.Config{Window: time.Minute, ServiceLevelThreshold: time.Second}
 	if err := gf.check(); err != nil {
 		t.Fatalf("negative limits: %v", err)
 	}

@@ -1,0 +1,177 @@
+package bridge_test
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/sisbridge/sisbridge/bridge"
+	"github.com/sisbridge/sisbridge/client"
+	"github.com/sisbridge/sisbridge/internal/stacktest"
+	"github.com/sisbridge/sisbridge/internal/statscheck"
+	"github.com/sisbridge/sisbridge/protocol"
+	"github.com/sisbridge/sisbridge/queue"
+	"github.com/sisbridge/sisbridge/router"
+	"github.com/sisbridge/sisbridge/stats"
+	"github.com/sisbridge/sisbridge/subjects"
+)
+
+// statsCfg is the gateways' statistics setting in these tests.
+var statsCfg = stats.Config{Window: time.Hour, ServiceLevelThreshold: 20 * time.Second}
+
+// counted is what the gateway must send for a group at Seq seq: the
+// figures counted independently from the stream's history up to seq.
+func counted(t *testing.T, e *env, group string, seq uint64) protocol.Statistics {
+	t.Helper()
+	hist, err := subjects.OpenHistory(e.Ctx, e.JS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []subjects.Event
+	err = hist.Walk(e.Ctx, subjects.Events("acme", group), 1, 0, func(ev *subjects.Event, _ uint64) error {
+		if ev.Seq <= seq {
+			events = append(events, *ev)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bridge.WireStatistics(statscheck.Count(statsCfg, events))
+}
+
+// nextStats returns the next QueueStatistics of c (failing on a
+// SessionsUpdated when sessions is false).
+func nextStats(t *testing.T, c *client.Client, sessions bool) protocol.Message {
+	t.Helper()
+	for {
+		m := next(t, c)
+		switch {
+		case m.Event == protocol.EventQueueStatistics:
+			return m
+		case m.Event == protocol.EventSessionsUpdated && !sessions:
+			t.Fatalf("a SessionsUpdated for a subscription without sessions: %+v", m)
+		case m.Event == protocol.EventInitialDataComplete:
+			t.Fatalf("InitialDataComplete before QueueStatistics")
+		}
+	}
+}
+
+// sameFigures fails unless a QueueStatistics holds the counted figures.
+func sameFigures(t *testing.T, what string, m protocol.Message, want protocol.Statistics) {
+	t.Helper()
+	if m.Statistics == nil || !reflect.DeepEqual(*m.Statistics, want) {
+		t.Fatalf("%s at Seq %d:\n got %+v\nwant %+v", what, m.Seq, m.Statistics, want)
+	}
+}
+
+// TestQueueStatistics: a subscriber that asks for statistics gets the
+// group's figures before InitialDataComplete and after the changes that
+// alter them, each equal to an independent count from the stream's
+// history at its Seq; statistics alone (Sessions false) carry no
+// SessionsUpdated; Sessions false alone is refused; a gateway started
+// later (another view, built from the snapshot and the window read back)
+// sends the same figures for the same Seq.
+func TestQueueStatistics(t *testing.T) {
+	// A snapshot every 3 changes: a view loads from one, and reads the
+	// window before it back from the stream.
+	e := &env{Env: stacktest.NewWith(t, stacktest.Directory, router.Config{SnapshotEvery: 3})}
+	base := time.Now().Add(-10 * time.Minute).UTC().Truncate(time.Millisecond)
+	for i, m := range []queue.MediaType{queue.MediaVoice, queue.MediaVoice, queue.MediaChat, queue.MediaEmail, queue.MediaVoice, queue.MediaSMS} {
+		e.Apply("acme-sales", queue.Change{Op: queue.OpEnqueue, CallID: "s" + string(rune('a'+i)), Session: queue.Session{MediaType: m,
+			TimeEnteredQueue: base.Add(time.Duration(i) * time.Minute), CustomerInformation: "+442079460001"}})
+	}
+	for i, cause := range []queue.RemoveCause{queue.CauseSessionAllocatedToAgent, queue.CauseDisconnect} {
+		e.Apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: "s" + string(rune('a'+i)), Cause: cause})
+	}
+	if err := e.Adapter.Flush(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, url := e.gateway(bridge.Config{Statistics: statsCfg}, nil)
+	yes, no := true, false
+	ctx := ctxT(t)
+
+	refused := initialized(t, url, false)
+	if _, err := refused.Subscribe(ctx, protocol.Request{ServiceGroupID: "acme-sales", Sessions: &no}); faultType(err) != protocol.InvalidRequestFault {
+		t.Fatalf("Sessions false without Statistics: %v", err)
+	}
+
+	both := initialized(t, url, true)
+	if _, err := both.Subscribe(ctx, protocol.Request{ServiceGroupID: "acme-sales", Statistics: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	first := nextStats(t, both, true)
+	sameFigures(t, "initial statistics", first, counted(t, e, "acme-sales", first.Seq))
+	if m := next(t, both); m.Event != protocol.EventInitialDataComplete || m.Seq != first.Seq {
+		t.Fatalf("after the initial statistics: %+v", m)
+	}
+	if first.Waiting != 4 || first.Removed["Disconnect"] != 1 || first.AverageWaitAllocated == nil {
+		t.Fatalf("initial figures %+v", first.Statistics)
+	}
+
+	only := initialized(t, url, false)
+	if _, err := only.Subscribe(ctx, protocol.Request{ServiceGroupID: "acme-sales", Statistics: &yes, Sessions: &no}); err != nil {
+		t.Fatal(err)
+	}
+	sameFigures(t, "statistics only, initial", nextStats(t, only, false), counted(t, e, "acme-sales", first.Seq))
+	if m := next(t, only); m.Event != protocol.EventInitialDataComplete {
+		t.Fatalf("statistics only: after the figures %+v", m)
+	}
+
+	e.Apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: "sc", Cause: queue.CauseSessionAllocatedToAgent})
+	for _, c := range []*client.Client{both, only} {
+		m := nextStats(t, c, c == both)
+		sameFigures(t, "after an allocation", m, counted(t, e, "acme-sales", m.Seq))
+		if m.Seq <= first.Seq {
+			t.Fatalf("statistics at Seq %d after a change past %d", m.Seq, first.Seq)
+		}
+	}
+
+	_, later := e.gateway(bridge.Config{Statistics: statsCfg}, nil)
+	fresh := initialized(t, later, false)
+	if _, err := fresh.Subscribe(ctx, protocol.Request{ServiceGroupID: "acme-sales", Statistics: &yes, Sessions: &no}); err != nil {
+		t.Fatal(err)
+	}
+	m := nextStats(t, fresh, false)
+	sameFigures(t, "a gateway started later", m, counted(t, e, "acme-sales", m.Seq))
+}
+
+// TestQueueStatisticsAtMostOnceASecond: a burst of changes, each altering
+// the figures, brings a subscriber at most one QueueStatistics a second
+// for the group, the latest figures each time (equal to the count at
+// their Seq), and the last one reflects the last change.
+func TestQueueStatisticsAtMostOnceASecond(t *testing.T) {
+	e := newEnv(t)
+	_, url := e.gateway(bridge.Config{Statistics: statsCfg}, nil)
+	yes, no := true, false
+	c := initialized(t, url, false)
+	if _, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales", Statistics: &yes, Sessions: &no}); err != nil {
+		t.Fatal(err)
+	}
+	nextStats(t, c, false)
+	if m := next(t, c); m.Event != protocol.EventInitialDataComplete {
+		t.Fatalf("%+v", m)
+	}
+	start := time.Now()
+	ids := e.enqueue("acme-sales", 1)
+	for time.Since(start) < 2500*time.Millisecond { // a change every 50 ms for 2.5 s
+		ids = append(ids, e.enqueue("acme-sales", 1)...)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := e.Adapter.Flush(e.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	burst := time.Since(start)
+	received := 0
+	var m protocol.Message
+	for m.Statistics == nil || m.Waiting != len(ids) {
+		m = nextStats(t, c, false)
+		received++
+		sameFigures(t, "during the burst", m, counted(t, e, "acme-sales", m.Seq))
+	}
+	took := time.Since(start)
+	if limit := int(took/time.Second) + 1; received > limit {
+		t.Fatalf("%d QueueStatistics in %s (changes for %s): more than one a second", received, took.Round(time.Millisecond), burst.Round(time.Millisecond))
+	}
+	t.Logf("%d changes in %s brought %d QueueStatistics, the last at Seq %d", len(ids), burst.Round(time.Millisecond), received, m.Seq)
+}
