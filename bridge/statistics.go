@@ -68,9 +68,6 @@ func (v *view) recallWindow(st subjects.GroupState) (*stats.Keeper, error) {
 		if e.Seq > st.Seq {
 			return nil
 		}
-		if e.Seq == 1 {
-			k.Born(e.RouterAt())
-		}
 		k.Recall(e.RouterAt(), e.Change)
 		return nil
 	})
@@ -85,9 +82,6 @@ func (v *view) recallWindow(st subjects.GroupState) (*stats.Keeper, error) {
 func (v *view) keep(e *event) {
 	if v.keeper == nil {
 		return
-	}
-	if e.Seq == 1 {
-		v.keeper.Born(e.RouterAt())
 	}
 	v.keeper.Apply(e.RouterAt(), e.Change)
 }

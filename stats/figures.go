@@ -38,7 +38,7 @@ type Figures struct {
 	ServiceLevelBase int
 	ServiceLevel     float64
 	// EstimatedWait is the wait expected for a session entering now
-	// (Estimate); EstimateKnown false while there is too little history.
+	// (estimate.go); EstimateKnown false while there is too little history.
 	EstimatedWait time.Duration
 	EstimateKnown bool
 }
@@ -73,23 +73,6 @@ func (k *Keeper) Figures() Figures {
 	return f
 }
 
-// MinDepartures is how many sessions must have left the queue in the
-// window before a Keeper estimates a wait.
-const MinDepartures = 5
-
-// estimate is the wait expected for a session that enters now: with n
-// sessions ahead of it, it reaches the head once n+1 sessions have left
-// the queue, at the rate they left it in the window (every cause counts:
-// a session ahead that abandons also moves it forward). The window's
-// length is the router time seen, when less than Window.
-func (k *Keeper) estimate() (time.Duration, bool) {
-	d := k.win.removals()
-	if d < MinDepartures {
-		return 0, false
-	}
-	span := min(k.cfg.Window, k.at.Sub(k.since))
-	if span <= 0 {
-		return 0, false
-	}
-	return span / time.Duration(d) * time.Duration(k.total+1), true
-}
+// estimate is the wait foretold to a session entering now, behind every
+// session waiting (estimate.go).
+func (k *Keeper) estimate() (time.Duration, bool) { return k.est.estimate(k.total) }

@@ -56,12 +56,12 @@ func (c Config) Validate() error {
 type Keeper struct {
 	cfg     Config
 	at      time.Time // router time of the latest change
-	since   time.Time // router time of the first change seen
 	waiting [len(mediaIndex)]int
 	total   int
 	oldest  entryHeap         // waiting sessions by TimeEnteredQueue
 	queued  map[string]*entry // CallID → its heap entry
 	win     window
+	est     estimator
 }
 
 // entry is a waiting session in the oldest-first heap.
@@ -81,8 +81,12 @@ func New(cfg Config) *Keeper {
 	return &Keeper{cfg: cfg, queued: map[string]*entry{}, win: window{threshold: cfg.ServiceLevelThreshold}}
 }
 
-// Enqueue takes a session that entered the queue at router time at.
-func (k *Keeper) Enqueue(at time.Time, s queue.Session) {
+// Enqueue takes a session that entered the queue, at its tail, at router
+// time at.
+func (k *Keeper) Enqueue(at time.Time, s queue.Session) { k.enqueue(at, s, k.total) }
+
+// enqueue takes a session that entered with ahead sessions ahead of it.
+func (k *Keeper) enqueue(at time.Time, s queue.Session, ahead int) {
 	k.advance(at)
 	if _, dup := k.queued[s.CallID]; dup {
 		return // the queue refuses a duplicate; so does the Keeper
@@ -93,6 +97,7 @@ func (k *Keeper) Enqueue(at time.Time, s queue.Session) {
 	k.waiting[e.media]++
 	k.total++
 	k.win.push(event{at: k.at, kind: kindEnter})
+	k.est.arrive(s.CallID, k.at, ahead)
 }
 
 // Move takes a change of position at router time at: it alters no figure
@@ -111,33 +116,40 @@ func (k *Keeper) Remove(at time.Time, callID string, cause queue.RemoveCause) {
 	delete(k.queued, callID)
 	k.waiting[e.media]--
 	k.total--
-	k.win.push(event{at: k.at, kind: kindRemove, cause: cause, wait: max(k.at.Sub(e.entered), 0)})
+	wait := max(k.at.Sub(e.entered), 0)
+	k.win.push(event{at: k.at, kind: kindRemove, cause: cause, wait: wait})
+	k.est.leave(callID, cause == queue.CauseSessionAllocatedToAgent, wait, k.windowStart())
 }
 
-// Born tells the Keeper the router time of the group's first change
-// (Seq 1). Until then (a Keeper built from a later point of the history)
-// the group is taken to be older than the window.
-func (k *Keeper) Born(at time.Time) { k.since = at }
-
 // Apply takes one change of the group at router time at, as the bus
-// carries it (a removal's wait from the Keeper's own record of the
-// session, else from the TimeEnteredQueue the event carries).
+// carries it: an enqueue at its resolved Position (the sessions ahead of
+// it are Position-1; at the tail when 0), a removal's wait from the
+// Keeper's own record of the session, else from the TimeEnteredQueue the
+// event carries.
 func (k *Keeper) Apply(at time.Time, c queue.Change) {
 	switch c.Op {
 	case queue.OpEnqueue:
 		s := c.Session
 		s.CallID = c.CallID
-		k.Enqueue(at, s)
+		k.enqueue(at, s, aheadOf(c, k.total))
 	case queue.OpMove:
 		k.Move(at)
 	case queue.OpRemove:
 		if _, ok := k.queued[c.CallID]; !ok {
 			k.advance(at)
-			k.win.push(removal(k.at, c))
+			k.recallRemoval(c)
 			return
 		}
 		k.Remove(at, c.CallID, c.Cause)
 	}
+}
+
+// aheadOf is how many sessions an enqueue put ahead of its session.
+func aheadOf(c queue.Change, tail int) int {
+	if c.Position > 0 {
+		return c.Position - 1
+	}
+	return tail
 }
 
 // Recall takes a change from before the state the Keeper was seeded with
@@ -150,10 +162,23 @@ func (k *Keeper) Recall(at time.Time, c queue.Change) {
 	switch c.Op {
 	case queue.OpEnqueue:
 		k.win.push(event{at: k.at, kind: kindEnter})
+		k.est.arrive(c.CallID, k.at, aheadOf(c, 0))
 	case queue.OpRemove:
-		k.win.push(removal(k.at, c))
+		k.recallRemoval(c)
 	}
 }
+
+// recallRemoval takes a removal known only from its event; k.at is its
+// time.
+func (k *Keeper) recallRemoval(c queue.Change) {
+	e := removal(k.at, c)
+	k.win.push(e)
+	k.est.leave(c.CallID, allocated(e), e.wait, k.windowStart())
+}
+
+// windowStart is the end of what is out of the window: changes at or
+// before it are.
+func (k *Keeper) windowStart() time.Time { return k.at.Add(-k.cfg.Window) }
 
 // Seed sets the queue's make-up: the sessions waiting now (a snapshot's).
 func (k *Keeper) Seed(sessions []queue.Session) {
@@ -186,7 +211,8 @@ func (k *Keeper) advance(at time.Time) {
 	if at.After(k.at) {
 		k.at = at
 	}
-	k.win.expire(k.at.Add(-k.cfg.Window))
+	k.win.expire(k.windowStart())
+	k.est.expire(k.windowStart())
 }
 
 func mediaOf(m queue.MediaType) int {

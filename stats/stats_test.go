@@ -50,9 +50,6 @@ func TestFiguresMatchAnIndependentCount(t *testing.T) {
 				if rng.IntN(50) == 0 {
 					r.at = now.Add(-3 * time.Second) // stamped before the last
 				}
-				if i == 0 {
-					k.Born(r.at)
-				}
 				switch op := rng.IntN(10); {
 				case len(queued) == 0 || op < 4:
 					s := queue.Session{CallID: fmt.Sprintf("c%d", i), MediaType: queue.MediaTypes[rng.IntN(len(queue.MediaTypes))],
@@ -144,22 +141,44 @@ func TestFiguresAtTheEdges(t *testing.T) {
 		}, func(f stats.Figures) bool {
 			return f.OldestEnteredQueue.Equal(sec(1)) && f.WaitingByMedia[queue.MediaVoice] == 1
 		}},
-		{"no estimate before five departures", func(k *stats.Keeper) {
+		{"no estimate before five allocations", func(k *stats.Keeper) {
 			for i := range 4 {
 				id := fmt.Sprint(i)
 				k.Enqueue(sec(i), voice(id, i))
 				k.Remove(sec(i+1), id, queue.CauseSessionAllocatedToAgent)
 			}
 		}, func(f stats.Figures) bool { return !f.EstimateKnown }},
-		{"the estimate: sessions ahead and this one, at the rate they leave", func(k *stats.Keeper) {
-			for i := range 10 { // one departure every 10 s
+		{"the estimate: the mean wait of those that entered with as many ahead", func(k *stats.Keeper) {
+			for i := range 5 { // five allocated after 10 s, each entering an empty queue
 				id := fmt.Sprint(i)
 				k.Enqueue(sec(10*i), voice(id, 10*i))
-				k.Remove(sec(10*i+10), id, queue.CauseDisconnect)
+				k.Remove(sec(10*i+10), id, queue.CauseSessionAllocatedToAgent)
 			}
-			k.Enqueue(sec(100), voice("x", 100))
-			k.Enqueue(sec(100), voice("y", 100))
+		}, func(f stats.Figures) bool { return f.EstimateKnown && f.EstimatedWait == 10*time.Second }},
+		{"with too few like it, every place ahead at the mean wait per place", func(k *stats.Keeper) {
+			for i := range 5 {
+				id := fmt.Sprint(i)
+				k.Enqueue(sec(10*i), voice(id, 10*i))
+				k.Remove(sec(10*i+10), id, queue.CauseSessionAllocatedToAgent)
+			}
+			k.Enqueue(sec(50), voice("x", 50))
+			k.Enqueue(sec(50), voice("y", 50)) // a newcomer has 2 ahead: none of the five had
 		}, func(f stats.Figures) bool { return f.EstimateKnown && f.EstimatedWait == 30*time.Second }},
+		{"a session that entered exactly a window ago no longer counts", func(k *stats.Keeper) {
+			for i := range 5 {
+				id := fmt.Sprint(i)
+				k.Enqueue(sec(0), voice(id, 0))
+				k.Remove(sec(10), id, queue.CauseSessionAllocatedToAgent)
+			}
+			k.Move(sec(100))
+		}, func(f stats.Figures) bool { return f.Allocated == 5 && !f.EstimateKnown }},
+		{"only sessions that entered within the window count", func(k *stats.Keeper) {
+			for i := range 5 {
+				id := fmt.Sprint(i)
+				k.Enqueue(sec(i), voice(id, i))
+				k.Remove(sec(150), id, queue.CauseSessionAllocatedToAgent) // entered more than a window before
+			}
+		}, func(f stats.Figures) bool { return f.Allocated == 5 && !f.EstimateKnown }},
 		{"an empty queue has no oldest and no waits", func(k *stats.Keeper) { k.Move(sec(1)) }, func(f stats.Figures) bool {
 			return f.Waiting == 0 && f.OldestEnteredQueue.IsZero() && f.Allocated == 0 && f.ServiceLevelBase == 0 && len(f.WaitingByMedia) == 0
 		}},
@@ -181,7 +200,7 @@ func TestFiguresAtTheEdges(t *testing.T) {
 // then applying the rest live), gives after every later change exactly
 // the figures of the Keeper that saw the whole history.
 func TestRebuiltKeeperAgrees(t *testing.T) {
-	cfg := stats.Config{Window: 90 * time.Second}
+	cfg := stats.Config{Window: 10 * time.Minute}
 	rng := rand.New(rand.NewPCG(42, 42))
 	type change struct {
 		at time.Time
@@ -196,21 +215,20 @@ func TestRebuiltKeeperAgrees(t *testing.T) {
 		switch op := rng.IntN(10); {
 		case len(queued) == 0 || op < 4:
 			s := queue.Session{CallID: fmt.Sprintf("c%d", i), MediaType: queue.MediaTypes[rng.IntN(len(queue.MediaTypes))], TimeEnteredQueue: now.Add(-time.Second)}
+			c = queue.Change{Op: queue.OpEnqueue, CallID: s.CallID, Session: s, Position: len(queued) + 1} // resolved, as the bus has it
 			queued = append(queued, s)
-			c = queue.Change{Op: queue.OpEnqueue, CallID: s.CallID, Session: s}
 		case op < 6:
 			c = queue.Change{Op: queue.OpMove, CallID: queued[0].CallID}
 		default:
 			j := rng.IntN(len(queued))
 			s := queued[j]
 			queued = slices.Delete(queued, j, j+1)
-			c = queue.Change{Op: queue.OpRemove, CallID: s.CallID, Cause: queue.RemoveCause(1 + rng.IntN(7)),
+			c = queue.Change{Op: queue.OpRemove, CallID: s.CallID, Cause: causeOf(rng),
 				Session: queue.Session{MediaType: s.MediaType, TimeEnteredQueue: s.TimeEnteredQueue}} // as the bus carries it
 		}
 		history = append(history, change{now, c})
 	}
 	whole := stats.New(cfg)
-	whole.Born(history[0].at)
 	want := make([]stats.Figures, len(history))
 	waiting := make([][]queue.Session, len(history)) // the queue after each change: the snapshots
 	var q []queue.Session
@@ -225,6 +243,13 @@ func TestRebuiltKeeperAgrees(t *testing.T) {
 		}
 		waiting[i] = slices.Clone(q)
 	}
+	known := 0
+	for _, f := range want {
+		if f.EstimateKnown {
+			known++
+		}
+	}
+	t.Logf("estimates known after %d of %d changes", known, len(want))
 	for _, cut := range []int{0, 1, 37, 400, 999, 1400} {
 		k := stats.New(cfg)
 		// Recall from the first change at or before a window ahead of the
@@ -232,9 +257,6 @@ func TestRebuiltKeeperAgrees(t *testing.T) {
 		from := cut
 		for from > 0 && history[from].at.After(history[cut].at.Add(-cfg.Window-10*time.Second)) {
 			from--
-		}
-		if from == 0 {
-			k.Born(history[0].at)
 		}
 		for _, h := range history[from : cut+1] {
 			k.Recall(h.at, h.c)
@@ -250,4 +272,13 @@ func TestRebuiltKeeperAgrees(t *testing.T) {
 			}
 		}
 	}
+}
+
+// causeOf draws a remove cause: an allocation half the time, any other
+// cause else.
+func causeOf(rng *rand.Rand) queue.RemoveCause {
+	if rng.IntN(2) == 0 {
+		return queue.CauseSessionAllocatedToAgent
+	}
+	return queue.RemoveCause(1 + rng.IntN(7))
 }

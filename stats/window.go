@@ -104,12 +104,3 @@ func (w *window) count(e event, d int) {
 func allocated(e event) bool {
 	return e.kind == kindRemove && e.cause == queue.CauseSessionAllocatedToAgent && !e.unknownWait
 }
-
-// removals is how many sessions left in the window, by any cause.
-func (w *window) removals() int {
-	n := 0
-	for _, c := range w.removed {
-		n += c
-	}
-	return n
-}

@@ -16,32 +16,40 @@ import (
 // from its first change (Seq 1) on, as the bus carries it.
 func Count(cfg stats.Config, events []subjects.Event) stats.Figures {
 	cfg = cfg.WithDefaults()
-	var at, since time.Time
+	var at time.Time
 	for i := range events {
-		t := events[i].RouterAt()
-		if i == 0 {
-			since = t
-		}
-		if t.After(at) {
+		if t := events[i].RouterAt(); t.After(at) {
 			at = t
 		}
 	}
+	from := at.Add(-cfg.Window) // changes at or before it are out of the window
 	f := stats.Figures{At: at, Window: cfg.Window, ServiceLevelThreshold: cfg.ServiceLevelThreshold,
 		WaitingByMedia: map[queue.MediaType]int{}, Removed: map[queue.RemoveCause]int{}}
 	waiting := map[string]queue.Session{}
+	type arrival struct {
+		at    time.Time
+		ahead int
+	}
+	arrivals := map[string]arrival{}
+	var samples []sample
 	var clock time.Time
 	var sum time.Duration
-	served, departures := 0, 0
+	served := 0
 	for i := range events {
 		e := &events[i]
 		if t := e.RouterAt(); t.After(clock) {
 			clock = t // a change stamped earlier counts as at the latest
 		}
-		in := clock.After(at.Add(-cfg.Window))
+		in := clock.After(from)
 		c := e.Change
 		switch c.Op {
 		case queue.OpEnqueue:
+			ahead := len(waiting)
+			if c.Position > 0 {
+				ahead = c.Position - 1
+			}
 			waiting[c.CallID] = c.Session
+			arrivals[c.CallID] = arrival{clock, ahead}
 			if in {
 				f.Entered++
 			}
@@ -50,23 +58,29 @@ func Count(cfg stats.Config, events []subjects.Event) stats.Figures {
 			if !ok {
 				s = c.Session
 			}
+			a, arrived := arrivals[c.CallID]
 			delete(waiting, c.CallID)
+			delete(arrivals, c.CallID)
 			if !in {
 				continue
 			}
-			departures++
 			f.Removed[c.Cause]++
-			wait := max(clock.Sub(s.TimeEnteredQueue), 0)
-			if c.Cause == queue.CauseSessionAllocatedToAgent {
-				f.Allocated++
-				sum += wait
-				f.LongestWaitAllocated = max(f.LongestWaitAllocated, wait)
-				if wait <= cfg.ServiceLevelThreshold {
-					served++
-				}
+			if c.Cause != queue.CauseSessionAllocatedToAgent && c.Cause != queue.CauseDisconnect {
+				continue
 			}
-			if c.Cause == queue.CauseSessionAllocatedToAgent || c.Cause == queue.CauseDisconnect {
-				f.ServiceLevelBase++
+			f.ServiceLevelBase++
+			if c.Cause == queue.CauseDisconnect {
+				continue
+			}
+			wait := max(clock.Sub(s.TimeEnteredQueue), 0)
+			f.Allocated++
+			sum += wait
+			f.LongestWaitAllocated = max(f.LongestWaitAllocated, wait)
+			if wait <= cfg.ServiceLevelThreshold {
+				served++
+			}
+			if arrived && a.at.After(from) {
+				samples = append(samples, sample{ahead: a.ahead, wait: wait})
 			}
 		}
 	}
@@ -83,8 +97,55 @@ func Count(cfg stats.Config, events []subjects.Event) stats.Figures {
 	if f.ServiceLevelBase > 0 {
 		f.ServiceLevel = float64(served) / float64(f.ServiceLevelBase)
 	}
-	if span := min(cfg.Window, at.Sub(since)); departures >= stats.MinDepartures && span > 0 {
-		f.EstimatedWait, f.EstimateKnown = span/time.Duration(departures)*time.Duration(f.Waiting+1), true
-	}
+	f.EstimatedWait, f.EstimateKnown = estimate(samples, f.Waiting)
 	return f
+}
+
+// sample is an allocated session that entered within the window.
+type sample struct {
+	ahead int
+	wait  time.Duration
+}
+
+// rangeOf names the range of sessions-ahead a count falls in: 0, 1, 2,
+// 3, 4-7, 8-15, 16-31, 32 and more.
+func rangeOf(ahead int) int {
+	r := 0
+	for _, upper := range []int{1, 2, 3, 4, 8, 16, 32} {
+		if ahead >= upper {
+			r++
+		}
+	}
+	return r
+}
+
+// estimate foretells a session entering behind n others: the mean wait of
+// the samples that entered with as many ahead (in the same range), when
+// there are MinSamples of them; else n+1 times the mean wait per place of
+// all samples, when there are that many; else nothing.
+func estimate(samples []sample, n int) (time.Duration, bool) {
+	var same, all []sample
+	for _, s := range samples {
+		all = append(all, s)
+		if rangeOf(s.ahead) == rangeOf(n) {
+			same = append(same, s)
+		}
+	}
+	if len(same) >= stats.MinSamples {
+		var total time.Duration
+		for _, s := range same {
+			total += s.wait
+		}
+		return total / time.Duration(len(same)), true
+	}
+	if len(all) < stats.MinSamples {
+		return 0, false
+	}
+	var total time.Duration
+	var places int64
+	for _, s := range all {
+		total += s.wait
+		places += int64(s.ahead) + 1
+	}
+	return total / time.Duration(places) * time.Duration(n+1), true
 }

@@ -30,7 +30,6 @@ func TestServiceLevelsOfANormalDay(t *testing.T) {
 		k := keepers[group]
 		if k == nil {
 			k = stats.New(stats.Config{})
-			k.Born(now)
 			keepers[group] = k
 		}
 		k.Apply(now, c)
