@@ -82,13 +82,18 @@ func (p *fullProducer) next() ([]byte, bool) {
 
 func (p *fullProducer) finish() { p.v.unhold(p.sb) }
 
-// takeStats returns the subscriber's initial QueueStatistics, once.
+// takeStats returns the subscriber's initial QueueStatistics, once, in a
+// buffer of its own: a produced frame's buffer is reused once written,
+// and the view's encoding is shared by every subscriber.
 func (p *fullProducer) takeStats() []byte {
 	p.v.mu.Lock()
 	defer p.v.mu.Unlock()
 	st := p.sb.initialStats
 	p.sb.initialStats = nil
-	return st
+	if st == nil {
+		return nil
+	}
+	return append(newInitialBuf(), st...)
 }
 
 // cancel stops reading: the version no longer waits for p.

@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,4 +175,51 @@ func TestQueueStatisticsAtMostOnceASecond(t *testing.T) {
 		t.Fatalf("%d QueueStatistics in %s (changes for %s): more than one a second", received, took.Round(time.Millisecond), burst.Round(time.Millisecond))
 	}
 	t.Logf("%d changes in %s brought %d QueueStatistics, the last at Seq %d", len(ids), burst.Round(time.Millisecond), received, m.Seq)
+}
+
+// TestStatisticsFramesSurviveAHerd: many clients subscribing at once to
+// groups with sessions, asking for statistics, each get every group's
+// initial data whole and its figures: the statistics frame the view
+// encodes once is shared, and must never go back to the pool of
+// initial-data buffers (it once did, and clients got frames cut short).
+func TestStatisticsFramesSurviveAHerd(t *testing.T) {
+	e := newEnv(t)
+	groups := []string{"acme-sales", "acme-support"}
+	for _, g := range groups {
+		e.enqueue(g, 30)
+	}
+	_, url := e.gateway(bridge.Config{Statistics: statsCfg, InitialChunk: 7}, nil)
+	yes := true
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := initialized(t, url, false)
+			for _, g := range groups {
+				if _, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: g, Statistics: &yes}); err != nil {
+					code, why := c.CloseCode()
+					t.Errorf("client %d, %s: %v (closed %d %q)", i, g, err, code, why)
+					return
+				}
+			}
+			complete := 0
+			for complete < len(groups) {
+				select {
+				case m, ok := <-c.Events():
+					if !ok {
+						t.Errorf("client %d: connection ended before every initial data", i)
+						return
+					}
+					if m.Event == protocol.EventInitialDataComplete {
+						complete++
+					}
+				case <-time.After(20 * time.Second):
+					t.Errorf("client %d: no initial data within 20 s", i)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

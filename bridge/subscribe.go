@@ -264,7 +264,7 @@ func (p *resumedProducer) next() ([]byte, bool) {
 	if len(p.events) == 0 {
 		if st := p.stats; st != nil {
 			p.stats = nil
-			return st, false
+			return append(newInitialBuf(), st...), false // the view's encoding is shared; produced buffers are reused
 		}
 		return protocol.AppendInitialDataComplete(p.format, nil, p.group, p.seq), true
 	}

@@ -32,6 +32,7 @@ type fanoutOpts struct {
 	timeout   time.Duration
 	seed      uint64
 	logLevel  string
+	stats     bool
 }
 
 // register declares the flags.
@@ -49,6 +50,7 @@ func (o *fanoutOpts) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.buffer, "client-buffer", 128, "events a gateway client buffers before it stops reading")
 	fs.IntVar(&o.parallel, "dial-parallel", 64, "clients connecting at once")
 	fs.IntVar(&o.prefill, "depth", 20, "sessions per group, before and during the run")
+	fs.BoolVar(&o.stats, "statistics", false, "gateway clients also ask for QueueStatistics of their groups")
 	fs.DurationVar(&o.drain, "drain", 10*time.Second, "after the driver stops, how long clients may take to catch up")
 	fs.DurationVar(&o.setup, "setup-timeout", 5*time.Minute, "bound on connecting and subscribing every client")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "bound on the whole command")
@@ -141,7 +143,7 @@ func runFanout(ctx context.Context, o fanoutOpts, stderr io.Writer) ([]runResult
 	if err != nil {
 		return nil, err
 	}
-	base := fleetConfig{NatsURL: st.ClientURL(), Tenant: loadTenant, Assign: assign, Format: o.format,
+	base := fleetConfig{NatsURL: st.ClientURL(), Tenant: loadTenant, Assign: assign, Format: o.format, Statistics: o.stats,
 		Buffer: o.buffer, Parallel: o.parallel, Setup: o.setup}
 	var out []runResult
 	if o.only != kindNATS {

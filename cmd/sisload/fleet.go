@@ -41,6 +41,8 @@ type fleetConfig struct {
 	Parallel int `json:"parallel"`
 	// Setup bounds connecting and subscribing every client.
 	Setup time.Duration `json:"setup"`
+	// Statistics makes each gateway client ask for QueueStatistics too.
+	Statistics bool `json:"statistics"`
 }
 
 // fleetStats is what a fleet counted over a measured window.

@@ -62,9 +62,10 @@ func startGatewayFleet(ctx context.Context, cfg fleetConfig) (f *gwFleet, err er
 		f.groupIndex[g] = i
 	}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
+	fleet := f // a failure returns a nil f: close what was started
 	defer func() {
 		if err != nil {
-			f.Close()
+			fleet.Close()
 		}
 	}()
 	if f.times, err = watchAcceptTimes(cfg.NatsURL, cfg.groups()); err != nil {
@@ -113,7 +114,15 @@ func (f *gwFleet) connect(ctx context.Context, i int, format protocol.Format) er
 	f.wg.Add(1)
 	go f.wait(gc)
 	for _, g := range gc.p.groups {
-		if _, err := c.Subscribe(ctx, protocol.Request{ServiceGroupID: g}); err != nil {
+		req := protocol.Request{ServiceGroupID: g}
+		if f.cfg.Statistics {
+			req.Statistics = &f.cfg.Statistics
+		}
+		if _, err := c.Subscribe(ctx, req); err != nil {
+			if code, why := c.CloseCode(); code != 0 {
+				return fmt.Errorf("client %d: subscribe to %s: %w (closed %d %q)", i, g, err, code, why)
+			}
+
 			return fmt.Errorf("client %d: subscribe to %s: %w", i, g, err)
 		}
 	}
