@@ -34,48 +34,7 @@ func TestViewRebuildsWhenHistoryIsRenumbered(t *testing.T) {
 		}
 	}
 	catchUp(t, e, c, m, "acme-sales")
-
-	// The tail is lost: the last five events vanish from the stream.
-	s, err := e.JS.Stream(e.Ctx, subjects.StreamEvents)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, _ := s.Info(e.Ctx)
-	for seq := info.State.LastSeq - 4; seq <= info.State.LastSeq; seq++ {
-		if err := s.DeleteMsg(e.Ctx, seq); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// A new adapter on its own connection, with no snapshot newer than the loss.
-	nc, err := nats.Connect(e.NS.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js2, _ := jetstream.New(nc)
-	snaps, _ := e.JS.ObjectStore(e.Ctx, subjects.BucketSnapshots)
-	_ = snaps.Delete(e.Ctx, subjects.SnapshotName("acme", "acme-sales"))
-	_ = first // left running: its router status keeps the router connected
-	// TakeOver: the test plays an adapter restarted while the old one still
-	// writes the status.
-	second, err := router.Open(e.Ctx, js2, natstest.Logger(t), router.Config{Name: "second", TakeOver: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = second.Close(ctx)
-	}()
-	if seq, _, _ := second.Group("acme-sales"); seq != 45 {
-		t.Fatalf("restored at %d, want 45", seq)
-	}
-	if err := second.Sync(e.Ctx, "acme-sales", e.Queues["acme-sales"].Sessions()); err != nil {
-		t.Fatal(err)
-	}
-	if err := second.Flush(e.Ctx); err != nil {
-		t.Fatal(err)
-	}
+	renumberTail(t, e)
 	want := queueIDs(e.Queues["acme-sales"])
 	waitFor(t, "the client to hold the router's queue", func() bool {
 		select {
@@ -132,5 +91,53 @@ func TestGatewayLosingNATSMeansRouterDisconnected(t *testing.T) {
 	}
 	if err := c.Initialize(ctxT(t), "", "", false); faultType(err) != protocol.RouterDisconnectedFault {
 		t.Fatalf("initialize without NATS: %v", err)
+	}
+}
+
+// renumberTail loses the last five events of the stream (as after a power
+// failure) and has a new adapter restore the shorter history, reconcile
+// with the router and number its changes again from there.
+func renumberTail(t *testing.T, e *env) {
+	t.Helper()
+	// The tail is lost: the last five events vanish from the stream.
+	s, err := e.JS.Stream(e.Ctx, subjects.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := s.Info(e.Ctx)
+	for seq := info.State.LastSeq - 4; seq <= info.State.LastSeq; seq++ {
+		if err := s.DeleteMsg(e.Ctx, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A new adapter on its own connection, with no snapshot newer than the loss.
+	nc, err := nats.Connect(e.NS.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js2, _ := jetstream.New(nc)
+	snaps, _ := e.JS.ObjectStore(e.Ctx, subjects.BucketSnapshots)
+	_ = snaps.Delete(e.Ctx, subjects.SnapshotName("acme", "acme-sales"))
+	// The first adapter is left running: its router status keeps the router
+	// connected. TakeOver: the test plays an adapter restarted while the old
+	// one still writes the status.
+	second, err := router.Open(e.Ctx, js2, natstest.Logger(t), router.Config{Name: "second", TakeOver: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = second.Close(ctx)
+	})
+	if seq, _, _ := second.Group("acme-sales"); seq != 45 {
+		t.Fatalf("restored at %d, want 45", seq)
+	}
+	if err := second.Sync(e.Ctx, "acme-sales", e.Queues["acme-sales"].Sessions()); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Flush(e.Ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -223,3 +223,45 @@ func TestStatisticsFramesSurviveAHerd(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestQueueStatisticsAfterARebuild: when the view rebuilds (the stream
+// lost its tail and a new adapter numbered its changes again), the
+// figures sent afterwards are those counted from the stream's history as
+// it now is, at their Seq.
+func TestQueueStatisticsAfterARebuild(t *testing.T) {
+	e := newEnv(t)
+	ids := e.enqueue("acme-sales", 40)
+	_, url := e.gateway(bridge.Config{Statistics: statsCfg}, nil)
+	yes, no := true, false
+	c := initialized(t, url, false)
+	if _, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales", Statistics: &yes, Sessions: &no}); err != nil {
+		t.Fatal(err)
+	}
+	nextStats(t, c, false)
+	if m := next(t, c); m.Event != protocol.EventInitialDataComplete {
+		t.Fatalf("%+v", m)
+	}
+	for i := range 10 { // one message each
+		e.Apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: ids[i], Cause: queue.CauseSessionAllocatedToAgent})
+		if err := e.Adapter.Flush(e.Ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var m protocol.Message
+	for m.Seq < 50 {
+		m = nextStats(t, c, false)
+	}
+	renumberTail(t, e)
+	// The router's queue now: 30 waiting (the new adapter's sync restored
+	// what the lost events had removed, then removed it again).
+	for {
+		m = nextStats(t, c, false)
+		want := counted(t, e, "acme-sales", m.Seq)
+		if reflect.DeepEqual(*m.Statistics, want) && m.Waiting == e.Queues["acme-sales"].Len() {
+			break
+		}
+		if m.Seq > 60 {
+			t.Fatalf("after the rebuild, at Seq %d:\n got %+v\nwant %+v", m.Seq, m.Statistics, want)
+		}
+	}
+}
