@@ -86,19 +86,35 @@ func (v *view) load() error {
 	if err != nil && !errors.Is(err, subjects.ErrGap) {
 		return err
 	}
-	k, kerr := v.recallWindow(st)
-	if kerr != nil {
-		return kerr
+	var k *stats.Keeper
+	if v.statsOn.Load() { // statistics only for views that were asked for them
+		var kerr error
+		if k, kerr = v.recallWindow(v.ctx, st.Queue.Sessions(), st.Seq, st.StreamSeq); kerr != nil {
+			return kerr
+		}
 	}
-	v.install(st, k, err)
+	if !v.install(st, k, err) {
+		return errStatsWanted
+	}
 	return err
 }
 
+// errStatsWanted: statistics were asked for while the view loaded
+// without them; it loads again.
+var errStatsWanted = errors.New("statistics asked for while the view loaded: loading again")
+
 // install takes a loaded state: the first time as it is, later as the
 // difference from what the subscribers hold; then live events apply again.
-func (v *view) install(st subjects.GroupState, k *stats.Keeper, loadErr error) {
+// It installs nothing (false) when statistics were asked for since the
+// state was read without them.
+func (v *view) install(st subjects.GroupState, k *stats.Keeper, loadErr error) bool {
 	v.mu.Lock()
+	if k == nil && v.statsOn.Load() {
+		v.mu.Unlock()
+		return false
+	}
 	v.keeper = k
+	v.installs++
 	if v.q == nil {
 		v.q, v.seq, v.streamSeq = st.Queue, st.Seq, st.StreamSeq
 		v.cur.seq = st.Seq
@@ -114,6 +130,7 @@ func (v *view) install(st subjects.GroupState, k *stats.Keeper, loadErr error) {
 	v.misses = 0
 	v.mu.Unlock()
 	v.unpause(nil)
+	return true
 }
 
 // rebuild moves the view to a state loaded anew, sending subscribers the

@@ -1,11 +1,13 @@
 package bridge
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/sisbridge/sisbridge/protocol"
+	"github.com/sisbridge/sisbridge/queue"
 	"github.com/sisbridge/sisbridge/stats"
 	"github.com/sisbridge/sisbridge/subjects"
 )
@@ -27,23 +29,24 @@ const statsEvery = time.Second
 // between the adapter's clock and the NATS server's.
 const readbackMargin = time.Minute
 
-// recallWindow builds the statistics of a loaded state: the events of the
-// window before its last one are read back and recalled, then the queue
-// is seeded. The read-back starts a window before the last event by the
-// wall clock, longer when the router's clock runs slower than it (its
-// rate as the router status says now; a rate that changed within the
-// window, as when a simulator restarts at another speed, makes the
-// figures of that window inexact).
-func (v *view) recallWindow(st subjects.GroupState) (*stats.Keeper, error) {
+// recallWindow builds the statistics of a state (the queue's sessions at
+// seq, whose last event is at stream sequence streamSeq): the events of
+// the window before it are read back and recalled, then the queue is
+// seeded. The read-back starts a window before the last event by the wall
+// clock, longer when the router's clock runs slower than it (its rate as
+// the router status says now; a rate that changed within the window, as
+// when a simulator restarts at another speed, makes the figures of that
+// window inexact).
+func (v *view) recallWindow(ctx context.Context, sessions []queue.Session, seq, streamSeq uint64) (*stats.Keeper, error) {
 	cfg := v.hub.srv.cfg.Statistics
 	k := stats.New(cfg)
-	if st.StreamSeq == 0 {
-		k.Seed(st.Queue.Sessions())
+	if streamSeq == 0 {
+		k.Seed(sessions)
 		return k, nil
 	}
 	subject := subjects.Events(v.group.TenantID, v.group.ServiceGroupID)
 	var lastTime time.Time
-	if err := v.hub.srv.hist.Walk(v.ctx, subject, st.StreamSeq, st.StreamSeq, func(e *subjects.Event, _ uint64) error {
+	if err := v.hub.srv.hist.Walk(ctx, subject, streamSeq, streamSeq, func(e *subjects.Event, _ uint64) error {
 		lastTime = e.Time
 		return nil
 	}); err != nil {
@@ -56,26 +59,85 @@ func (v *view) recallWindow(st subjects.GroupState) (*stats.Keeper, error) {
 			rate = 1
 		}
 		back := time.Duration(float64(cfg.Window)/min(rate, 1)) + readbackMargin
-		seq, found, err := v.hub.srv.hist.SeqAt(v.ctx, subject, lastTime.Add(-back))
+		at, found, err := v.hub.srv.hist.SeqAt(ctx, subject, lastTime.Add(-back))
 		if err != nil {
 			return nil, fmt.Errorf("statistics of %s: %w", v.group.ServiceGroupID, err)
 		}
 		if found {
-			from = seq
+			from = at
 		}
 	}
-	err := v.hub.srv.hist.Walk(v.ctx, subject, from, st.StreamSeq, func(e *subjects.Event, _ uint64) error {
-		if e.Seq > st.Seq {
-			return nil
+	err := v.hub.srv.hist.Walk(ctx, subject, from, streamSeq, func(e *subjects.Event, _ uint64) error {
+		if e.Seq <= seq {
+			k.Recall(e.RouterAt(), e.Change)
 		}
-		k.Recall(e.RouterAt(), e.Change)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("statistics of %s: %w", v.group.ServiceGroupID, err)
 	}
-	k.Seed(st.Queue.Sessions())
+	k.Seed(sessions)
 	return k, nil
+}
+
+// ensureStats makes the view keep statistics, the first time a subscriber
+// asks for them: built from the view's state as it is, then brought up to
+// the changes the view applied meanwhile (read from the stream), and
+// installed once it has caught up. Views nobody asks statistics of never
+// read their window back.
+func (v *view) ensureStats(ctx context.Context) error {
+	v.statsBuild.Lock()
+	defer v.statsBuild.Unlock()
+	v.statsOn.Store(true) // every later load builds them too
+	for range 5 {
+		v.mu.Lock()
+		if v.keeper != nil {
+			v.mu.Unlock()
+			return nil
+		}
+		sessions, seq, streamSeq, installs := v.q.Sessions(), v.seq, v.streamSeq, v.installs
+		v.mu.Unlock()
+		k, err := v.recallWindow(ctx, sessions, seq, streamSeq)
+		if err != nil {
+			return err
+		}
+		if done, err := v.catchUpStats(ctx, k, seq, streamSeq, installs); done || err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("statistics of %s: the view was loaded anew five times while they were built", v.group.ServiceGroupID)
+}
+
+// catchUpStats applies to k the group's events after seq (at streamSeq)
+// that the view applied meanwhile, and installs k once it is where the
+// view is. It gives up (false) when the view was loaded anew meanwhile.
+func (v *view) catchUpStats(ctx context.Context, k *stats.Keeper, seq, streamSeq uint64, installs int) (bool, error) {
+	subject := subjects.Events(v.group.TenantID, v.group.ServiceGroupID)
+	for {
+		v.mu.Lock()
+		switch {
+		case v.installs != installs:
+			v.mu.Unlock()
+			return false, nil
+		case v.streamSeq == streamSeq:
+			v.keeper = k
+			v.mu.Unlock()
+			return true, nil
+		}
+		to := v.streamSeq
+		v.mu.Unlock()
+		err := v.hub.srv.hist.Walk(ctx, subject, streamSeq+1, to, func(e *subjects.Event, _ uint64) error {
+			if e.Seq == seq+1 {
+				k.Apply(e.RouterAt(), e.Change)
+				seq = e.Seq
+			}
+			return nil
+		})
+		if err != nil {
+			return false, fmt.Errorf("statistics of %s: %w", v.group.ServiceGroupID, err)
+		}
+		streamSeq = to
+	}
 }
 
 // keep feeds one applied event to the statistics; v.mu is held.

@@ -1,6 +1,7 @@
 package bridge_test
 
 import (
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -264,4 +265,50 @@ func TestQueueStatisticsAfterARebuild(t *testing.T) {
 			t.Fatalf("after the rebuild, at Seq %d:\n got %+v\nwant %+v", m.Seq, m.Statistics, want)
 		}
 	}
+}
+
+// TestStatisticsJoinABusyView: a view followed for sessions only keeps no
+// statistics (it reads no window back); the first subscriber asking for
+// them has them built from the view as it is while changes keep coming,
+// and its figures are the count at their Seq.
+func TestStatisticsJoinABusyView(t *testing.T) {
+	e := newEnv(t)
+	ids := e.enqueue("acme-sales", 20)
+	_, url := e.gateway(bridge.Config{Statistics: statsCfg}, nil)
+	plain := initialized(t, url, false)
+	if _, err := plain.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales"}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // the router goes on: an allocation every 20 ms
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if i < len(ids) {
+				if err := e.Adapter.Apply(e.Ctx, "acme-sales", queue.Change{Op: queue.OpRemove, CallID: ids[i], Cause: queue.CauseSessionAllocatedToAgent}); err != nil {
+					t.Errorf("allocate %s: %v", ids[i], err)
+					return
+				}
+			}
+		}
+	}()
+	yes, no := true, false
+	for i := range 5 {
+		c := initialized(t, url, false)
+		if _, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales", Statistics: &yes, Sessions: &no}); err != nil {
+			t.Fatal(err)
+		}
+		m := nextStats(t, c, false)
+		if err := e.Adapter.Flush(e.Ctx); err != nil {
+			t.Fatal(err)
+		}
+		sameFigures(t, fmt.Sprintf("subscriber %d", i), m, counted(t, e, "acme-sales", m.Seq))
+	}
+	close(stop)
+	<-done
 }

@@ -65,6 +65,11 @@ func (s *session) subscribe(l *login, req *protocol.Request) *protocol.Fault {
 	ctx, cancel := context.WithTimeout(l.ctx, s.srv.cfg.SubscribeTimeout)
 	defer cancel()
 	v, err := s.srv.hub.acquire(ctx, g)
+	if err == nil && wantsOf(l, req).stats {
+		if err = v.ensureStats(ctx); err != nil {
+			v.release()
+		}
+	}
 	if err != nil {
 		if l.ctx.Err() != nil {
 			return errEnded

@@ -39,12 +39,16 @@ type view struct {
 	subs      []*sub
 	kinds     [2][2]int // subscribers by format and by position updates
 	d         deriver
-	cur       *version  // the queue as it is now, for initial data
-	loadErr   error     // why the view does not follow, while it does not
-	broken    time.Time // since when it does not follow (zero while it does)
-	misses    int       // repairs in a row that did not close a gap
-	keeper    *stats.Keeper
+	cur       *version      // the queue as it is now, for initial data
+	loadErr   error         // why the view does not follow, while it does not
+	broken    time.Time     // since when it does not follow (zero while it does)
+	misses    int           // repairs in a row that did not close a gap
+	keeper    *stats.Keeper // nil until a subscriber asks for statistics
 	st        statsState
+	installs  int // loads installed: a statistics build restarts after one
+
+	statsOn    atomic.Bool // statistics asked for once: every load builds them
+	statsBuild sync.Mutex  // one statistics build at a time
 
 	pmu     sync.Mutex // guards the state below
 	pending []event    // events received, not yet applied
@@ -215,8 +219,9 @@ func (v *view) subscribe(t *transport, gen uint64, w wants) (*sub, initial) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	positions := w.positions
-	s := &sub{t: t, gen: gen, view: v, positions: positions, idx: len(v.subs), holding: true, sessions: w.sessions, stats: w.stats}
-	if w.stats {
+	withStats := w.stats && v.keeper != nil // ensureStats made the keeper first
+	s := &sub{t: t, gen: gen, view: v, positions: positions, idx: len(v.subs), holding: true, sessions: w.sessions, stats: withStats}
+	if withStats {
 		v.st.subs++
 		s.statsSent = time.Now()
 		s.initialStats = v.statsFrame(t.format)
