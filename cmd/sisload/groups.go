@@ -19,6 +19,7 @@ type groupsOpts struct {
 	deadline, idle, probe  time.Duration
 	timeout                time.Duration
 	logLevel, jsonFile     string
+	statistics             bool
 }
 
 // register declares the flags.
@@ -29,6 +30,7 @@ func (o *groupsOpts) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.clients, "clients", 1, "connections sharing the Subscribes (group i goes to client i mod clients)")
 	fs.IntVar(&o.window, "window", 64, "Subscribes in flight per connection (the gateway answers a connection's requests in order)")
 	fs.StringVar(&o.format, "format", "json", "subprotocol: json or msgpack")
+	fs.BoolVar(&o.statistics, "statistics", false, "each Subscribe asks for QueueStatistics too (every view then keeps statistics)")
 	fs.DurationVar(&o.deadline, "deadline", 120*time.Second, "bound on subscribing, from the first Subscribe")
 	fs.DurationVar(&o.idle, "idle", 20*time.Second, "idle window measured before subscribing (baseline) and after")
 	fs.DurationVar(&o.probe, "live-check", 10*time.Second, "after the idle window, wait this long for one enqueue in each group with InitialDataComplete to reach the client (0: no check)")
@@ -183,7 +185,7 @@ func subscribePhase(ctx context.Context, r *groupsResult, gc *groupsClients, gw 
 	sctx, cancel := context.WithTimeout(ctx, o.deadline)
 	defer cancel()
 	start := time.Now()
-	gc.subscribeAll(sctx, o.window)
+	gc.subscribeAll(sctx, o.window, o.statistics)
 	t := gc.t
 	done := func() bool {
 		answered := t.replies.Load() == int64(o.groups) && t.completed.Load() >= t.succeeded.Load()

@@ -168,9 +168,10 @@ func (gc *groupsClients) wait(c *client.Client) {
 	gc.t.closed.Add(1)
 }
 
-// subscribeAll sends every client's Subscribes, window of them in flight
-// per client, until they are all answered or ctx ends; it returns at once.
-func (gc *groupsClients) subscribeAll(ctx context.Context, window int) {
+// subscribeAll sends every client's Subscribes (asking for statistics
+// too when statistics), window of them in flight per client, until they
+// are all answered or ctx ends; it returns at once.
+func (gc *groupsClients) subscribeAll(ctx context.Context, window int, statistics bool) {
 	now := time.Now()
 	gc.t.start.Store(&now)
 	gc.t.counting.Store(true)
@@ -187,7 +188,11 @@ func (gc *groupsClients) subscribeAll(ctx context.Context, window int) {
 						return
 					}
 					gc.t.sent.Add(1)
-					res, err := c.Subscribe(ctx, protocol.Request{ServiceGroupID: share[k]})
+					req := protocol.Request{ServiceGroupID: share[k]}
+					if statistics {
+						req.Statistics = &statistics
+					}
+					res, err := c.Subscribe(ctx, req)
 					gc.t.count(res, err)
 				}
 			}()
