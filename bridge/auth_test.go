@@ -27,13 +27,7 @@ func TestAuthentication(t *testing.T) {
 	if err := store.Add(e.Ctx, "agent", "agent password", nil); err != nil {
 		t.Fatal(err)
 	}
-	nc, js := natstest.Connect(t, e.NS)
-	srv, err := bridge.New(e.Ctx, natstest.Logger(t), bridge.Config{Auth: true}, bridge.Deps{Conn: nc, JetStream: js, Users: store, Seats: &countingSeats{max: 10}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, base := serve(t, srv)
-	waitFor(t, "the router", srv.RouterConnected)
+	_, url, base := authGateway(t, e, store)
 	c := dial(t, url, protocol.JSON)
 	ctx := ctxT(t)
 	for _, cred := range [][2]string{{"", ""}, {"admin@example.com", "wrong"}, {"agent", "agent password"}, {"nobody", "x"}} {
@@ -101,6 +95,20 @@ func serve(t *testing.T, srv *bridge.Server) (string, string) {
 	t.Helper()
 	hs := newHTTPServer(t, srv)
 	return "ws" + strings.TrimPrefix(hs, "http") + protocol.Path, hs
+}
+
+// authGateway serves a gateway that signs clients in against store, the
+// router connected; it returns it, its WebSocket URL and its HTTP base.
+func authGateway(t *testing.T, e *env, store *users.Store) (srv *bridge.Server, url, base string) {
+	t.Helper()
+	nc, js := natstest.Connect(t, e.NS)
+	srv, err := bridge.New(e.Ctx, natstest.Logger(t), bridge.Config{Auth: true}, bridge.Deps{Conn: nc, JetStream: js, Users: store, Seats: &countingSeats{max: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, base = serve(t, srv)
+	waitFor(t, "the router", srv.RouterConnected)
+	return srv, url, base
 }
 
 // userStore opens the bus's user store.
@@ -197,15 +205,9 @@ func TestSessionEndsOnABadSignIn(t *testing.T) {
 	if err := store.Add(e.Ctx, "ann", "ann's password", []string{users.RoleHostAdministrator}); err != nil {
 		t.Fatal(err)
 	}
-	nc, js := natstest.Connect(t, e.NS)
-	srv, err := bridge.New(e.Ctx, natstest.Logger(t), bridge.Config{Auth: true}, bridge.Deps{Conn: nc, JetStream: js, Users: store, Seats: &countingSeats{max: 10}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, _ := serve(t, srv)
-	waitFor(t, "the router", srv.RouterConnected)
+	srv, url, _ := authGateway(t, e, store)
 	ctx := ctxT(t) // far longer than the session's retries would take to give up on their own
-	_, err = client.Connect(ctx, client.SessionConfig{URL: url, LogonID: "ann", Password: "wrong"})
+	_, err := client.Connect(ctx, client.SessionConfig{URL: url, LogonID: "ann", Password: "wrong"})
 	if faultType(err) != protocol.InvalidUserFault {
 		t.Fatalf("Connect with a wrong password: %v, want the InvalidUserFault", err)
 	}

@@ -84,11 +84,25 @@ func (v *view) recallWindow(ctx context.Context, sessions []queue.Session, seq, 
 // asks for them: built from the view's state as it is, then brought up to
 // the changes the view applied meanwhile (read from the stream), and
 // installed once it has caught up. Views nobody asks statistics of never
-// read their window back.
+// read their window back; those that are read back take a turn among the
+// view loads (--load-concurrency), so a flood of first statistics
+// subscriptions reads no more history at once than loads do.
 func (v *view) ensureStats(ctx context.Context) error {
 	v.statsBuild.Lock()
 	defer v.statsBuild.Unlock()
 	v.statsOn.Store(true) // every later load builds them too
+	v.mu.Lock()
+	kept := v.keeper != nil
+	v.mu.Unlock()
+	if kept {
+		return nil
+	}
+	// A read of history like a load's: --load-concurrency bounds them all.
+	release, err := v.hub.loads.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	for range 5 {
 		v.mu.Lock()
 		if v.keeper != nil {

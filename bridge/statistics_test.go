@@ -59,6 +59,26 @@ func nextStats(t *testing.T, c *client.Client, sessions bool) protocol.Message {
 	}
 }
 
+// statsOnly is a client subscribed to group for statistics alone, and its
+// first QueueStatistics.
+func statsOnly(t *testing.T, url, group string) (*client.Client, protocol.Message) {
+	t.Helper()
+	yes, no := true, false
+	c := initialized(t, url, false)
+	if _, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: group, Statistics: &yes, Sessions: &no}); err != nil {
+		t.Fatal(err)
+	}
+	return c, nextStats(t, c, false)
+}
+
+// completed fails unless c's next event is InitialDataComplete.
+func completed(t *testing.T, c *client.Client) {
+	t.Helper()
+	if m := next(t, c); m.Event != protocol.EventInitialDataComplete {
+		t.Fatalf("want InitialDataComplete, got %+v", m)
+	}
+}
+
 // sameFigures fails unless a QueueStatistics holds the counted figures.
 func sameFigures(t *testing.T, what string, m protocol.Message, want protocol.Statistics) {
 	t.Helper()
@@ -111,14 +131,9 @@ func TestQueueStatistics(t *testing.T) {
 		t.Fatalf("initial figures %+v", first.Statistics)
 	}
 
-	only := initialized(t, url, false)
-	if _, err := only.Subscribe(ctx, protocol.Request{ServiceGroupID: "acme-sales", Statistics: &yes, Sessions: &no}); err != nil {
-		t.Fatal(err)
-	}
-	sameFigures(t, "statistics only, initial", nextStats(t, only, false), counted(t, e, "acme-sales", first.Seq))
-	if m := next(t, only); m.Event != protocol.EventInitialDataComplete {
-		t.Fatalf("statistics only: after the figures %+v", m)
-	}
+	only, initial := statsOnly(t, url, "acme-sales")
+	sameFigures(t, "statistics only, initial", initial, counted(t, e, "acme-sales", first.Seq))
+	completed(t, only)
 
 	e.Apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: "sc", Cause: queue.CauseSessionAllocatedToAgent})
 	for _, c := range []*client.Client{both, only} {
@@ -130,11 +145,7 @@ func TestQueueStatistics(t *testing.T) {
 	}
 
 	_, later := e.gateway(bridge.Config{Statistics: statsCfg}, nil)
-	fresh := initialized(t, later, false)
-	if _, err := fresh.Subscribe(ctx, protocol.Request{ServiceGroupID: "acme-sales", Statistics: &yes, Sessions: &no}); err != nil {
-		t.Fatal(err)
-	}
-	m := nextStats(t, fresh, false)
+	_, m := statsOnly(t, later, "acme-sales")
 	sameFigures(t, "a gateway started later", m, counted(t, e, "acme-sales", m.Seq))
 }
 
@@ -145,15 +156,8 @@ func TestQueueStatistics(t *testing.T) {
 func TestQueueStatisticsAtMostOnceASecond(t *testing.T) {
 	e := newEnv(t)
 	_, url := e.gateway(bridge.Config{Statistics: statsCfg}, nil)
-	yes, no := true, false
-	c := initialized(t, url, false)
-	if _, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales", Statistics: &yes, Sessions: &no}); err != nil {
-		t.Fatal(err)
-	}
-	nextStats(t, c, false)
-	if m := next(t, c); m.Event != protocol.EventInitialDataComplete {
-		t.Fatalf("%+v", m)
-	}
+	c, _ := statsOnly(t, url, "acme-sales")
+	completed(t, c)
 	start := time.Now()
 	ids := e.enqueue("acme-sales", 1)
 	for time.Since(start) < 2500*time.Millisecond { // a change every 50 ms for 2.5 s
@@ -233,15 +237,8 @@ func TestQueueStatisticsAfterARebuild(t *testing.T) {
 	e := newEnv(t)
 	ids := e.enqueue("acme-sales", 40)
 	_, url := e.gateway(bridge.Config{Statistics: statsCfg}, nil)
-	yes, no := true, false
-	c := initialized(t, url, false)
-	if _, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales", Statistics: &yes, Sessions: &no}); err != nil {
-		t.Fatal(err)
-	}
-	nextStats(t, c, false)
-	if m := next(t, c); m.Event != protocol.EventInitialDataComplete {
-		t.Fatalf("%+v", m)
-	}
+	c, _ := statsOnly(t, url, "acme-sales")
+	completed(t, c)
 	for i := range 10 { // one message each
 		e.Apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: ids[i], Cause: queue.CauseSessionAllocatedToAgent})
 		if err := e.Adapter.Flush(e.Ctx); err != nil {
@@ -297,13 +294,8 @@ func TestStatisticsJoinABusyView(t *testing.T) {
 			}
 		}
 	}()
-	yes, no := true, false
 	for i := range 5 {
-		c := initialized(t, url, false)
-		if _, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales", Statistics: &yes, Sessions: &no}); err != nil {
-			t.Fatal(err)
-		}
-		m := nextStats(t, c, false)
+		_, m := statsOnly(t, url, "acme-sales")
 		if err := e.Adapter.Flush(e.Ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/sisbridge/sisbridge/queue"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -61,39 +60,12 @@ func encodeBatch(enc *msgpack.Encoder, events []Event) error {
 	return nil
 }
 
-// encodeChange writes one change of a batch: op c p at [rt], then s
-// (enqueue) or rc [m te] (move, remove).
+// encodeChange writes one change of a batch: op, then the fields an
+// event has too (encodeChangeFields).
 func encodeChange(enc *msgpack.Encoder, e *Event) error {
-	c := &e.Change
-	n := 5
-	if !e.RouterTime.IsZero() {
-		n++
-	}
-	removed := c.Op == queue.OpRemove && !c.Session.TimeEnteredQueue.IsZero()
-	if removed {
-		n += 2
-	}
-	_ = enc.EncodeMapLen(n)
-	kv(enc, "op", uint64(c.Op))
-	kvs(enc, "c", c.CallID)
-	kv(enc, "p", uint64(c.Position))
-	_ = enc.EncodeString("at")
-	_ = enc.EncodeTime(e.Time)
-	if !e.RouterTime.IsZero() {
-		_ = enc.EncodeString("rt")
-		_ = enc.EncodeTime(e.RouterTime)
-	}
-	if c.Op == queue.OpEnqueue {
-		_ = enc.EncodeString("s")
-		return encodeSession(enc, &c.Session, false)
-	}
-	kv(enc, "rc", uint64(c.Cause))
-	if removed {
-		kv(enc, "m", uint64(c.Session.MediaType))
-		_ = enc.EncodeString("te")
-		return enc.EncodeTime(c.Session.TimeEnteredQueue)
-	}
-	return nil
+	_ = enc.EncodeMapLen(1 + changeKeys(e))
+	kv(enc, "op", uint64(e.Change.Op))
+	return encodeChangeFields(enc, e)
 }
 
 // DecodeEvents decodes a message of a group's subject into its changes, in

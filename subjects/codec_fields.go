@@ -7,41 +7,56 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// Event keys: v t g q at [rt] ep op c p, then s (enqueue) or rc [m te]
-// (move, remove).
+// Event keys: v t g q ep op, then the change's (encodeChangeFields).
 func encodeEvent(enc *msgpack.Encoder, e *Event) error {
 	c := &e.Change
-	n := 10
-	if !e.RouterTime.IsZero() {
-		n++
-	}
-	removed := c.Op == queue.OpRemove && !c.Session.TimeEnteredQueue.IsZero()
-	if removed {
-		n += 2
-	}
-	if err := enc.EncodeMapLen(n); err != nil {
+	if err := enc.EncodeMapLen(6 + changeKeys(e)); err != nil {
 		return err
 	}
 	kv(enc, "v", SchemaVersion)
 	kvs(enc, "t", e.Tenant)
 	kvs(enc, "g", e.Group)
 	kv(enc, "q", e.Seq)
+	kv(enc, "ep", e.Epoch)
+	kv(enc, "op", uint64(c.Op))
+	return encodeChangeFields(enc, e)
+}
+
+// changeKeys is how many keys encodeChangeFields writes for e.
+func changeKeys(e *Event) int {
+	n := 4 // c p at, s or rc
+	if !e.RouterTime.IsZero() {
+		n++
+	}
+	if removedWith(&e.Change) {
+		n += 2
+	}
+	return n
+}
+
+// removedWith says a removal carries its session's m and te.
+func removedWith(c *queue.Change) bool {
+	return c.Op == queue.OpRemove && !c.Session.TimeEnteredQueue.IsZero()
+}
+
+// encodeChangeFields writes the keys of a change that an event and a
+// batch's change share: c p at [rt], then s (enqueue) or rc [m te].
+func encodeChangeFields(enc *msgpack.Encoder, e *Event) error {
+	c := &e.Change
+	kvs(enc, "c", c.CallID)
+	kv(enc, "p", uint64(c.Position))
 	_ = enc.EncodeString("at")
 	_ = enc.EncodeTime(e.Time)
 	if !e.RouterTime.IsZero() {
 		_ = enc.EncodeString("rt")
 		_ = enc.EncodeTime(e.RouterTime)
 	}
-	kv(enc, "ep", e.Epoch)
-	kv(enc, "op", uint64(c.Op))
-	kvs(enc, "c", c.CallID)
-	kv(enc, "p", uint64(c.Position))
 	if c.Op == queue.OpEnqueue {
 		_ = enc.EncodeString("s")
 		return encodeSession(enc, &c.Session, false)
 	}
 	kv(enc, "rc", uint64(c.Cause))
-	if removed {
+	if removedWith(c) {
 		kv(enc, "m", uint64(c.Session.MediaType))
 		_ = enc.EncodeString("te")
 		return enc.EncodeTime(c.Session.TimeEnteredQueue)

@@ -10,17 +10,17 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/sisbridge/sisbridge/internal/embednats"
+	"github.com/sisbridge/sisbridge/internal/process"
 )
 
 // freeAddr returns a loopback address nothing listens on now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := process.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // TestClusterRoutesNeedTheSecret: a node's route port lets in only routes

@@ -7,7 +7,6 @@ import (
 
 	"github.com/sisbridge/sisbridge/queue"
 	"github.com/sisbridge/sisbridge/router/sim"
-	"github.com/sisbridge/sisbridge/stats"
 )
 
 // estimateErrors runs the simulator for hours of simulated time from
@@ -20,29 +19,28 @@ func estimateErrors(tb testing.TB, seed uint64, hours int) (method, naive []floa
 	tb.Helper()
 	s := newSim(tb, sim.Config{Seed: seed, MaxChanges: 10000})
 	r := newRecorder()
-	keepers := map[string]*stats.Keeper{}
-	type foretold struct{ method, naive time.Duration }
+	ks := keepers{}
+	type foretold struct {
+		method, naive time.Duration
+		entered       time.Time
+	}
 	pending := map[string]foretold{} // group/CallID → what was foretold
 	from := start.Add(2 * time.Hour)
 	end := from.Add(time.Duration(hours) * time.Hour)
 	r.onApply = func(_ *recorder, group string, c queue.Change) {
 		now := s.Now()
-		k := keepers[group]
-		if k == nil {
-			k = stats.New(stats.Config{})
-			keepers[group] = k
-		}
+		k := ks.of(group)
 		key := group + "/" + c.CallID
 		switch c.Op {
 		case queue.OpEnqueue:
 			if f := k.Figures(); now.After(from) && f.EstimateKnown && f.Allocated > 0 {
-				pending[key] = foretold{f.EstimatedWait, f.AverageWaitAllocated}
+				pending[key] = foretold{f.EstimatedWait, f.AverageWaitAllocated, c.Session.TimeEnteredQueue}
 			}
 		case queue.OpRemove:
 			if p, ok := pending[key]; ok {
 				delete(pending, key)
 				if c.Cause == queue.CauseSessionAllocatedToAgent {
-					wait := now.Sub(sessionEntered(k, r, group, c.CallID))
+					wait := now.Sub(p.entered)
 					method = append(method, (p.method - wait).Abs().Seconds())
 					naive = append(naive, (p.naive - wait).Abs().Seconds())
 				}
@@ -57,18 +55,6 @@ func estimateErrors(tb testing.TB, seed uint64, hours int) (method, naive []floa
 		run(tb, s, r)
 	}
 	return method, naive
-}
-
-// sessionEntered is when a queued session entered the queue.
-func sessionEntered(_ *stats.Keeper, r *recorder, group, callID string) time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, c := range slices.Backward(r.calls) {
-		if c.Kind == "apply" && c.Group == group && c.Change.Op == queue.OpEnqueue && c.Change.CallID == callID {
-			return c.Change.Session.TimeEnteredQueue
-		}
-	}
-	return time.Time{}
 }
 
 // quantile returns the q-quantile of xs (sorted in place).

@@ -19,7 +19,7 @@ import (
 func TestServiceLevelsOfANormalDay(t *testing.T) {
 	s := newSim(t, sim.Config{Seed: 11, MaxChanges: 10000})
 	r := newRecorder()
-	keepers := map[string]*stats.Keeper{}
+	ks := keepers{}
 	removed := map[queue.RemoveCause]int{}
 	media := map[queue.MediaType]int{}
 	var samples []float64
@@ -27,11 +27,7 @@ func TestServiceLevelsOfANormalDay(t *testing.T) {
 	end := start.Add(12 * time.Hour) // 18:00
 	r.onApply = func(_ *recorder, group string, c queue.Change) {
 		now := s.Now()
-		k := keepers[group]
-		if k == nil {
-			k = stats.New(stats.Config{})
-			keepers[group] = k
-		}
+		k := ks.of(group)
 		k.Apply(now, c)
 		if c.Op == queue.OpRemove {
 			removed[c.Cause]++
@@ -42,7 +38,7 @@ func TestServiceLevelsOfANormalDay(t *testing.T) {
 			return
 		}
 		next = next.Add(30 * time.Minute) // a sample of every group each half hour
-		for _, k := range keepers {
+		for _, k := range ks {
 			if f := k.Figures(); f.ServiceLevelBase >= 20 {
 				samples = append(samples, f.ServiceLevel)
 			}
@@ -80,4 +76,17 @@ func TestServiceLevelsOfANormalDay(t *testing.T) {
 			t.Errorf("no %s session in ten busy hours", m)
 		}
 	}
+}
+
+// keepers are the statistics of each group, with the default settings.
+type keepers map[string]*stats.Keeper
+
+// of returns group's, made on first use.
+func (ks keepers) of(group string) *stats.Keeper {
+	k := ks[group]
+	if k == nil {
+		k = stats.New(stats.Config{})
+		ks[group] = k
+	}
+	return k
 }
