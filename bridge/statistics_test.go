@@ -304,3 +304,26 @@ func TestStatisticsJoinABusyView(t *testing.T) {
 	close(stop)
 	<-done
 }
+
+// TestStatisticsOnlyIgnoresResume: a statistics-only Subscribe carrying
+// ResumeFromSeq resumes nothing (there are no sessions to resume): it
+// answers Resumed false and sends the figures, then InitialDataComplete,
+// and no SessionsUpdated.
+func TestStatisticsOnlyIgnoresResume(t *testing.T) {
+	e := newEnv(t)
+	e.enqueue("acme-sales", 5)
+	_, url := e.gateway(bridge.Config{Statistics: statsCfg}, nil)
+	yes, no := true, false
+	from := uint64(2)
+	c := initialized(t, url, false)
+	res, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales", Statistics: &yes, Sessions: &no, ResumeFromSeq: &from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumed == nil || *res.Resumed {
+		t.Fatalf("Resumed %v, want false", res.Resumed)
+	}
+	m := nextStats(t, c, false) // fails on a SessionsUpdated
+	sameFigures(t, "statistics only, resume asked", m, counted(t, e, "acme-sales", m.Seq))
+	completed(t, c)
+}
