@@ -206,8 +206,13 @@ func TestRouterDisconnectAndReturn(t *testing.T) {
 		t.Fatalf("got %+v", ev)
 	}
 	waitFor(t, "the seat freed", func() bool { return seats.inUse() == 0 })
-	if err := c.Initialize(ctx, "", "", false); faultType(err) != protocol.RouterDisconnectedFault {
+	err := c.Initialize(ctx, "", "", false)
+	if faultType(err) != protocol.RouterDisconnectedFault {
 		t.Fatalf("initialize while down: %v", err)
+	}
+	// the fault says why and since when: a wallboard shows it where its queues were
+	if msg := err.Error(); !strings.Contains(msg, "test cut the link") || !strings.Contains(msg, "(since 20") {
+		t.Errorf("initialize while down says %q, want the adapter's reason and since when", msg)
 	}
 	if err := c.Heartbeat(ctx); faultType(err) != protocol.InvalidRequestFault {
 		t.Fatalf("heartbeat without a session: %v", err)

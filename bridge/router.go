@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/subjects"
 )
 
@@ -174,6 +175,29 @@ func (r *routerWatch) clock(now time.Time) (time.Time, float64) {
 		return now.UTC(), 1
 	}
 	return r.status.RouterTime(now).UTC(), r.status.Clock.Rate
+}
+
+// downFault is the RouterDisconnectedFault of a request made while the
+// router is down: it says why (the adapter's reason, or how long no status
+// came) and since when, for a client to show where its queues were.
+func (r *routerWatch) downFault() *protocol.Fault {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case !r.known:
+		return protocol.Faultf(protocol.RouterDisconnectedFault, "the router is not connected: no router status yet")
+	case time.Since(r.lastSeen) > r.srv.cfg.StatusTimeout:
+		return protocol.Faultf(protocol.RouterDisconnectedFault, "the router is not connected: no router status since %s",
+			r.lastSeen.UTC().Format(time.RFC3339))
+	case r.srv.nc.Status() != nats.CONNECTED:
+		return protocol.Faultf(protocol.RouterDisconnectedFault, "the router is not connected: the gateway lost the bus")
+	}
+	reason := r.status.Reason
+	if reason == "" {
+		reason = "no reason given"
+	}
+	return protocol.Faultf(protocol.RouterDisconnectedFault, "the router is not connected: %s (since %s)",
+		reason, r.status.Since.UTC().Format(time.RFC3339))
 }
 
 func (r *routerWatch) connected() bool {

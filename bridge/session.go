@@ -163,7 +163,7 @@ func (s *session) initialize(req *protocol.Request) *protocol.Fault {
 		return protocol.Faultf(protocol.InvalidUserFault, "not a host administrator, or wrong password")
 	}
 	if !s.srv.router.connected() {
-		return protocol.Faultf(protocol.RouterDisconnectedFault, "the router is not connected")
+		return s.srv.router.downFault()
 	}
 	id := fmt.Sprintf("%s-%d", s.srv.router.instance, s.srv.nextID.Add(1))
 	release, err := s.srv.seats.Acquire(ctx, id)

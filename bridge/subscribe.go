@@ -45,7 +45,7 @@ func (s *session) subscribe(l *login, req *protocol.Request) *protocol.Fault {
 		return protocol.Faultf(protocol.InvalidRequestFault, "Sessions false without Statistics true asks for nothing")
 	}
 	if !s.srv.router.connected() {
-		return protocol.Faultf(protocol.RouterDisconnectedFault, "the router is not connected")
+		return s.srv.router.downFault()
 	}
 	g, fault := s.resolve(req)
 	if fault != nil {
