@@ -19,6 +19,7 @@ import (
 	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/queue"
 	"github.com/sisbridge/sisbridge/router"
+	"github.com/sisbridge/sisbridge/subjects"
 	"github.com/sisbridge/sisbridge/wallboard"
 )
 
@@ -116,196 +117,177 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// rows lists a card's rows as "CallID@position".
-func rows(p *page, group string) string {
-	var s string
-	p.eval(`Array.from(document.querySelectorAll('[data-group="`+group+`"] .row')).map(r => r.dataset.callId + '@' + r.querySelector('.pos').textContent).join(',')`, &s)
-	return s
+// newEnvWith is newEnv with a directory of the test's own.
+func newEnvWith(t *testing.T, dir router.State) *env {
+	return &env{Env: stacktest.NewWith(t, dir, router.Config{}), seats: &seats{}}
 }
 
-func waitRows(t *testing.T, p *page, group, want string) {
+// directory makes a directory of n groups, g000 to g<n-1>, over tenants.
+func directory(n int, tenants ...string) router.State {
+	var st router.State
+	for _, t := range tenants {
+		st.Tenants = append(st.Tenants, subjects.Tenant{TenantID: t, Name: strings.ToUpper(t[:1]) + t[1:]})
+	}
+	for i := range n {
+		t := tenants[i%len(tenants)]
+		st.Groups = append(st.Groups, subjects.Group{ServiceGroupID: fmt.Sprintf("g%03d", i), TenantID: t, Name: fmt.Sprintf("Group %03d", i)})
+	}
+	return st
+}
+
+// remove takes a session out of a group's queue for a cause.
+func (e *env) remove(group, callID string, cause queue.RemoveCause) {
+	e.TB.Helper()
+	e.Apply(group, queue.Change{Op: queue.OpRemove, CallID: callID, Cause: cause})
+}
+
+// served enqueues a session that waited wait and takes it out for cause:
+// answered (SessionAllocatedToAgent) or abandoned (Disconnect) after wait.
+func (e *env) served(group, callID string, cause queue.RemoveCause, wait time.Duration) {
+	e.TB.Helper()
+	e.enqueue(group, callID, "+15555550100", queue.MediaVoice, 0, wait)
+	e.remove(group, callID, cause)
+}
+
+// tileView is what a tile shows.
+type tileView struct {
+	Waiting, Longest, SL, SLLabel, Est, Abandoned, Answered string
+	Media, Foot, Level, Note                                string
+	Hidden, Loading                                         bool
+}
+
+// tile reads a group's tile; ok is false when the page has none.
+func tile(p *page, group string) (v tileView, ok bool) {
+	p.eval(`(() => {
+		const t = document.querySelector('.tile[data-group="`+group+`"]');
+		if (!t) return null;
+		const f = (c) => t.querySelector('.' + c + ' .fig-value').textContent;
+		return {Waiting: f('waiting'), Longest: f('longest'), SL: f('sl'), SLLabel: t.querySelector('.sl .fig-label').textContent,
+			Est: f('est'), Abandoned: f('abandoned'), Answered: f('answered'),
+			Media: Array.from(t.querySelectorAll('.tile-media li')).map(l => l.textContent).join(','),
+			Foot: t.querySelector('.tile-foot').textContent, Level: t.dataset.level || '', Note: t.querySelector('.tile-note').textContent,
+			Hidden: t.hidden, Loading: t.classList.contains('loading')};
+	})()`, &v)
+	return v, v != (tileView{})
+}
+
+// waitTile waits until a group's tile satisfies ok, or fails showing it.
+func waitTile(t *testing.T, p *page, group, what string, ok func(tileView) bool) tileView {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		got := rows(p, group)
-		if got == want {
-			return
+		v, found := tile(p, group)
+		if found && ok(v) {
+			return v
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("group %s shows %q, want %q", group, got, want)
+			t.Fatalf("tile %s: waiting for %s; it shows %+v (found %v)", group, what, v, found)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
+// tileOrder lists the groups of the tiles on the page, in order.
+func tileOrder(p *page) string {
+	var s string
+	p.eval(`Array.from(document.querySelectorAll('.tile')).map(t => t.dataset.group).join(',')`, &s)
+	return s
+}
+
+// events counts the page's received events by kind and group ("QueueStatistics acme-sales").
+func events(frames []string) map[string]int {
+	n := map[string]int{}
+	for _, f := range frames {
+		var m struct {
+			Event          string `json:"event"`
+			ServiceGroupID string `json:"ServiceGroupID"`
+		}
+		if json.Unmarshal([]byte(f), &m) == nil && m.Event != "" {
+			n[m.Event+" "+m.ServiceGroupID]++
+			n[m.Event]++
+		}
+	}
+	return n
+}
+
+// detailRows lists the session list's rows as "CallID@position customer".
+func detailRows(p *page) string {
+	var s string
+	p.eval(`Array.from(document.querySelectorAll('#detail .session')).map(r => r.dataset.callId + '@' + r.querySelector('.pos').textContent + ' ' + r.querySelector('.cust').textContent).join(',')`, &s)
+	return s
+}
+
+func waitDetailRows(t *testing.T, p *page, want string) {
+	t.Helper()
+	waitFor(t, "the session list "+want, func() bool { return detailRows(p) == want })
+}
+
+func click(p *page, selector string) {
+	p.t.Helper()
+	b, _ := json.Marshal(selector)
+	p.eval(`(() => { document.querySelector(`+string(b)+`).click(); return true; })()`, nil)
+}
+
+func key(p *page, k string) {
+	p.t.Helper()
+	b, _ := json.Marshal(k)
+	p.eval(`(() => { document.dispatchEvent(new KeyboardEvent('keydown', {key: `+string(b)+`, bubbles: true})); return true; })()`, nil)
+}
+
 const live = `<div id="status" class="status" data-state="live"`
 
-func TestBrowserShowsQueues(t *testing.T) {
+// TestBrowserTilesShowStatistics: a tile per group, fed by statistics-only
+// subscriptions (no SessionsUpdated reaches the page), showing what the
+// gateway's QueueStatistics say, with colours from the default thresholds,
+// and following live changes.
+func TestBrowserTilesShowStatistics(t *testing.T) {
 	bin := chromium(t)
 	e := newEnv(t)
 	e.enqueue("acme-sales", "call-1", "+442079460001", queue.MediaVoice, 0, 95*time.Second)
 	e.enqueue("acme-sales", "call-2", "+442079460002", queue.MediaCallback, 1042, 61*time.Second)
-	e.enqueue("acme-support", "call-3", "jane@example.org", queue.MediaEmail, 0, 150*time.Second)
+	e.served("acme-support", "done-1", queue.CauseSessionAllocatedToAgent, 10*time.Second)
+	e.served("acme-support", "done-2", queue.CauseDisconnect, 40*time.Second)
+	e.served("acme-support", "done-3", queue.CauseOverflow, 5*time.Second)
 	e.enqueue("globex-chat", "call-4", "+15555550104", queue.MediaChat, 0, 6*time.Minute)
-	// a long queue: 15 rows, then "+6 more"
-	for i := range 20 {
-		e.enqueue("acme-support", fmt.Sprintf("bulk-%d", i), fmt.Sprintf("+3120555%04d", i), queue.MediaSMS, 0, time.Duration(20-i)*time.Second)
-	}
 	// short keep-alives: a page that did not answer them would be closed with 4008 within the test
 	srv, base := e.serve(bridge.Config{KeepAlive: 300 * time.Millisecond, HeartbeatTimeout: time.Second}, nil)
 
 	p := openPage(t, bin, base+"/")
-	dom := p.waitDOM("the queues", []string{live, ">live<",
-		">Acme<", ">Globex<", ">Sales<", ">Support<", ">Chat<",
-		`data-call-id="call-1"`, `data-call-id="call-2"`, `data-call-id="call-3"`, `data-call-id="call-4"`, `data-call-id="bulk-13"`,
-		"+442079460001", "+442079460002", "jane@example.org", "+15555550104",
-		"agent 1042", `class="media media-callback">Callback<`, `class="media media-sms">SMS<`, ">+6 more<",
-		`<dd id="total-groups">3</dd>`, `<dd id="total-waiting">24</dd>`})
-	if strings.Contains(dom, `data-call-id="bulk-14"`) {
-		t.Error("a card lists more than 15 sessions")
+	p.waitDOM("the tiles", []string{live, ">Sales<", ">Support<", ">Chat<", ">Acme<", ">Globex<", `<dd id="total-groups">3</dd>`})
+	sales := waitTile(t, p, "acme-sales", "its two sessions", func(v tileView) bool { return v.Waiting == "2" && strings.HasPrefix(v.Longest, "01:3") })
+	if sales.Media != "1 Callback,1 Voice" || sales.Level != "warn" || sales.Loading {
+		t.Errorf("acme-sales tile %+v: want media 1 Callback,1 Voice and level warn (a 95 s wait is past the 60 s amber)", sales)
 	}
-	waitRows(t, p, "acme-sales", "call-1@1,call-2@2")
-	var level, longest string
-	p.eval(`document.querySelector('[data-group="globex-chat"]').dataset.level`, &level)
-	p.eval(`document.querySelector('[data-group="acme-sales"] .longest').textContent`, &longest)
-	if level != "alert" || !strings.HasPrefix(longest, "01:3") {
-		t.Errorf("globex-chat level %q (want alert), acme-sales longest wait %q (want 01:3x)", level, longest)
+	support := waitTile(t, p, "acme-support", "its departures", func(v tileView) bool { return v.Answered == "1" })
+	if support.Abandoned != "1" || support.SL != "50%" || support.SLLabel != "SL ≤ 20 s" || support.Waiting != "0" || support.Longest != "—" ||
+		!strings.Contains(support.Foot, "1 overflowed") || !strings.Contains(support.Foot, "3 entered") || support.Level != "alert" {
+		t.Errorf("acme-support tile %+v: want 1 answered, 1 abandoned, SL 50%% (alert), 1 overflowed, 3 entered", support)
 	}
-	p.screenshot("initial")
+	chat := waitTile(t, p, "globex-chat", "its long wait", func(v tileView) bool { return strings.HasPrefix(v.Longest, "06:0") })
+	if chat.Level != "alert" || chat.Media != "1 Chat" {
+		t.Errorf("globex-chat tile %+v: want level alert (6 min past the 3 min red) and 1 Chat", chat)
+	}
+	p.screenshot("light")
 
-	// live changes: an arrival, a hang-up, a move to the front
-	p.eval(`window.arrived = new Set();
-		new MutationObserver(ms => { for (const m of ms) for (const n of m.addedNodes)
-			if (n.classList && n.classList.contains('new')) arrived.add(n.dataset.callId); })
-		.observe(document.getElementById('board'), {subtree: true, childList: true}); true`, nil)
+	// live changes reach the tiles; the longest wait ticks
 	e.enqueue("acme-sales", "call-5", "+442079460005", queue.MediaWebCallBack, 0, 0)
-	waitRows(t, p, "acme-sales", "call-1@1,call-2@2,call-5@3")
-	e.Apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: "call-1", Cause: queue.CauseDisconnect})
-	e.Apply("acme-sales", queue.Change{Op: queue.OpMove, CallID: "call-5", Position: 1})
-	waitRows(t, p, "acme-sales", "call-5@1,call-2@2")
-	p.waitDOM("the departure", []string{">last left: Disconnect<", `<dd id="total-waiting">24</dd>`, `class="media media-webcallback">Web CB<`})
-	var arrived []string
-	p.eval(`Array.from(arrived)`, &arrived)
-	if strings.Join(arrived, ",") != "call-5" {
-		t.Errorf("rows highlighted as new: %v, want [call-5]", arrived)
+	waitTile(t, p, "acme-sales", "the arrival", func(v tileView) bool { return v.Waiting == "3" && strings.Contains(v.Media, "1 Web callback") })
+	e.remove("acme-sales", "call-1", queue.CauseDisconnect)
+	after := waitTile(t, p, "acme-sales", "the hang-up", func(v tileView) bool { return v.Waiting == "2" && v.Abandoned == "1" })
+	if !strings.HasPrefix(after.Longest, "01:0") {
+		t.Errorf("acme-sales longest wait %q after its oldest left, want 01:0x (call-2's)", after.Longest)
 	}
+	p.waitDOM("the totals", []string{`<dd id="total-waiting">3</dd>`, `<dd id="total-abandoned">2</dd>`, `<dd id="total-answered">1</dd>`})
 
-	// several keep-alives later the session is still there: the page answers them
+	// statistics only: no session reached the page, and the page answered every KeepAlive
 	time.Sleep(2500 * time.Millisecond)
-	dom = p.waitDOM("the page to stay live", []string{live}, "last close")
+	p.waitDOM("the page to stay live", []string{live}, "last close")
+	frames, _ := p.framesSince(0)
+	n := events(frames)
+	if n["SessionsUpdated"] != 0 || n["QueueStatistics acme-sales"] < 3 || n["InitialDataComplete"] != 3 {
+		t.Errorf("the page received %v: want no SessionsUpdated, QueueStatistics for every change, 3 InitialDataComplete", n)
+	}
 	if st := srv.Stats(); st.Sessions != 1 || st.Subscriptions != 3 {
 		t.Errorf("gateway holds %+v, want 1 session with 3 subscriptions", st)
 	}
-	if strings.Contains(dom, `data-call-id="call-1"`) {
-		t.Error("a removed session is still shown")
-	}
-	p.screenshot("live")
-}
-
-func TestBrowserRouterDisconnected(t *testing.T) {
-	bin := chromium(t)
-	e := newEnv(t)
-	e.enqueue("acme-sales", "call-1", "+442079460001", queue.MediaVoice, 0, 10*time.Second)
-	e.enqueue("globex-chat", "call-2", "+15555550102", queue.MediaChat, 0, 10*time.Second)
-	srv, base := e.serve(bridge.Config{}, nil)
-	p := openPage(t, bin, base+"/")
-	p.waitDOM("the queues", []string{live, `data-call-id="call-1"`, `data-call-id="call-2"`})
-
-	e.Adapter.LinkDown(e.Ctx, "test cut the link")
-	p.waitDOM("the router to be reported down", []string{`data-state="router"`, ">router disconnected<",
-		`<div id="banner" class="banner" role="alert">`, `<dd id="total-waiting">0</dd>`}, "data-call-id")
-	p.screenshot("router-disconnected")
-
-	// the queues change while the router is away; the page shows the new state once back
-	e.ApplyUnheard("acme-sales", queue.Change{Op: queue.OpRemove, CallID: "call-1", Cause: queue.CauseSessionAllocatedToAgent})
-	e.linkUp()
-	p.waitDOM("the page to be live again", []string{live, `<div id="banner" class="banner" role="alert" hidden="">`,
-		`data-call-id="call-2"`, `<dd id="total-waiting">1</dd>`}, `data-call-id="call-1"`)
-	waitFor(t, "the page to subscribe again", func() bool { return srv.Stats().Subscriptions == 3 })
-}
-
-func TestBrowserReconnects(t *testing.T) {
-	bin := chromium(t)
-	e := newEnv(t)
-	e.enqueue("acme-support", "call-1", "+442079460001", queue.MediaVoice, 0, 10*time.Second)
-	srv, base := e.serve(bridge.Config{}, nil)
-	p := openPage(t, bin, base+"/")
-	p.waitDOM("the queues", []string{live, `data-call-id="call-1"`})
-	first := e.seats.last()
-
-	srv.SeatLost(first) // the gateway closes the connection with 1001
-	p.waitDOM("the page to reconnect", []string{live, `data-call-id="call-1"`, "last close: 1001 license seat lost"})
-	p.screenshot("reconnected")
-	if second := e.seats.last(); second == first {
-		t.Fatal("no new session after the close")
-	}
-	waitFor(t, "the new session's subscriptions", func() bool { return srv.Stats().Subscriptions == 3 })
-}
-
-func TestBrowserLogin(t *testing.T) {
-	bin := chromium(t)
-	e := newEnv(t)
-	e.enqueue("acme-sales", "call-1", "+442079460001", queue.MediaVoice, 0, 10*time.Second)
-	_, base := e.serve(bridge.Config{Auth: true}, admin{})
-	p := openPage(t, bin, base+"/")
-	dom := p.waitDOM("the login form", []string{`data-state="login"`, `<form id="login" class="login" autocomplete="on">`})
-	if strings.Contains(dom, "call-1") || strings.Contains(dom, ">Sales<") {
-		t.Error("queue data shown without a login")
-	}
-	p.screenshot("login")
-
-	login := func(user, pass string) {
-		b, _ := json.Marshal([]string{user, pass})
-		p.eval(`(([u, p]) => {
-			document.getElementById('login-user').value = u;
-			document.getElementById('login-pass').value = p;
-			document.getElementById('login').requestSubmit();
-			return true; })(`+string(b)+`)`, nil)
-	}
-	login("admin", "wrong")
-	p.waitDOM("the login error", []string{`data-state="login"`, ">Wrong LogonID or password.<"})
-	login("admin", "secret")
-	// Initialize took the credentials, and so did GET /v1/groups (Basic)
-	p.waitDOM("the queues", []string{live, ">Sales<", `data-call-id="call-1"`, `<form id="login" class="login" autocomplete="on" hidden="">`})
-	var leftover string
-	p.eval(`document.getElementById('login-pass').value + localStorage.length + sessionStorage.length + document.cookie`, &leftover)
-	if leftover != "00" {
-		t.Errorf("credentials left in the page or its storage: %q", leftover)
-	}
-}
-
-// aheadSource is a router source whose clock runs two days ahead of the
-// wall clock; it reports nothing.
-type aheadSource struct{}
-
-func (aheadSource) RouterClock() (time.Time, float64) { return time.Now().Add(48 * time.Hour), 1 }
-
-func (aheadSource) Run(ctx context.Context, _ router.Handler) error {
-	<-ctx.Done()
-	return nil
-}
-
-// TestBrowserMeasuresWaitsByTheRouterClock: with a router whose clock is
-// not the wall clock (the simulator), waits are its time minus
-// TimeEnteredQueue, not this machine's.
-func TestBrowserMeasuresWaitsByTheRouterClock(t *testing.T) {
-	bin := chromium(t)
-	e := newEnv(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Adapter.Run(ctx, aheadSource{}) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "the router clock in use", func() bool {
-		err := e.Adapter.Apply(e.Ctx, "acme-sales", queue.Change{Op: queue.OpEnqueue, CallID: "ahead", Session: queue.Session{
-			MediaType: queue.MediaVoice, TimeEnteredQueue: time.Now().UTC().Add(48*time.Hour - 95*time.Second)}})
-		return err == nil
-	})
-	_, base := e.serve(bridge.Config{}, nil)
-	p := openPage(t, bin, base+"/")
-	p.waitDOM("the session", []string{`data-call-id="ahead"`})
-	var longest string
-	waitFor(t, "the wait by the router clock", func() bool {
-		p.eval(`document.querySelector('[data-group="acme-sales"] .longest').textContent`, &longest)
-		return strings.HasPrefix(longest, "01:3")
-	})
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,7 @@ type page struct {
 	session string
 	stderr  *tail
 	errs    []string // problems the page reported
+	frames  []string // WebSocket frames the page received, once recordFrames
 }
 
 type cdpAnswer struct {
@@ -50,6 +52,12 @@ const browserTimeout = 60 * time.Second
 // openPage starts a headless Chromium and opens url in a 1400×900 tab.
 func openPage(t *testing.T, bin, url string) *page {
 	t.Helper()
+	return openPageSized(t, bin, url, 1400, 900)
+}
+
+// openPageSized opens url in a tab of width×height CSS pixels.
+func openPageSized(t *testing.T, bin, url string, width, height int) *page {
+	t.Helper()
 	toBrowser, browserIn, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +69,7 @@ func openPage(t *testing.T, bin, url string) *page {
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+t.TempDir(), "--window-size=1400,900", "--hide-scrollbars",
+		"--user-data-dir="+t.TempDir(), fmt.Sprintf("--window-size=%d,%d", width, height), "--hide-scrollbars",
 		"--remote-debugging-pipe", "about:blank")
 	cmd.ExtraFiles = []*os.File{toBrowser, fromBrowser} // fd 3, fd 4
 	p := &page{t: t, out: browserIn, waiting: map[int]chan cdpAnswer{}, stderr: &tail{max: 8 << 10}}
@@ -108,6 +116,8 @@ func openPage(t *testing.T, bin, url string) *page {
 	// report script errors and CSP violations from the first byte on
 	p.call("Runtime.enable", nil, nil)
 	p.call("Log.enable", nil, nil)
+	p.call("Network.enable", nil, nil)
+	p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}, nil)
 	p.call("Page.navigate", map[string]any{"url": url}, nil)
 	t.Cleanup(func() {
 		if errs := p.problems(); len(errs) > 0 {
@@ -144,6 +154,19 @@ func (p *page) noteEvent(method string, params json.RawMessage) {
 		} `json:"entry"`
 	}
 	if json.Unmarshal(params, &ev) != nil {
+		return
+	}
+	if method == "Network.webSocketFrameReceived" {
+		var f struct {
+			Response struct {
+				PayloadData string `json:"payloadData"`
+			} `json:"response"`
+		}
+		if json.Unmarshal(params, &f) == nil {
+			p.mu.Lock()
+			p.frames = append(p.frames, f.Response.PayloadData)
+			p.mu.Unlock()
+		}
 		return
 	}
 	var problem string
@@ -295,12 +318,21 @@ func (p *page) waitDOM(what string, want []string, not ...string) string {
 	}
 }
 
-// screenshot saves a PNG of the tab when $WALLBOARD_SCREENSHOT names a file
-// prefix (for looking at the page by hand).
+// framesSince returns the WebSocket frames the page received from the n-th
+// on, and how many it received in all.
+func (p *page) framesSince(n int) ([]string, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.frames[n:]...), len(p.frames)
+}
+
+// screenshot saves a PNG of the tab in the directory $WALLBOARD_SCREENSHOTS
+// names (make test: artifacts/wallboard), as <test>-<name>.png; nothing
+// without it.
 func (p *page) screenshot(name string) {
 	p.t.Helper()
-	prefix := os.Getenv("WALLBOARD_SCREENSHOT")
-	if prefix == "" {
+	dir := os.Getenv("WALLBOARD_SCREENSHOTS")
+	if dir == "" {
 		return
 	}
 	var r struct {
@@ -311,7 +343,10 @@ func (p *page) screenshot(name string) {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	file := prefix + "-" + name + ".png"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		p.t.Fatal(err)
+	}
+	file := filepath.Join(dir, strings.ReplaceAll(p.t.Name(), "/", "_")+"-"+name+".png")
 	if err := os.WriteFile(file, b, 0o644); err != nil {
 		p.t.Fatal(err)
 	}

@@ -16,10 +16,15 @@ func TestHandlerServesAssets(t *testing.T) {
 	for _, c := range []struct {
 		path, contentType, contains string
 	}{
-		{"/", "text/html; charset=utf-8", `<script src="app.js"`},
+		{"/", "text/html; charset=utf-8", `<script type="module" src="app.js"`},
 		{"/index.html", "text/html; charset=utf-8", `<link rel="stylesheet" href="style.css">`},
-		{"/app.js", "text/javascript; charset=utf-8", `'sis.v1.json'`},
-		{"/style.css", "text/css; charset=utf-8", `.card`},
+		{"/app.js", "text/javascript; charset=utf-8", `from './connection.js'`},
+		{"/connection.js", "text/javascript; charset=utf-8", `'sis.v1.json'`},
+		{"/board.js", "text/javascript; charset=utf-8", `export class Board`},
+		{"/detail.js", "text/javascript; charset=utf-8", `export class Detail`},
+		{"/format.js", "text/javascript; charset=utf-8", `export function mask`},
+		{"/settings.js", "text/javascript; charset=utf-8", `export function parse`},
+		{"/style.css", "text/css; charset=utf-8", `.tile`},
 	} {
 		res, body := get(t, hs.URL+c.path, nil)
 		if res.StatusCode != http.StatusOK {
@@ -68,9 +73,12 @@ func TestAssetsStaySelfContained(t *testing.T) {
 	hs := httptest.NewServer(wallboard.Handler())
 	t.Cleanup(hs.Close)
 	_, html := get(t, hs.URL+"/", nil)
-	_, js := get(t, hs.URL+"/app.js", nil)
 	_, css := get(t, hs.URL+"/style.css", nil)
-	for name, body := range map[string]string{"index.html": html, "app.js": js, "style.css": css} {
+	files := map[string]string{"index.html": html, "style.css": css}
+	for _, m := range modules {
+		_, files[m] = get(t, hs.URL+"/"+m, nil)
+	}
+	for name, body := range files {
 		for _, bad := range []string{"http://", "https://", "//cdn", "@import", "url("} {
 			if strings.Contains(body, bad) {
 				t.Errorf("%s contains %q", name, bad)
@@ -82,12 +90,17 @@ func TestAssetsStaySelfContained(t *testing.T) {
 			t.Errorf("index.html contains %q (blocked by the CSP)", bad)
 		}
 	}
-	for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "localStorage", "sessionStorage"} {
-		if strings.Contains(js, bad) {
-			t.Errorf("app.js uses %s", bad)
+	for _, m := range modules {
+		for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "localStorage", "sessionStorage", "setAttribute('style'"} {
+			if strings.Contains(files[m], bad) {
+				t.Errorf("%s uses %s", m, bad)
+			}
 		}
 	}
 }
+
+// modules are the page's script modules.
+var modules = []string{"app.js", "connection.js", "board.js", "detail.js", "format.js", "settings.js"}
 
 func checkCSP(t *testing.T, path, csp string) {
 	t.Helper()

@@ -1,665 +1,434 @@
-// SIS Bridge wallboard: keeps every service group's queue from the gateway's
-// events (protocol sis.v1.json, see PROTOCOL.md) and shows it. Plain script,
-// no build step, no external resources. Every piece of data reaches the page
-// through textContent or setAttribute, never as HTML.
+// SIS Bridge wallboard: a tile per service group, fed by statistics-only
+// subscriptions (QueueStatistics, docs/protocol.md section 9); a click on a
+// tile subscribes to the group's sessions too and lists them. Plain
+// modules, no build step, no external resources; every piece of data
+// reaches the page through textContent or setAttribute, never as HTML.
 'use strict';
 
-(function () {
-  const SUBPROTOCOL = 'sis.v1.json';
-  const WS_PATH = '/sis/v1';
-  const GROUPS_PATH = '/v1/groups';
-  const MAX_ROWS = 15; // sessions listed per card
-  const ROUTER_RETRY_MS = 2000; // Initialize retry while the router is down
-  const LICENSE_RETRY_MS = 5000; // Initialize retry while no seat is free
-  const BACKOFF_MIN_MS = 1000; // reconnect delay after a close, doubling...
-  const BACKOFF_MAX_MS = 15000; // ...up to this
-  const DIRECTORY_REFRESH_MS = 60000; // new or removed groups are picked up this often
-  const LAST_LEFT_MS = 15000; // how long "last left" stays on a card
-  const RENDER_DELAY_MS = 50; // events within this long share one repaint
-  const WAIT_WARN_S = 120; // a wait this long turns amber
-  const WAIT_ALERT_S = 300; // and this long red
+import { Gateway, Closed } from './connection.js';
+import { Board } from './board.js';
+import { Detail } from './detail.js';
+import { parse, query, DEFAULTS } from './settings.js';
+import { clock } from './format.js';
 
-  // SessionMediaType member -> short label and CSS class.
-  const MEDIA = {
-    Voice: ['Voice', 'voice'],
-    Chat: ['Chat', 'chat'],
-    Callback: ['Callback', 'callback'],
-    WebCallBack: ['Web CB', 'webcallback'],
-    Email: ['Email', 'email'],
-    Campaign: ['Campaign', 'campaign'],
-    SMS: ['SMS', 'sms'],
-    OpenMedia: ['Open', 'openmedia'],
-  };
+const DIRECTORY_REFRESH_MS = 60000; // new or removed groups are picked up this often
 
-  // Close codes of the protocol (section 6) and the browser's own.
-  const CLOSE_REASONS = {
-    1000: 'closed',
-    1001: 'gateway shutting down',
-    1006: 'connection lost',
-    1009: 'frame too large',
-    1011: 'gateway error',
-    4008: 'heartbeat timeout',
-    4009: 'client too slow',
-  };
+const STATE_TEXT = {
+  connecting: 'connecting',
+  login: 'login required',
+  live: 'live',
+  router: 'router disconnected',
+  reconnecting: 'reconnecting',
+  nolicense: 'no license seat free',
+  error: 'error',
+};
 
-  const STATE_TEXT = {
-    connecting: 'connecting',
-    login: 'login required',
-    live: 'live',
-    router: 'router disconnected',
-    reconnecting: 'reconnecting',
-    nolicense: 'no license seat free',
-    error: 'error',
-  };
+const $ = (id) => document.getElementById(id);
+const ui = {
+  status: $('status'),
+  statusText: $('status-text'),
+  statusDetail: $('status-detail'),
+  totalGroups: $('total-groups'),
+  totalWaiting: $('total-waiting'),
+  totalAnswered: $('total-answered'),
+  totalAbandoned: $('total-abandoned'),
+  routerTime: $('router-time'),
+  notice: $('notice'),
+  down: $('down'),
+  downReason: $('down-reason'),
+  downSince: $('down-since'),
+  board: $('board'),
+  empty: $('empty'),
+  login: $('login'),
+  loginError: $('login-error'),
+  loginUser: $('login-user'),
+  loginPass: $('login-pass'),
+  settingsOpen: $('settings-open'),
+  settings: $('settings'),
+};
 
-  const $ = (id) => document.getElementById(id);
-  const ui = {
-    status: $('status'),
-    statusText: $('status-text'),
-    statusDetail: $('status-detail'),
-    totalGroups: $('total-groups'),
-    totalWaiting: $('total-waiting'),
-    lastUpdate: $('last-update'),
-    banner: $('banner'),
-    board: $('board'),
-    empty: $('empty'),
-    login: $('login'),
-    loginError: $('login-error'),
-    loginUser: $('login-user'),
-    loginPass: $('login-pass'),
-  };
+// ---- settings -------------------------------------------------------
 
-  // ---- state ----------------------------------------------------------
+const parsed = parse(location.search);
+let settings = parsed.settings;
+let missing = []; // chosen groups or tenants not in the directory
 
-  let ws = null; // the current socket
-  let epoch = 0; // bumped on every new socket and every RouterDisconnected: older work stops
-  let nextId = 1;
-  const pending = new Map(); // request id -> {resolve, reject}
-  let creds = null; // {LogonID, Password}: in memory only, never stored
-  let backoff = BACKOFF_MIN_MS;
-  let lastClose = ''; // "4009 client too slow at 10:31:02", shown beside the status
-  let lastUpdate = null; // Date of the last queue event
-  let loginWait = null; // {promise, resolve} while the login form is up
-  let directoryTimer = 0;
+function showNotice() {
+  const parts = [];
+  if (parsed.problems.length) parts.push('Settings not understood (defaults used): ' + parsed.problems.join('; '));
+  if (missing.length) parts.push('Not in the directory: ' + missing.join(', '));
+  ui.notice.textContent = parts.join(' — ');
+  ui.notice.hidden = parts.length === 0;
+}
 
-  // ServiceGroupID -> group: {id, name, tenantID, tenantName, byId (CallID ->
-  // SessionInfo), list (sorted by QueuePosition), complete, lastLeft, fresh
-  // (CallIDs to highlight), unavailable, view (DOM refs)}
-  const groups = new Map();
-  const dirty = new Set();
-  let renderTimer = 0;
+function applyTheme() {
+  document.documentElement.dataset.theme = settings.theme;
+}
 
-  class Fault extends Error {
-    constructor(type, message) {
-      super(message || type);
-      this.type = type;
+// ---- model ----------------------------------------------------------
+
+// ServiceGroupID -> {id, name, tenantID, tenantName, stats (the latest
+// QueueStatistics), unavailable, tile, chain (the group's requests, one
+// after another)}
+const groups = new Map();
+let opened = null; // the group whose sessions are listed
+
+const board = new Board(ui.board, { box: $('pager'), text: $('pager-text'), bar: $('pager-bar') }, (g) => openDetail(g), () => routerNow(Date.now()));
+const detail = new Detail($('detail'), () => closeDetail());
+const dirty = new Set();
+let frame = 0;
+
+function markDirty(what) {
+  dirty.add(what);
+  if (!frame) frame = requestAnimationFrame(flush);
+}
+
+function flush() {
+  frame = 0;
+  for (const d of dirty) {
+    if (d === detail) detail.render(routerNow(Date.now()));
+    else board.render(d);
+  }
+  dirty.clear();
+  updateTotals();
+}
+
+function updateTotals() {
+  const t = board.totals();
+  ui.totalGroups.textContent = String(t.groups);
+  ui.totalWaiting.textContent = String(t.waiting);
+  ui.totalAnswered.textContent = String(t.answered);
+  ui.totalAbandoned.textContent = String(t.abandoned);
+  ui.empty.hidden = t.groups > 0;
+}
+
+// The router's clock, from the replies to Initialize and Heartbeat: the
+// simulator's (or a capture played faster) is not this machine's, and
+// waits are measured by it.
+const routerClock = { at: 0, local: 0, rate: 1 };
+function setClock(result) {
+  const t = result && Date.parse(result.RouterTime);
+  if (!t) return;
+  routerClock.at = t;
+  routerClock.local = Date.now();
+  routerClock.rate = typeof result.RouterClockRate === 'number' ? result.RouterClockRate : 1;
+}
+function routerNow(now) {
+  return routerClock.at ? routerClock.at + routerClock.rate * (now - routerClock.local) : now;
+}
+
+// ---- the session ----------------------------------------------------
+
+const gw = new Gateway({
+  state: setState,
+  event: onEvent,
+  ready: onReady,
+  lost: onLost,
+  login: askLogin,
+  clock: setClock,
+});
+
+let downSince = 0;
+let inSession = false; // a session is initialized (its subscriptions may be under way)
+
+function setState(state, text, reason) {
+  ui.status.dataset.state = state;
+  ui.statusText.textContent = STATE_TEXT[state] || state;
+  ui.statusDetail.textContent = text;
+  document.body.dataset.state = state;
+  const down = state === 'router';
+  if (down && !downSince) downSince = Date.now();
+  if (!down) downSince = 0;
+  ui.down.hidden = !down;
+  ui.board.hidden = down;
+  if (down) {
+    ui.downReason.textContent = reason || 'asking the gateway why…';
+    ui.downSince.textContent = 'Queues unknown since ' + clock(downSince) + '; trying again every 2 s.';
+  }
+  if (state === 'live') ui.login.hidden = true;
+}
+
+async function onReady(mine) {
+  inSession = true;
+  ui.login.hidden = true;
+  await syncDirectory(mine, true);
+  clearInterval(onReady.timer);
+  onReady.timer = setInterval(() => {
+    if (gw.stale(mine)) clearInterval(onReady.timer);
+    else syncDirectory(mine, false).catch(() => {});
+  }, DIRECTORY_REFRESH_MS);
+}
+
+// onLost: the socket closed or the router disconnected; every figure is
+// unknown until a new session's subscriptions bring them again.
+function onLost() {
+  inSession = false;
+  for (const g of groups.values()) {
+    g.stats = null;
+    g.unavailable = '';
+    g.chain = Promise.resolve();
+    markDirty(g);
+  }
+  if (opened) {
+    detail.reset();
+    markDirty(detail);
+  }
+}
+
+// select picks the groups the settings choose from the directory, in the
+// order to show them: as listed in groups=, else by tenant and name.
+function select(dir) {
+  const want = (list) => new Set(list.map((s) => s.toLowerCase()));
+  const tenants = want(settings.tenants);
+  const named = settings.groups.map((s) => s.toLowerCase());
+  const found = [];
+  const seenT = new Set();
+  const seenG = new Set();
+  for (const t of (dir && dir.Tenants) || []) {
+    const tname = t.Name || t.TenantID;
+    const tKeys = [t.TenantID.toLowerCase(), tname.toLowerCase()];
+    if (tenants.size && !tKeys.some((k) => tenants.has(k))) continue;
+    tKeys.forEach((k) => seenT.add(k));
+    for (const sg of t.ServiceGroups || []) {
+      const name = sg.ServiceGroupName || sg.ServiceGroupID;
+      const keys = [sg.ServiceGroupID.toLowerCase(), name.toLowerCase()];
+      const rank = named.length ? Math.min(...keys.map((k) => named.indexOf(k)).filter((i) => i >= 0)) : 0;
+      if (!Number.isFinite(rank)) continue;
+      keys.forEach((k) => seenG.add(k));
+      found.push({ id: sg.ServiceGroupID, name, tenantID: t.TenantID, tenantName: tname, rank });
     }
   }
-  class Closed extends Error {}
+  missing = settings.tenants.filter((s) => !seenT.has(s.toLowerCase())).concat(named.length ? settings.groups.filter((s) => !seenG.has(s.toLowerCase())) : []);
+  const byName = (a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' });
+  return found.sort((a, b) => a.rank - b.rank || byName(a.tenantName, b.tenantName) || byName(a.name, b.name));
+}
 
-  // ---- helpers --------------------------------------------------------
-
-  function h(tag, className, text) {
-    const e = document.createElement(tag);
-    if (className) e.className = className;
-    if (text !== undefined) e.textContent = text;
-    return e;
+// syncDirectory brings the tiles and subscriptions in line with the
+// directory and the settings. fresh: a new session, subscribe to every
+// group; otherwise only to groups that appeared.
+async function syncDirectory(mine, fresh) {
+  const dir = await gw.directory();
+  if (gw.stale(mine)) return;
+  const chosen = select(dir);
+  showNotice();
+  const keep = new Set(chosen.map((c) => c.id));
+  for (const [id, g] of groups) {
+    if (keep.has(id)) continue;
+    groups.delete(id);
+    if (opened === g) closeDetail(true);
+    if (!fresh) queue(g, () => gw.request('Unsubscribe', { ServiceGroupID: id })).catch(() => {});
   }
-
-  function sleep(ms) {
-    return new Promise((r) => setTimeout(r, ms));
-  }
-
-  function pad(n) {
-    return n < 10 ? '0' + n : String(n);
-  }
-
-  // seconds -> "mm:ss", or "h:mm:ss" past an hour.
-  function duration(s) {
-    s = Math.max(0, Math.floor(s));
-    const hh = Math.floor(s / 3600);
-    const mm = Math.floor((s % 3600) / 60);
-    const ss = s % 60;
-    return hh > 0 ? hh + ':' + pad(mm) + ':' + pad(ss) : pad(mm) + ':' + pad(ss);
-  }
-
-  function clock(d) {
-    return pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
-  }
-
-  function waitLevel(s) {
-    return s >= WAIT_ALERT_S ? 'alert' : s >= WAIT_WARN_S ? 'warn' : '';
-  }
-
-  function basic(user, pass) {
-    const bytes = new TextEncoder().encode(user + ':' + pass);
-    let bin = '';
-    for (const b of bytes) bin += String.fromCharCode(b);
-    return 'Basic ' + btoa(bin);
-  }
-
-  // ---- status ---------------------------------------------------------
-
-  function setState(state, detail) {
-    ui.status.dataset.state = state;
-    ui.statusText.textContent = STATE_TEXT[state] || state;
-    const parts = [];
-    if (detail) parts.push(detail);
-    if (lastClose) parts.push('last close: ' + lastClose);
-    ui.statusDetail.textContent = parts.join(' · ');
-    ui.banner.hidden = state !== 'router';
-    document.body.dataset.state = state;
-  }
-
-  function updateTotals() {
-    let waiting = 0;
-    for (const g of groups.values()) waiting += g.list.length;
-    ui.totalGroups.textContent = String(groups.size);
-    ui.totalWaiting.textContent = String(waiting);
-    ui.lastUpdate.textContent = lastUpdate ? clock(lastUpdate) : '—';
-    ui.empty.hidden = groups.size > 0;
-  }
-
-  // ---- login ----------------------------------------------------------
-
-  // askLogin shows the form and resolves once it is submitted (creds set).
-  // Callers waiting at the same time share one form.
-  function askLogin(message) {
-    ui.loginError.textContent = message || '';
-    ui.loginError.hidden = !message;
-    if (!loginWait) {
-      let resolve;
-      const promise = new Promise((r) => (resolve = r));
-      loginWait = { promise, resolve };
-      ui.login.hidden = false;
-      ui.loginUser.value = creds ? creds.LogonID : ui.loginUser.value;
-      ui.loginPass.value = '';
-      ui.loginUser.focus();
+  const subscribing = [];
+  const shown = chosen.map((c) => {
+    let g = groups.get(c.id);
+    const isNew = !g;
+    if (isNew) {
+      g = { id: c.id, stats: null, unavailable: '', tile: null, chain: Promise.resolve() };
+      groups.set(c.id, g);
     }
-    return loginWait.promise;
-  }
-
-  ui.login.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    creds = { LogonID: ui.loginUser.value, Password: ui.loginPass.value };
-    ui.loginPass.value = ''; // the password lives in creds only
-    ui.login.hidden = true;
-    const w = loginWait;
-    loginWait = null;
-    if (w) w.resolve();
+    Object.assign(g, { name: c.name, tenantID: c.tenantID, tenantName: c.tenantName });
+    if (isNew || fresh) subscribing.push(subscribe(g, mine));
+    return g;
   });
+  board.show(shown);
+  updateTotals();
+  await Promise.all(subscribing);
+}
 
-  // ---- requests -------------------------------------------------------
+// queue runs a group's requests one after another (a Subscribe waits for
+// the Unsubscribe before it).
+function queue(g, fn) {
+  const run = g.chain.then(fn, fn);
+  g.chain = run.catch(() => {});
+  return run;
+}
 
-  function request(op, params) {
-    const sock = ws;
-    return new Promise((resolve, reject) => {
-      if (!sock || sock.readyState !== WebSocket.OPEN) {
-        reject(new Closed('not connected'));
-        return;
-      }
-      const id = nextId++;
-      pending.set(id, { resolve, reject });
-      sock.send(JSON.stringify(Object.assign({ op: op, id: id }, params || {})));
-    });
-  }
-
-  function onReply(m) {
-    const p = pending.get(m.id);
-    if (!p) return;
-    pending.delete(m.id);
-    if (m.fault) p.reject(new Fault(m.fault.type, m.fault.message));
-    else p.resolve(m.result || {});
-  }
-
-  async function fetchDirectory() {
-    for (;;) {
-      const headers = { Accept: 'application/json' };
-      if (creds) headers.Authorization = basic(creds.LogonID, creds.Password);
-      // credentials "omit": no browser login dialog on 401, the page asks itself
-      const res = await fetch(GROUPS_PATH, { headers: headers, cache: 'no-store', credentials: 'omit' });
-      if (res.status === 401) {
-        setState('login');
-        await askLogin(creds ? 'These credentials may not list the service groups.' : 'Listing the service groups needs a login.');
-        continue;
-      }
-      if (!res.ok) throw new Error('GET ' + GROUPS_PATH + ': HTTP ' + res.status);
-      return res.json();
-    }
-  }
-
-  // ---- connection -----------------------------------------------------
-
-  function connect() {
-    const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
-    let sock;
+function subscribe(g, mine) {
+  return queue(g, async () => {
+    if (gw.stale(mine)) return;
+    const sessions = opened === g;
+    if (sessions) detail.reset();
     try {
-      sock = new WebSocket(scheme + location.host + WS_PATH, SUBPROTOCOL);
+      await gw.request('Subscribe', { ServiceGroupID: g.id, Statistics: true, Sessions: sessions });
+      g.unavailable = '';
     } catch (err) {
-      scheduleReconnect(String(err && err.message ? err.message : err));
-      return;
-    }
-    ws = sock;
-    const mine = ++epoch;
-    setState(lastClose ? 'reconnecting' : 'connecting');
-    sock.onopen = () => {
-      if (sock === ws) startSession(mine);
-    };
-    sock.onmessage = (ev) => {
-      if (sock !== ws || typeof ev.data !== 'string') return;
-      let m;
-      try {
-        m = JSON.parse(ev.data);
-      } catch (_) {
-        return;
-      }
-      if (!m || typeof m !== 'object') return;
-      if (m.event) onEvent(m);
-      else if (typeof m.id === 'number') onReply(m);
-    };
-    sock.onclose = (ev) => {
-      if (sock !== ws) return;
-      ws = null;
-      epoch++;
-      for (const p of pending.values()) p.reject(new Closed('connection closed'));
-      pending.clear();
-      const reason = ev.reason || CLOSE_REASONS[ev.code] || ''; // the gateway's words first
-      lastClose = ev.code + (reason ? ' ' + reason : '') + ' at ' + clock(new Date());
-      clearQueues();
-      scheduleReconnect();
-    };
-  }
-
-  function scheduleReconnect(why) {
-    const delay = backoff;
-    backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
-    setState('reconnecting', (why ? why + '; ' : '') + 'retry in ' + Math.round(delay / 1000) + ' s');
-    setTimeout(connect, delay);
-  }
-
-  // startSession initializes the session (retrying as the faults say), lists
-  // the groups and subscribes to every one. It gives up as soon as the socket
-  // it belongs to is gone or the router disconnects again.
-  async function startSession(mine) {
-    const stale = () => mine !== epoch;
-    for (;;) {
-      if (stale()) return;
-      try {
-        setClock(await request('Initialize', {
-          LogonID: creds ? creds.LogonID : '',
-          Password: creds ? creds.Password : '',
-          SendQueuePositionUpdates: true,
-        }));
-        break;
-      } catch (err) {
-        if (stale() || err instanceof Closed) return;
-        switch (err.type) {
-          case 'InvalidUserFault':
-            setState('login');
-            await askLogin(creds ? 'Wrong LogonID or password.' : '');
-            break;
-          case 'RouterDisconnectedFault':
-            setState('router');
-            await sleep(ROUTER_RETRY_MS);
-            break;
-          case 'NoLicenseFault':
-            setState('nolicense', 'retrying');
-            await sleep(LICENSE_RETRY_MS);
-            break;
-          default:
-            setState('error', err.message);
-            await sleep(ROUTER_RETRY_MS);
-        }
-      }
-    }
-    ui.login.hidden = true;
-    for (;;) {
-      if (stale()) return;
-      try {
-        await syncDirectory(mine, true);
-        break;
-      } catch (err) {
-        if (stale() || err instanceof Closed) return;
-        setState('error', String(err && err.message ? err.message : err));
-        await sleep(ROUTER_RETRY_MS);
-      }
-    }
-    if (stale()) return;
-    backoff = BACKOFF_MIN_MS;
-    setState('live');
-    clearInterval(directoryTimer);
-    directoryTimer = setInterval(() => {
-      if (stale()) {
-        clearInterval(directoryTimer);
-        return;
-      }
-      syncDirectory(mine, false).catch(() => {});
-    }, DIRECTORY_REFRESH_MS);
-  }
-
-  // syncDirectory fetches the group list and brings the cards and the
-  // subscriptions in line with it. fresh: a new session, subscribe to every
-  // group; otherwise only to groups that appeared.
-  async function syncDirectory(mine, fresh) {
-    const dir = await fetchDirectory();
-    if (mine !== epoch) return;
-    const seen = new Set();
-    const subscribe = [];
-    for (const t of (dir && dir.Tenants) || []) {
-      for (const sg of t.ServiceGroups || []) {
-        const id = sg.ServiceGroupID;
-        seen.add(id);
-        let g = groups.get(id);
-        if (!g) {
-          g = newGroup(id);
-          groups.set(id, g);
-          subscribe.push(g);
-        } else if (fresh) {
-          subscribe.push(g);
-        }
-        g.name = sg.ServiceGroupName || id;
-        g.tenantID = t.TenantID;
-        g.tenantName = t.Name || t.TenantID;
-      }
-    }
-    for (const [id, g] of groups) {
-      if (seen.has(id)) continue;
-      groups.delete(id);
-      dirty.delete(g);
-      if (!fresh) request('Unsubscribe', { ServiceGroupID: id }).catch(() => {});
-    }
-    layout();
-    await Promise.all(subscribe.map((g) => subscribeGroup(g, mine)));
-  }
-
-  async function subscribeGroup(g, mine) {
-    // a new subscription's initial data replaces whatever the card held
-    resetGroup(g);
-    try {
-      await request('Subscribe', { ServiceGroupID: g.id });
-    } catch (err) {
-      if (mine !== epoch || err instanceof Closed) throw err;
+      if (gw.stale(mine) || err instanceof Closed) throw err;
       if (err.type === 'RouterDisconnectedFault') return; // the RouterDisconnected event follows
       g.unavailable = err.message || err.type;
+      if (sessions) detail.failed(g.unavailable);
+    }
+    markDirty(g);
+  });
+}
+
+// resubscribe changes what a group's subscription asks for: Unsubscribe,
+// then Subscribe anew (a session subscribes to a group once).
+function resubscribe(g) {
+  if (!inSession) return; // the next session subscribes as the detail asks
+  const mine = gw.epoch;
+  queue(g, () => gw.request('Unsubscribe', { ServiceGroupID: g.id })).catch(() => {});
+  subscribe(g, mine).catch(() => {});
+}
+
+function openDetail(g) {
+  if (opened === g) return;
+  if (opened) closeDetail();
+  opened = g;
+  detail.open(g);
+  resubscribe(g);
+}
+
+function closeDetail(gone) {
+  const g = opened;
+  if (!g) return;
+  opened = null;
+  detail.close();
+  if (!gone) resubscribe(g);
+  g.tile && g.tile.box.focus();
+}
+
+// ---- events ---------------------------------------------------------
+
+function onEvent(m) {
+  const g = groups.get(m.ServiceGroupID);
+  if (!g) return;
+  switch (m.event) {
+    case 'QueueStatistics':
+      g.stats = m;
       markDirty(g);
-    }
-  }
-
-  // ---- events ---------------------------------------------------------
-
-  function onEvent(m) {
-    switch (m.event) {
-      case 'SessionsUpdated':
-        onSessionsUpdated(m);
-        break;
-      case 'InitialDataComplete': {
-        const g = groups.get(m.ServiceGroupID);
-        if (!g) return;
-        g.complete = true;
-        lastUpdate = new Date();
-        markDirty(g);
-        break;
+      if (opened === g) detail.stats(m);
+      break;
+    case 'SessionsUpdated':
+      if (opened === g) {
+        detail.apply(m, routerNow(Date.now()));
+        markDirty(detail);
       }
-      case 'KeepAlive':
-        request('Heartbeat').then(setClock, () => {});
-        break;
-      case 'RouterDisconnected': {
-        // the session and every subscription are gone; the socket stays
-        const mine = ++epoch;
-        for (const p of pending.values()) p.reject(new Closed('router disconnected'));
-        pending.clear();
-        clearQueues();
-        setState('router');
-        startSession(mine);
-        break;
+      break;
+    case 'InitialDataComplete':
+      if (opened === g) {
+        detail.completed();
+        markDirty(detail);
       }
-    }
+      break;
   }
+}
 
-  // onSessionsUpdated applies the updates in order: Add inserts, Remove
-  // deletes by CallID, Modify replaces the session; then the list is put in
-  // QueuePosition order (the session asked for position updates).
-  function onSessionsUpdated(m) {
-    const g = groups.get(m.ServiceGroupID);
-    if (!g) return;
-    for (const u of m.SessionUpdates || []) {
-      const s = u.Session;
-      if (!s || !s.CallID) continue;
-      switch (u.UpdateType) {
-        case 'Add':
-          g.byId.set(s.CallID, s);
-          if (g.complete) g.fresh.add(s.CallID);
-          break;
-        case 'Modify':
-          if (g.byId.has(s.CallID)) g.byId.set(s.CallID, s);
-          break;
-        case 'Remove':
-          g.byId.delete(s.CallID);
-          g.fresh.delete(s.CallID);
-          if (g.complete) g.lastLeft = { cause: u.RemoveCause || 'None', at: Date.now() };
-          break;
-      }
-    }
-    g.list = Array.from(g.byId.values()).sort((a, b) => a.QueuePosition - b.QueuePosition);
-    lastUpdate = new Date();
-    markDirty(g);
+// ---- login ----------------------------------------------------------
+
+let loginWait = null; // {promise, resolve} while the form is up
+
+// askLogin shows the form and resolves with the credentials once it is
+// submitted. Callers waiting at the same time share one form.
+function askLogin(message) {
+  ui.loginError.textContent = message || '';
+  ui.loginError.hidden = !message;
+  if (!loginWait) {
+    let resolve;
+    const promise = new Promise((r) => (resolve = r));
+    loginWait = { promise, resolve };
+    ui.login.hidden = false;
+    ui.loginPass.value = '';
+    ui.loginUser.focus();
   }
+  return loginWait.promise;
+}
 
-  // ---- model ----------------------------------------------------------
+ui.login.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const creds = { LogonID: ui.loginUser.value, Password: ui.loginPass.value };
+  ui.loginPass.value = ''; // the password lives in the session only
+  ui.login.hidden = true;
+  const w = loginWait;
+  loginWait = null;
+  if (w) w.resolve(creds);
+});
 
-  function newGroup(id) {
-    return {
-      id: id,
-      name: id,
-      tenantID: '',
-      tenantName: '',
-      byId: new Map(),
-      list: [],
-      complete: false,
-      lastLeft: null,
-      fresh: new Set(),
-      unavailable: '',
-      view: null,
-    };
+// ---- settings dialog ------------------------------------------------
+
+const form = ui.settings.querySelector('form');
+const field = (name) => form.elements.namedItem(name);
+
+function fillForm() {
+  field('tenants').value = settings.tenants.join(', ');
+  field('groups').value = settings.groups.join(', ');
+  field('theme').value = settings.theme;
+  field('mask').checked = settings.mask;
+  field('rotate').value = String(settings.rotate);
+  for (const k of ['wait', 'waiting', 'sl', 'est']) {
+    field(k + '-warn').value = String(settings[k][0]);
+    field(k + '-alert').value = String(settings[k][1]);
   }
+  formProblems([]);
+  field('link').value = location.href;
+}
 
-  function resetGroup(g) {
-    g.byId = new Map();
-    g.list = [];
-    g.complete = false;
-    g.lastLeft = null;
-    g.fresh.clear();
-    g.unavailable = '';
-    markDirty(g);
-  }
+function formQuery() {
+  const q = new URLSearchParams();
+  q.set('tenants', field('tenants').value);
+  q.set('groups', field('groups').value);
+  q.set('theme', field('theme').value);
+  q.set('mask', field('mask').checked ? 'on' : 'off');
+  q.set('rotate', field('rotate').value);
+  for (const k of ['wait', 'waiting', 'sl', 'est']) q.set(k, field(k + '-warn').value + ',' + field(k + '-alert').value);
+  return q.toString();
+}
 
-  function clearQueues() {
-    for (const g of groups.values()) resetGroup(g);
-  }
+function formProblems(problems) {
+  const p = ui.settings.querySelector('.settings-problems');
+  p.textContent = problems.join('; ');
+  p.hidden = problems.length === 0;
+}
 
-  function markDirty(g) {
-    dirty.add(g);
-    if (!renderTimer) renderTimer = setTimeout(flush, RENDER_DELAY_MS);
-  }
+ui.settingsOpen.addEventListener('click', () => {
+  fillForm();
+  ui.settings.showModal();
+});
 
-  function flush() {
-    renderTimer = 0;
-    for (const g of dirty) renderGroup(g);
-    dirty.clear();
-    updateTotals();
-  }
+form.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  if (ev.submitter && ev.submitter.value === 'cancel') return ui.settings.close();
+  const next = ev.submitter && ev.submitter.value === 'defaults' ? { settings: Object.assign({}, DEFAULTS), problems: [] } : parse(formQuery());
+  if (next.problems.length) return formProblems(next.problems);
+  changeSettings(next.settings);
+  field('link').value = location.href;
+  ui.settings.close();
+});
 
-  // ---- view -----------------------------------------------------------
+// changeSettings applies new settings in place and writes them to the URL,
+// so the link opens the same view on a wall screen.
+function changeSettings(next) {
+  const chosen = JSON.stringify([settings.tenants, settings.groups]) !== JSON.stringify([next.tenants, next.groups]);
+  settings = next;
+  parsed.problems = [];
+  history.replaceState(null, '', location.pathname + query(settings));
+  applyTheme();
+  board.setSettings(settings);
+  detail.setSettings(settings);
+  if (chosen && inSession) syncDirectory(gw.epoch, false).catch(() => {});
+  showNotice();
+}
 
-  // layout builds one section per tenant and one card per group, in name
-  // order, reusing the cards that exist.
-  function layout() {
-    const tenants = new Map();
-    for (const g of groups.values()) {
-      if (!tenants.has(g.tenantID)) tenants.set(g.tenantID, { name: g.tenantName, groups: [] });
-      tenants.get(g.tenantID).groups.push(g);
-    }
-    const byName = (a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' });
-    const sections = [];
-    for (const [tid, t] of Array.from(tenants).sort((a, b) => byName(a[1], b[1]))) {
-      const sec = h('section', 'tenant');
-      sec.dataset.tenant = tid;
-      sec.append(h('h2', 'tenant-name', t.name));
-      const grid = h('div', 'grid');
-      for (const g of t.groups.sort(byName)) {
-        if (!g.view) g.view = buildCard(g);
-        g.view.name.textContent = g.name;
-        g.view.card.title = g.tenantName + ' / ' + g.name + ' (' + g.id + ')';
-        grid.append(g.view.card);
-        markDirty(g);
-      }
-      sec.append(grid);
-      sections.push(sec);
-    }
-    ui.board.replaceChildren(...sections);
-    updateTotals();
-  }
+// ---- start ----------------------------------------------------------
 
-  function buildCard(g) {
-    const card = h('article', 'card loading');
-    card.dataset.group = g.id;
-    const head = h('header', 'card-head');
-    const title = h('div', 'title');
-    const name = h('h3', 'group-name', g.name);
-    const stats = h('p', 'stats');
-    const longest = h('b', 'longest', '—');
-    stats.append(document.createTextNode('longest wait '), longest);
-    title.append(name, stats);
-    const total = h('div', 'total');
-    const count = h('span', 'count', '0');
-    total.append(count, h('span', 'count-label', 'waiting'));
-    head.append(title, total);
-    const rows = h('ol', 'sessions');
-    const more = h('p', 'more');
-    more.hidden = true;
-    const note = h('p', 'note');
-    note.hidden = true;
-    const left = h('p', 'last-left');
-    left.hidden = true;
-    card.append(head, rows, more, note, left);
-    return { card, name, count, longest, rows, more, note, left, rowById: new Map(), oldest: null };
-  }
+applyTheme();
+showNotice();
+board.setSettings(settings);
+detail.setSettings(settings);
+setInterval(() => {
+  const now = Date.now();
+  const rnow = routerNow(now);
+  board.tick();
+  if (opened) detail.tick(rnow);
+  ui.routerTime.textContent = clock(rnow);
+}, 1000);
+document.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Escape' && opened && !ui.settings.open) closeDetail();
+});
+gw.connect();
 
-  function buildRow(s) {
-    const li = h('li', 'row');
-    const pos = h('span', 'pos');
-    const media = h('span', 'media');
-    const wait = h('span', 'wait');
-    const cust = h('span', 'cust');
-    const agent = h('span', 'agent');
-    li.append(pos, media, wait, cust, agent);
-    li.dataset.callId = s.CallID;
-    li.addEventListener('animationend', () => li.classList.remove('new'));
-    return { li, pos, media, wait, cust, agent, since: 0 };
-  }
-
-  function fillRow(r, s) {
-    r.pos.textContent = String(s.QueuePosition);
-    const m = MEDIA[s.MediaType] || [s.MediaType || '?', 'none'];
-    r.media.textContent = m[0];
-    r.media.className = 'media media-' + m[1];
-    r.since = Date.parse(s.TimeEnteredQueue) || 0;
-    r.cust.textContent = s.CustomerInformation || '—';
-    r.agent.textContent = s.PreferredAgentID ? 'agent ' + s.PreferredAgentID : '';
-    r.agent.hidden = !s.PreferredAgentID;
-    const tip = ['CallID ' + s.CallID];
-    if (s.DialedNumber) tip.push('dialed ' + s.DialedNumber);
-    for (const i of s.IVRInformation || []) tip.push(i.Label + ': ' + i.Data);
-    if (r.since) tip.push('entered ' + new Date(r.since).toLocaleString());
-    r.li.title = tip.join('\n');
-  }
-
-  function renderGroup(g) {
-    const v = g.view;
-    if (!v) return;
-    const n = g.list.length;
-    v.count.textContent = String(n);
-    v.card.classList.toggle('loading', !g.complete && !g.unavailable);
-    v.card.classList.toggle('idle', n === 0);
-    v.card.classList.toggle('unavailable', !!g.unavailable);
-    v.note.hidden = !g.unavailable;
-    v.note.textContent = g.unavailable ? 'unavailable: ' + g.unavailable : '';
-
-    let oldest = null;
-    for (const s of g.list) {
-      const t = Date.parse(s.TimeEnteredQueue);
-      if (t && (oldest === null || t < oldest)) oldest = t;
-    }
-    v.oldest = oldest;
-
-    // keyed rows: a row that stays keeps its element, so only new rows animate
-    const shown = g.list.slice(0, MAX_ROWS);
-    const keep = new Map();
-    shown.forEach((s, i) => {
-      let r = v.rowById.get(s.CallID);
-      if (!r) {
-        r = buildRow(s);
-        if (g.fresh.has(s.CallID)) r.li.classList.add('new');
-      }
-      fillRow(r, s);
-      keep.set(s.CallID, r);
-      const at = v.rows.children[i];
-      if (at !== r.li) v.rows.insertBefore(r.li, at || null);
-    });
-    while (v.rows.children.length > shown.length) v.rows.lastChild.remove();
-    v.rowById = keep;
-    g.fresh.clear();
-
-    v.more.hidden = n <= MAX_ROWS;
-    v.more.textContent = n > MAX_ROWS ? '+' + (n - MAX_ROWS) + ' more' : '';
-    tickGroup(g, Date.now());
-  }
-
-  // The router's clock, from the replies to Initialize and Heartbeat: the
-  // simulator's (or a capture played faster) is not this machine's, and
-  // waits are measured by it.
-  const routerClock = { at: 0, local: 0, rate: 1 };
-  function setClock(result) {
-    const t = result && Date.parse(result.RouterTime);
-    if (!t) return;
-    routerClock.at = t;
-    routerClock.local = Date.now();
-    routerClock.rate = typeof result.RouterClockRate === 'number' ? result.RouterClockRate : 1;
-  }
-  function routerNow(now) {
-    return routerClock.at ? routerClock.at + routerClock.rate * (now - routerClock.local) : now;
-  }
-
-  // tickGroup refreshes what moves with the clock: waits (by the router's
-  // clock), longest wait, the "last left" line.
-  function tickGroup(g, now) {
-    const v = g.view;
-    if (!v) return;
-    const rnow = routerNow(now);
-    let level = '';
-    if (v.oldest === null) {
-      v.longest.textContent = '—';
-    } else {
-      const s = Math.max(0, rnow - v.oldest) / 1000;
-      v.longest.textContent = duration(s);
-      level = waitLevel(s);
-    }
-    v.card.dataset.level = level;
-    for (const r of v.rowById.values()) {
-      const s = r.since ? Math.max(0, rnow - r.since) / 1000 : 0;
-      r.wait.textContent = r.since ? duration(s) : '—';
-      r.wait.dataset.level = r.since ? waitLevel(s) : '';
-    }
-    const left = g.lastLeft;
-    const showLeft = !!left && now - left.at < LAST_LEFT_MS;
-    v.left.hidden = !showLeft;
-    if (showLeft) v.left.textContent = 'last left: ' + left.cause;
-  }
-
-  setInterval(() => {
-    const now = Date.now();
-    for (const g of groups.values()) tickGroup(g, now);
-  }, 1000);
-
-  connect();
-})();
+// for the browser tests and the smoothness benchmark: read-only views
+window.wallboard = Object.freeze({
+  groups: () => Array.from(groups.values()).map((g) => ({ id: g.id, stats: g.stats, unavailable: g.unavailable })),
+  page: () => ({ page: board.page + 1, pages: board.plan.pages, perPage: board.plan.perPage }),
+  settings: () => settings,
+});
