@@ -154,12 +154,15 @@ func (v *view) catchUpStats(ctx context.Context, k *stats.Keeper, seq, streamSeq
 	}
 }
 
-// keep feeds one applied event to the statistics; v.mu is held.
+// keep feeds one applied event to the statistics; v.mu is held. The
+// frames made before it are of an older Seq: a subscriber joining now must
+// get the figures at this one.
 func (v *view) keep(e *event) {
 	if v.keeper == nil {
 		return
 	}
 	v.keeper.Apply(e.RouterAt(), e.Change)
+	v.st.frames = [2][]byte{}
 }
 
 // statsState is a view's statistics as last sent; guarded by v.mu.
@@ -174,11 +177,14 @@ type statsState struct {
 // a change, when a figure other than At changed; v.mu is held.
 func (v *view) offerStats(now time.Time) {
 	if v.st.subs == 0 || v.keeper == nil {
+		// nobody was offered these: the next change is news to whoever
+		// subscribes meanwhile, even if it goes back to the last offered
+		v.st.printed = ""
 		return
 	}
 	f := v.keeper.Figures()
 	if p := fingerprint(f); p != v.st.printed {
-		v.st.printed, v.st.frames = p, [2][]byte{}
+		v.st.printed = p
 		for _, s := range v.subs {
 			if s.stats {
 				s.statsDue = true

@@ -327,3 +327,41 @@ func TestStatisticsOnlyIgnoresResume(t *testing.T) {
 	sameFigures(t, "statistics only, resume asked", m, counted(t, e, "acme-sales", m.Seq))
 	completed(t, c)
 }
+
+// TestStatisticsAfterChangesNobodyAskedFor: a view keeps its statistics
+// while no subscriber asks for them (one that only lost its statistics
+// subscriber, as after RouterDisconnected); the next one gets the figures
+// at its own Seq, not those last sent, then the later changes.
+func TestStatisticsAfterChangesNobodyAskedFor(t *testing.T) {
+	e := newEnv(t)
+	ids := e.enqueue("acme-sales", 2)
+	_, url := e.gateway(bridge.Config{Statistics: statsCfg}, nil)
+	c, first := statsOnly(t, url, "acme-sales")
+	completed(t, c)
+	// a sessions subscriber of the same view tells when it has applied a change
+	watcher := initialized(t, url, false)
+	if _, err := watcher.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales"}); err != nil {
+		t.Fatal(err)
+	}
+	if first.Waiting != 2 {
+		t.Fatalf("first figures: %d waiting, want 2", first.Waiting)
+	}
+	if err := c.Unsubscribe(ctxT(t), "acme-sales"); err != nil {
+		t.Fatal(err)
+	}
+	e.Apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: ids[0], Cause: queue.CauseSessionAllocatedToAgent})
+	e.Apply("acme-sales", queue.Change{Op: queue.OpRemove, CallID: ids[1], Cause: queue.CauseSessionAllocatedToAgent})
+	for m := next(t, watcher); m.Seq < 4; m = next(t, watcher) {
+	}
+	d, m := statsOnly(t, url, "acme-sales")
+	completed(t, d)
+	sameFigures(t, "after changes without a statistics subscriber", m, counted(t, e, "acme-sales", m.Seq))
+	if m.Seq != 4 || m.Waiting != 0 {
+		t.Fatalf("the new subscriber's figures are at Seq %d with %d waiting, want Seq 4 and 0 waiting", m.Seq, m.Waiting)
+	}
+	e.enqueue("acme-sales", 2)
+	for m.Waiting != 2 {
+		m = nextStats(t, d, false)
+	}
+	sameFigures(t, "after two arrivals", m, counted(t, e, "acme-sales", m.Seq))
+}
