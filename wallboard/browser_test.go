@@ -102,7 +102,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 // chromium finds the browser, or skips the test (fails with
 // SIS_REQUIRE_ALL=1).
-func chromium(t *testing.T) string {
+func chromium(t testing.TB) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -118,7 +118,7 @@ func chromium(t *testing.T) string {
 }
 
 // newEnvWith is newEnv with a directory of the test's own.
-func newEnvWith(t *testing.T, dir router.State) *env {
+func newEnvWith(t testing.TB, dir router.State) *env {
 	return &env{Env: stacktest.NewWith(t, dir, router.Config{}), seats: &seats{}}
 }
 
@@ -290,4 +290,346 @@ func TestBrowserTilesShowStatistics(t *testing.T) {
 	if st := srv.Stats(); st.Sessions != 1 || st.Subscriptions != 3 {
 		t.Errorf("gateway holds %+v, want 1 session with 3 subscriptions", st)
 	}
+}
+
+// TestBrowserSessionListOnClick: a click on a tile lists the group's
+// sessions in queue order, customer numbers masked, waits ticking, and the
+// departures with their causes in words; closing it goes back to
+// statistics only. With mask=off the numbers are shown whole.
+func TestBrowserSessionListOnClick(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t)
+	e.enqueue("acme-sales", "call-1", "+442079460001", queue.MediaVoice, 0, 95*time.Second)
+	e.enqueue("acme-sales", "call-2", "jane@example.org", queue.MediaEmail, 1042, 61*time.Second)
+	e.enqueue("acme-sales", "call-3", "+442079460003", queue.MediaChat, 0, 5*time.Second)
+	e.enqueue("acme-support", "call-9", "+442079460009", queue.MediaVoice, 0, 5*time.Second)
+	_, base := e.serve(bridge.Config{}, nil)
+	p := openPage(t, bin, base+"/")
+	waitTile(t, p, "acme-sales", "its sessions", func(v tileView) bool { return v.Waiting == "3" })
+	if _, n := p.framesSince(0); n == 0 {
+		t.Fatal("no WebSocket frame recorded")
+	}
+	if n := events(p.frames); n["SessionsUpdated"] != 0 {
+		t.Fatalf("sessions reached the page before any tile was opened: %v", n)
+	}
+
+	click(p, `.tile[data-group="acme-sales"]`)
+	waitDetailRows(t, p, "call-1@1 +•••0001,call-2@2 j•••@example.org,call-3@3 +•••0003")
+	dom := p.dom()
+	for _, secret := range []string{"+442079460001", "jane@example.org", "+442079460003"} {
+		if strings.Contains(dom, secret) {
+			t.Errorf("the page shows %s unmasked", secret)
+		}
+	}
+	var wait string
+	p.eval(`document.querySelector('#detail .session[data-call-id="call-1"] .wait').textContent`, &wait)
+	if !strings.HasPrefix(wait, "01:3") {
+		t.Errorf("call-1 has waited %q, want 01:3x", wait)
+	}
+
+	// departures in words; positions follow
+	e.remove("acme-sales", "call-1", queue.CauseSessionAllocatedToAgent)
+	e.remove("acme-sales", "call-3", queue.CauseDisconnect)
+	waitDetailRows(t, p, "call-2@1 j•••@example.org")
+	p.waitDOM("the departures", []string{">answered after 01:3", ">abandoned after 00:0", "+•••0003"})
+	e.enqueue("acme-sales", "call-4", "+442079460004", queue.MediaSMS, 0, 0)
+	waitDetailRows(t, p, "call-2@1 j•••@example.org,call-4@2 +•••0004")
+	p.screenshot("detail")
+
+	// closed: statistics only again; later changes bring no sessions
+	key(p, "Escape")
+	waitFor(t, "the list closed", func() bool {
+		var hidden bool
+		p.eval(`document.getElementById('detail').hidden`, &hidden)
+		return hidden
+	})
+	waitFor(t, "statistics only again", func() bool {
+		frames, _ := p.framesSince(0)
+		return events(frames)["InitialDataComplete acme-sales"] == 3 // first, opened, closed
+	})
+	_, mark := p.framesSince(0)
+	e.enqueue("acme-sales", "call-5", "+442079460005", queue.MediaVoice, 0, 0)
+	waitTile(t, p, "acme-sales", "the new arrival", func(v tileView) bool { return v.Waiting == "3" })
+	if frames, _ := p.framesSince(mark); events(frames)["SessionsUpdated"] != 0 {
+		t.Errorf("sessions reached the page after the list was closed: %v", events(frames))
+	}
+
+	// another tile's list, unmasked on request
+	q := openPage(t, bin, base+"/?mask=off")
+	waitTile(t, q, "acme-support", "its session", func(v tileView) bool { return v.Waiting == "1" })
+	click(q, `.tile[data-group="acme-support"]`)
+	waitDetailRows(t, q, "call-9@1 +442079460009")
+}
+
+// TestBrowserSettingsFromTheURL: the groups and tenants to show, their
+// order, the colour thresholds and the theme come from the URL; settings
+// it cannot read, and groups not in the directory, are named on the page;
+// the settings dialog changes them in place and writes them to the URL.
+func TestBrowserSettingsFromTheURL(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t)
+	e.enqueue("acme-sales", "call-1", "+442079460001", queue.MediaVoice, 0, 40*time.Second)
+	e.enqueue("acme-sales", "call-2", "+442079460002", queue.MediaVoice, 0, 10*time.Second)
+	e.enqueue("globex-chat", "call-3", "+15555550103", queue.MediaChat, 0, 10*time.Second)
+	srv, base := e.serve(bridge.Config{}, nil)
+
+	cases := []struct {
+		query, order string
+		notice       []string
+	}{
+		{"?groups=globex-chat,Sales", "globex-chat,acme-sales", nil},
+		{"?tenants=acme", "acme-sales,acme-support", nil},
+		{"?tenants=Globex,acme&groups=support,CHAT", "acme-support,globex-chat", nil},
+		{"?groups=acme-sales,nope&wait=abc&color=red&sl=50,80", "acme-sales",
+			[]string{"Not in the directory: nope", "wait: two numbers (s) are needed", `unknown setting "color"`, "sl: amber (50) must come above red (80)"}},
+	}
+	for _, c := range cases {
+		p := openPage(t, bin, base+"/"+c.query)
+		p.waitDOM("the tiles of "+c.query, []string{live})
+		waitFor(t, "tiles "+c.order+" for "+c.query, func() bool { return tileOrder(p) == c.order })
+		var notice string
+		p.eval(`document.getElementById('notice').hidden ? '' : document.getElementById('notice').textContent`, &notice)
+		for _, want := range c.notice {
+			if !strings.Contains(notice, want) {
+				t.Errorf("%s: notice %q lacks %q", c.query, notice, want)
+			}
+		}
+		if len(c.notice) == 0 && notice != "" {
+			t.Errorf("%s: notice %q, want none", c.query, notice)
+		}
+	}
+	waitFor(t, "the pages' subscriptions", func() bool { return srv.Stats().Subscriptions == 2+2+2+1 })
+
+	// thresholds and theme: waiting 2 is red from 2, a 40 s wait amber from 30
+	p := openPage(t, bin, base+"/?groups=acme-sales&waiting=1,2&wait=30,60&theme=dark")
+	v := waitTile(t, p, "acme-sales", "its figures", func(v tileView) bool { return v.Waiting == "2" && strings.HasPrefix(v.Longest, "00:4") })
+	var levels, background string
+	p.eval(`['waiting', 'longest'].map(c => document.querySelector('.tile .' + c).dataset.level).join(',')`, &levels)
+	p.eval(`getComputedStyle(document.body).backgroundColor`, &background)
+	if levels != "alert,warn" || v.Level != "alert" || background != "rgb(13, 17, 23)" {
+		t.Errorf("levels %q (tile %q), background %q: want alert,warn (alert) on the dark background", levels, v.Level, background)
+	}
+	p.screenshot("dark")
+
+	// the dialog: amber from 3 waiting, red from 5; theme light
+	click(p, "#settings-open")
+	p.eval(`(() => { const f = document.querySelector('#settings form');
+		f.elements['waiting-warn'].value = '3'; f.elements['waiting-alert'].value = '5'; f.elements.theme.value = 'light';
+		f.requestSubmit(f.querySelector('button[value="apply"]')); return true; })()`, nil)
+	var search string
+	waitFor(t, "the new settings in the URL", func() bool {
+		p.eval(`location.search`, &search)
+		return strings.Contains(search, "waiting=3,5")
+	})
+	if search != "?groups=acme-sales&theme=light&wait=30,60&waiting=3,5" {
+		t.Errorf("URL after the dialog: %q, want every setting that is not a default, and only those", search)
+	}
+	p.eval(`getComputedStyle(document.body).backgroundColor`, &background)
+	v, _ = tile(p, "acme-sales")
+	if background != "rgb(243, 245, 248)" || v.Level != "warn" {
+		t.Errorf("after the dialog: background %q, tile level %q; want light and warn (the 40 s wait; 2 waiting is below 3)", background, v.Level)
+	}
+	// a setting the dialog cannot take is refused there, the page unchanged
+	click(p, "#settings-open")
+	var problem string
+	p.eval(`(() => { const f = document.querySelector('#settings form');
+		f.elements['wait-warn'].value = '90'; f.elements['wait-alert'].value = '10';
+		f.requestSubmit(f.querySelector('button[value="apply"]'));
+		return document.querySelector('.settings-problems').textContent; })()`, &problem)
+	if !strings.Contains(problem, "wait: amber (90) must come below red (10)") {
+		t.Errorf("the dialog says %q of wait=90,10", problem)
+	}
+}
+
+// pageOf reads the board's paging: the page shown, how many, and which
+// tiles are visible and whether each lies inside the window.
+type pageOf struct {
+	Page, Pages int
+	Visible     []string
+	Inside      bool
+}
+
+func paging(p *page) pageOf {
+	var v pageOf
+	p.eval(`(() => {
+		const b = document.getElementById('board');
+		const vis = Array.from(document.querySelectorAll('.tile')).filter(t => !t.hidden);
+		const inside = vis.every(t => { const r = t.getBoundingClientRect();
+			return r.width > 0 && r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight + 0.5 && r.right <= innerWidth + 0.5; });
+		return {Page: +b.dataset.page, Pages: +b.dataset.pages, Visible: vis.map(t => t.dataset.group), Inside: inside};
+	})()`, &v)
+	return v
+}
+
+// TestBrowserFitsOrRotates: 100 groups fit one 1920×1080 screen, every
+// tile inside it; on a small screen the tiles are split into pages that
+// rotate (every group on exactly one page); rotate=0 scrolls instead.
+func TestBrowserFitsOrRotates(t *testing.T) {
+	bin := chromium(t)
+	e := newEnvWith(t, directory(100, "acme", "globex", "initech"))
+	_, base := e.serve(bridge.Config{}, nil)
+
+	wall := openPageSized(t, bin, base+"/", 1920, 1080)
+	wall.waitDOM("the tiles", []string{live, `<dd id="total-groups">100</dd>`})
+	waitFor(t, "every tile's figures", func() bool {
+		var loading int
+		wall.eval(`document.querySelectorAll('.tile.loading').length`, &loading)
+		return loading == 0
+	})
+	if v := paging(wall); v.Pages != 1 || len(v.Visible) != 100 || !v.Inside {
+		t.Errorf("100 groups at 1920×1080: %d pages, %d tiles visible, all inside: %v", v.Pages, len(v.Visible), v.Inside)
+	}
+	wall.screenshot("100-groups")
+
+	small := openPageSized(t, bin, base+"/?rotate=1", 800, 500)
+	small.waitDOM("the tiles", []string{live, `<dd id="total-groups">100</dd>`, `<span id="pager-text">page 1 of`})
+	seen := map[string]int{}
+	first := paging(small)
+	if first.Pages < 2 || !first.Inside {
+		t.Fatalf("100 groups at 800×500: %+v, want pages with every tile inside the window", first)
+	}
+	for page := 1; page <= first.Pages; page++ {
+		var v pageOf
+		waitFor(t, fmt.Sprintf("page %d of %d", page, first.Pages), func() bool { v = paging(small); return v.Page == page })
+		if !v.Inside {
+			t.Errorf("page %d: a tile lies outside the window", page)
+		}
+		for _, g := range v.Visible {
+			seen[g]++
+		}
+	}
+	if len(seen) != 100 {
+		t.Errorf("the pages showed %d groups, want 100", len(seen))
+	}
+	for g, n := range seen {
+		if n != 1 {
+			t.Errorf("group %s on %d pages", g, n)
+		}
+	}
+	small.screenshot("paged")
+
+	scroll := openPageSized(t, bin, base+"/?rotate=0", 800, 500)
+	scroll.waitDOM("the tiles", []string{live, `<dd id="total-groups">100</dd>`, `<div id="pager" class="pager" hidden="">`})
+	if v := paging(scroll); v.Pages != 1 || len(v.Visible) != 100 {
+		t.Errorf("rotate=0: %+v, want every tile on one scrolling page", v)
+	}
+}
+
+// TestBrowserRouterDisconnected: where the tiles were, the page says the
+// router is down and why (the adapter's reason); once it is back, the
+// figures are the router's again.
+func TestBrowserRouterDisconnected(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t)
+	e.enqueue("acme-sales", "call-1", "+442079460001", queue.MediaVoice, 0, 10*time.Second)
+	e.enqueue("globex-chat", "call-2", "+15555550102", queue.MediaChat, 0, 10*time.Second)
+	srv, base := e.serve(bridge.Config{}, nil)
+	p := openPage(t, bin, base+"/")
+	waitTile(t, p, "acme-sales", "its session", func(v tileView) bool { return v.Waiting == "1" })
+
+	e.Adapter.LinkDown(e.Ctx, "test cut the link")
+	p.waitDOM("the router to be reported down", []string{`data-state="router"`, ">router disconnected<",
+		`<section id="down" class="down" role="alert">`, ">test cut the link (since 20", "Queues unknown since "})
+	var boardHidden bool
+	p.eval(`document.getElementById('board').hidden`, &boardHidden)
+	if !boardHidden {
+		t.Error("the tiles are shown while the router is down")
+	}
+	p.screenshot("router-disconnected")
+
+	// the queues change while the router is away; the page shows the new state once back
+	e.ApplyUnheard("acme-sales", queue.Change{Op: queue.OpRemove, CallID: "call-1", Cause: queue.CauseSessionAllocatedToAgent})
+	e.linkUp()
+	p.waitDOM("the page to be live again", []string{live, `<section id="down" class="down" role="alert" hidden="">`})
+	waitTile(t, p, "acme-sales", "the router's state", func(v tileView) bool { return v.Waiting == "0" })
+	waitTile(t, p, "globex-chat", "the router's state", func(v tileView) bool { return v.Waiting == "1" })
+	waitFor(t, "the page to subscribe again", func() bool { return srv.Stats().Subscriptions == 3 })
+}
+
+func TestBrowserReconnects(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t)
+	e.enqueue("acme-support", "call-1", "+442079460001", queue.MediaVoice, 0, 10*time.Second)
+	srv, base := e.serve(bridge.Config{}, nil)
+	p := openPage(t, bin, base+"/")
+	waitTile(t, p, "acme-support", "its session", func(v tileView) bool { return v.Waiting == "1" })
+	first := e.seats.last()
+
+	srv.SeatLost(first) // the gateway closes the connection with 1001
+	p.waitDOM("the page to reconnect", []string{live, "last close: 1001 license seat lost"})
+	waitTile(t, p, "acme-support", "its session again", func(v tileView) bool { return v.Waiting == "1" && !v.Loading })
+	if second := e.seats.last(); second == first {
+		t.Fatal("no new session after the close")
+	}
+	waitFor(t, "the new session's subscriptions", func() bool { return srv.Stats().Subscriptions == 3 })
+}
+
+func TestBrowserLogin(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t)
+	e.enqueue("acme-sales", "call-1", "+442079460001", queue.MediaVoice, 0, 10*time.Second)
+	_, base := e.serve(bridge.Config{Auth: true}, admin{})
+	p := openPage(t, bin, base+"/")
+	dom := p.waitDOM("the login form", []string{`data-state="login"`, `<form id="login" class="login" autocomplete="on">`})
+	if strings.Contains(dom, ">Sales<") {
+		t.Error("queue data shown without a login")
+	}
+	p.screenshot("login")
+
+	login := func(user, pass string) {
+		b, _ := json.Marshal([]string{user, pass})
+		p.eval(`(([u, p]) => {
+			document.getElementById('login-user').value = u;
+			document.getElementById('login-pass').value = p;
+			document.getElementById('login').requestSubmit();
+			return true; })(`+string(b)+`)`, nil)
+	}
+	login("admin", "wrong")
+	p.waitDOM("the login error", []string{`data-state="login"`, ">Wrong LogonID or password.<"})
+	login("admin", "secret")
+	// Initialize took the credentials, and so did GET /v1/groups (Basic)
+	p.waitDOM("the tiles", []string{live, ">Sales<", `<form id="login" class="login" autocomplete="on" hidden="">`})
+	waitTile(t, p, "acme-sales", "its session", func(v tileView) bool { return v.Waiting == "1" })
+	var leftover string
+	p.eval(`document.getElementById('login-pass').value + localStorage.length + sessionStorage.length + document.cookie + location.search`, &leftover)
+	if leftover != "00" {
+		t.Errorf("credentials left in the page, its storage or its URL: %q", leftover)
+	}
+}
+
+// aheadSource is a router source whose clock runs two days ahead of the
+// wall clock; it reports nothing.
+type aheadSource struct{}
+
+func (aheadSource) RouterClock() (time.Time, float64) { return time.Now().Add(48 * time.Hour), 1 }
+
+func (aheadSource) Run(ctx context.Context, _ router.Handler) error {
+	<-ctx.Done()
+	return nil
+}
+
+// TestBrowserMeasuresWaitsByTheRouterClock: with a router whose clock is
+// not the wall clock (the simulator), waits are its time minus
+// TimeEnteredQueue, not this machine's.
+func TestBrowserMeasuresWaitsByTheRouterClock(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Adapter.Run(ctx, aheadSource{}) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "the router clock in use", func() bool {
+		err := e.Adapter.Apply(e.Ctx, "acme-sales", queue.Change{Op: queue.OpEnqueue, CallID: "ahead", Session: queue.Session{
+			MediaType: queue.MediaVoice, TimeEnteredQueue: time.Now().UTC().Add(48*time.Hour - 95*time.Second)}})
+		return err == nil
+	})
+	_, base := e.serve(bridge.Config{}, nil)
+	p := openPage(t, bin, base+"/")
+	waitTile(t, p, "acme-sales", "the wait by the router clock", func(v tileView) bool { return strings.HasPrefix(v.Longest, "01:3") })
+	click(p, `.tile[data-group="acme-sales"]`)
+	var wait string
+	waitFor(t, "the session's wait by the router clock", func() bool {
+		p.eval(`(document.querySelector('#detail .session .wait') || {}).textContent || ''`, &wait)
+		return strings.HasPrefix(wait, "01:3")
+	})
 }

@@ -24,7 +24,7 @@ import (
 // shows the page still "connecting". Over the pipe the test waits, in real
 // time, for what it expects, and can change the queues while the page runs.
 type page struct {
-	t       *testing.T
+	t       testing.TB
 	out     *os.File // commands to the browser
 	mu      sync.Mutex
 	nextID  int
@@ -50,13 +50,13 @@ type cdpAnswer struct {
 const browserTimeout = 60 * time.Second
 
 // openPage starts a headless Chromium and opens url in a 1400×900 tab.
-func openPage(t *testing.T, bin, url string) *page {
+func openPage(t testing.TB, bin, url string) *page {
 	t.Helper()
 	return openPageSized(t, bin, url, 1400, 900)
 }
 
 // openPageSized opens url in a tab of width×height CSS pixels.
-func openPageSized(t *testing.T, bin, url string, width, height int) *page {
+func openPageSized(t testing.TB, bin, url string, width, height int) *page {
 	t.Helper()
 	toBrowser, browserIn, err := os.Pipe()
 	if err != nil {

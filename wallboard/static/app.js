@@ -414,13 +414,14 @@ applyTheme();
 showNotice();
 board.setSettings(settings);
 detail.setSettings(settings);
-setInterval(() => {
-  const now = Date.now();
-  const rnow = routerNow(now);
+function tick() {
+  const rnow = routerNow(Date.now());
   board.tick();
   if (opened) detail.tick(rnow);
   ui.routerTime.textContent = clock(rnow);
-}, 1000);
+}
+tick();
+setInterval(tick, 1000);
 document.addEventListener('keydown', (ev) => {
   if (ev.key === 'Escape' && opened && !ui.settings.open) closeDetail();
 });

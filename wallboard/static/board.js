@@ -9,7 +9,7 @@ import { level, worst } from './settings.js';
 const MIN_W = 160; // px: a tile is never narrower...
 const MIN_H = 90; // ...nor lower; past that the board pages
 const GAP = 8; // px between tiles (as in style.css)
-const SHAPE = 1.6; // the width:height a tile reads best at
+const SHAPE = 2; // the width:height a tile reads best at
 
 function h(tag, className, text) {
   const e = document.createElement(tag);
@@ -18,12 +18,15 @@ function h(tag, className, text) {
   return e;
 }
 
-// figure is a label over a value, the tile's unit of information.
-function figure(className, label) {
+// figure is a label under a value, the tile's unit of information; a
+// small tile shows the short label beside the value instead.
+function figure(className, label, short) {
   const box = h('div', 'fig ' + className);
   const value = h('span', 'fig-value', '—');
-  box.append(value, h('span', 'fig-label', label));
-  return { box, value, label: box.lastChild };
+  const long = h('span', 'fig-label', label);
+  box.append(value, long);
+  if (short) box.append(h('span', 'fig-short', short));
+  return { box, value, label: long };
 }
 
 // grid finds the columns and rows that make n tiles largest in w×h.
@@ -96,10 +99,10 @@ export class Board {
     const big = h('div', 'tile-big');
     big.append(waiting.box, longest.box);
     const mediaList = h('ul', 'tile-media');
-    const sl = figure('sl', 'service level');
-    const est = figure('est', 'est. wait');
-    const abandoned = figure('abandoned', 'abandoned');
-    const answered = figure('answered', 'answered');
+    const sl = figure('sl', 'service level', 'SL');
+    const est = figure('est', 'est. wait', 'est.');
+    const abandoned = figure('abandoned', 'abandoned', 'ab.');
+    const answered = figure('answered', 'answered', 'ans.');
     const figs = h('div', 'tile-figures');
     figs.append(sl.box, est.box, abandoned.box, answered.box);
     const foot = h('p', 'tile-foot');
@@ -140,6 +143,7 @@ export class Board {
       f.box.dataset.level = '';
     }
     t.mediaList.replaceChildren();
+    t.mediaKey = '';
     t.foot.textContent = '';
     t.oldest = null;
     t.levels = {};
@@ -149,6 +153,9 @@ export class Board {
 
   renderMedia(t, byMedia) {
     const items = Object.entries(byMedia).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    const key = items.join(';');
+    if (t.mediaKey === key) return;
+    t.mediaKey = key;
     t.mediaList.replaceChildren(...items.map(([m, n]) => {
       const [label, cls] = media(m);
       const li = h('li', 'chip media-' + cls);

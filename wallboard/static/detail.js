@@ -8,6 +8,7 @@ import { level } from './settings.js';
 
 const MAX_ROWS = 500; // rows drawn; the rest are counted
 const DEPARTURES = 8; // departures listed
+const NEW_MS = 2000; // how long an arrival stays highlighted
 
 function h(tag, className, text) {
   const e = document.createElement(tag);
@@ -38,6 +39,8 @@ export class Detail {
     this.byId = new Map(); // CallID -> SessionInfo
     this.rowById = new Map(); // CallID -> row
     this.departures = [];
+    this.departed = 0; // departures so far...
+    this.drawn = -1; // ...and when the list of them was drawn
     this.complete = false;
     this.rows.replaceChildren();
     this.left.replaceChildren();
@@ -45,7 +48,10 @@ export class Detail {
 
   setSettings(s) {
     this.settings = s;
-    for (const [id, r] of this.rowById) this.fill(r, this.byId.get(id));
+    for (const [id, r] of this.rowById) {
+      r.s = null; // masking may have changed: fill every cell
+      this.fill(r, this.byId.get(id));
+    }
     this.renderDepartures();
   }
 
@@ -121,6 +127,7 @@ export class Detail {
     const entered = Date.parse(s.TimeEnteredQueue) || routerNow;
     this.departures.unshift({ s, why: why || 'None', waited: Math.max(0, routerNow - entered) / 1000, at: Date.now() });
     this.departures.length = Math.min(this.departures.length, DEPARTURES);
+    this.departed++;
   }
 
   completed() {
@@ -128,45 +135,56 @@ export class Detail {
     this.setState('');
   }
 
-  // render draws the list in queue order, keeping the rows that stay.
+  // render draws the list in queue order, keeping the rows that stay:
+  // rows that went are taken out first, so a departure at the head moves
+  // no other row.
   render(routerNow) {
     const list = Array.from(this.byId.values()).sort((a, b) => a.QueuePosition - b.QueuePosition);
     const shown = list.slice(0, MAX_ROWS);
     const keep = new Map();
+    for (const s of shown) keep.set(s.CallID, this.rowById.get(s.CallID) || this.row(s));
+    for (const [id, r] of this.rowById) if (!keep.has(id)) r.tr.remove();
     shown.forEach((s, i) => {
-      let r = this.rowById.get(s.CallID);
-      if (!r) r = this.row(s);
+      const r = keep.get(s.CallID);
       if (r.s !== s) this.fill(r, s);
-      keep.set(s.CallID, r);
       const at = this.rows.children[i];
       if (at !== r.tr) this.rows.insertBefore(r.tr, at || null);
     });
-    while (this.rows.children.length > shown.length) this.rows.lastChild.remove();
     this.rowById = keep;
     this.more.hidden = list.length <= MAX_ROWS;
     this.more.textContent = '+' + (list.length - MAX_ROWS) + ' more waiting';
     if (this.complete && list.length === 0) this.setState('nobody is waiting');
     else if (this.complete) this.setState('');
-    this.renderDepartures();
+    if (this.drawn !== this.departed) this.renderDepartures();
     this.tick(routerNow);
   }
 
   row(s) {
-    const tr = h('tr', 'session');
+    const tr = h('li', 'session');
     tr.dataset.callId = s.CallID;
-    const cells = ['pos', 'media', 'wait', 'cust', 'dialed', 'agent'].map((c) => h('td', c));
+    const cells = ['pos', 'media', 'wait', 'cust', 'dialed', 'agent'].map((c) => h('span', c));
     tr.append(...cells);
-    if (s.fresh) tr.classList.add('new');
-    tr.addEventListener('animationend', () => tr.classList.remove('new'));
+    if (s.fresh) {
+      // highlighted for a moment: a class on and off, not an animation
+      // repainted every frame
+      tr.classList.add('new');
+      setTimeout(() => tr.classList.remove('new'), NEW_MS);
+    }
     const [pos, med, wait, cust, dialed, agent] = cells;
     return { tr, pos, med, wait, cust, dialed, agent, since: 0, s: null };
   }
 
+  // fill shows a session on its row. A Modify that only moved it (the
+  // common one: everybody behind a departure moves up) changes one cell.
   fill(r, s) {
     if (!s) return;
+    const was = r.s;
     r.s = s;
-    const masked = this.settings.mask;
     r.pos.textContent = String(s.QueuePosition);
+    if (was && was.CallID === s.CallID && was.MediaType === s.MediaType && was.TimeEnteredQueue === s.TimeEnteredQueue &&
+      was.CustomerInformation === s.CustomerInformation && was.DialedNumber === s.DialedNumber &&
+      was.PreferredAgentID === s.PreferredAgentID && JSON.stringify(was.IVRInformation) === JSON.stringify(s.IVRInformation)) return;
+    const masked = this.settings.mask;
     const [label, cls] = media(s.MediaType);
     r.med.replaceChildren(h('span', 'chip media-' + cls, label));
     r.since = Date.parse(s.TimeEnteredQueue) || 0;
@@ -175,12 +193,13 @@ export class Detail {
     r.agent.textContent = s.PreferredAgentID ? 'agent ' + s.PreferredAgentID : '';
     const tip = ['CallID ' + s.CallID];
     if (!masked) for (const i of s.IVRInformation || []) tip.push(i.Label + ': ' + i.Data);
-    if (r.since) tip.push('entered ' + new Date(r.since).toLocaleString());
+    if (r.since) tip.push('entered ' + new Date(r.since).toISOString());
     r.tr.title = tip.join('\n');
   }
 
   renderDepartures() {
     if (!this.settings) return;
+    this.drawn = this.departed;
     this.left.replaceChildren(...this.departures.map((d) => {
       const li = h('li', 'departure cause-' + d.why);
       const [label, cls] = media(d.s.MediaType);
