@@ -6,7 +6,7 @@ PKGS        ?= ./...
 TESTFLAGS   ?= -count=1 -timeout 20m
 BENCHFLAGS  ?= -run '^$$' -bench . -benchmem -benchtime 2s
 
-.PHONY: run test test-cluster bench lint build fuzz chaos soak clean
+.PHONY: run test test-cluster bench lint build fuzz chaos soak screenshots clean
 
 ## run: the whole system on this machine (embedded NATS, simulated router,
 ## adapter); Ctrl-C stops it cleanly (the binary, not `go run`, gets the
@@ -18,9 +18,12 @@ run: build
 ## test: every test, with the race detector (the topology test, nine
 ## processes and 50 clients, after the others rather than beside them);
 ## then every fuzz target for 2,000 executions (their seed corpora, testdata/fuzz
-## included, run in the tests)
+## included, run in the tests). The wallboard's browser tests keep their
+## screenshots in $(SCREENSHOTS).
+SCREENSHOTS ?= $(CURDIR)/artifacts/wallboard
 test:
-	$(GO) test -race $(TESTFLAGS) $$($(GO) list $(PKGS) | grep -v /internal/topology)
+	rm -rf $(SCREENSHOTS)
+	WALLBOARD_SCREENSHOTS=$(SCREENSHOTS) $(GO) test -race $(TESTFLAGS) $$($(GO) list $(PKGS) | grep -v /internal/topology)
 	$(GO) test -race $(TESTFLAGS) ./internal/topology
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=2000x FUZZMINIMIZE=200x
 
@@ -74,9 +77,19 @@ soak: build
 	$(GO) build -o bin/sisload ./cmd/sisload
 	bin/sisload soak --sisbridge bin/sisbridge --duration $(DURATION) $(SOAKFLAGS)
 
+## screenshots: the wallboard of a simulated contact center, light and
+## dark, and a group's session list, as docs/ shows them (from
+## TestBrowserWallOfTheSimulator; needs Chromium)
+screenshots:
+	rm -rf $(SCREENSHOTS)
+	WALLBOARD_SCREENSHOTS=$(SCREENSHOTS) SIS_REQUIRE_ALL=1 $(GO) test -count=1 -run '^TestBrowserWallOfTheSimulator$$' ./wallboard
+	cp $(SCREENSHOTS)/TestBrowserWallOfTheSimulator-wall.png docs/wallboard.png
+	cp $(SCREENSHOTS)/TestBrowserWallOfTheSimulator-wall-dark.png docs/wallboard-dark.png
+	cp $(SCREENSHOTS)/TestBrowserWallOfTheSimulator-list.png docs/wallboard-list.png
+
 ## build: the binary in bin/
 build:
 	$(GO) build -buildvcs=auto -o bin/sisbridge ./cmd/sisbridge
 
 clean:
-	rm -rf bin sisbridge-data
+	rm -rf bin sisbridge-data artifacts

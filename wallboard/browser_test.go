@@ -633,3 +633,47 @@ func TestBrowserMeasuresWaitsByTheRouterClock(t *testing.T) {
 		return strings.HasPrefix(wait, "01:3")
 	})
 }
+
+// TestBrowserFormatting runs the page's own modules in the browser: the
+// masking of customer data, causes and media in words, durations, and the
+// settings read from and written to a URL.
+func TestBrowserFormatting(t *testing.T) {
+	bin := chromium(t)
+	hs := httptest.NewServer(wallboard.Handler())
+	t.Cleanup(hs.Close)
+	p := openPage(t, bin, hs.URL+"/format.js") // a page of the origin, without the app
+	call := func(module, expr string) string {
+		t.Helper()
+		var s string
+		p.eval(`import('/`+module+`').then(m => JSON.stringify(`+expr+`))`, &s)
+		return s
+	}
+	for _, c := range []struct{ module, expr, want string }{
+		{"format.js", `m.mask('+442079460001')`, `"+•••0001"`},
+		{"format.js", `m.mask('0044 20 7946 0001')`, `"•••0001"`},
+		{"format.js", `m.mask('jane.doe@example.org')`, `"j•••@example.org"`},
+		{"format.js", `m.mask('Jane Doe')`, `"J•••"`},
+		{"format.js", `m.mask('1234')`, `"1•••"`},
+		{"format.js", `m.mask('')`, `""`},
+		{"format.js", `m.mask(undefined)`, `""`},
+		{"format.js", `['SessionAllocatedToAgent', 'Disconnect', 'Overflow', 'ServiceGroupClosed', 'CallTransferred', 'SessionFailed', 'CampaignNotRunning', 'None', 'Novel'].map(m.cause)`,
+			`["answered","abandoned","overflowed","group closed","transferred","failed","campaign stopped","left","novel"]`},
+		{"format.js", `['WebCallBack', 'OpenMedia', 'Nope'].map(x => m.media(x)[0])`, `["Web callback","Open media","Nope"]`},
+		{"format.js", `[0, 59.9, 61, 3599, 3600, 86399, -5].map(m.duration)`, `["00:00","00:59","01:01","59:59","1:00:00","23:59:59","00:00"]`},
+		{"format.js", `[900, 3600, 90, 7200].map(m.windowText)`, `["15 min","1 h","90 s","2 h"]`},
+		{"settings.js", `m.parse('').settings`, `{"tenants":[],"groups":[],"theme":"auto","mask":true,"rotate":15,"wait":[60,180],"waiting":[5,10],"sl":[80,60],"est":[60,180]}`},
+		{"settings.js", `m.parse('?groups=a,%20b,,c&mask=off&rotate=0&sl=90,70&theme=dark')`,
+			`{"settings":{"tenants":[],"groups":["a","b","c"],"theme":"dark","mask":false,"rotate":0,"wait":[60,180],"waiting":[5,10],"sl":[90,70],"est":[60,180]},"problems":[]}`},
+		{"settings.js", `m.parse('?rotate=-1&mask=maybe&theme=pink&waiting=9,3&est=1&x=1').problems`,
+			`["rotate: seconds per page (0: scroll instead)","mask: on or off","theme: one of auto, light, dark","waiting: amber (9) must come below red (3)","est: two numbers (s) are needed, amber then red, like est=60,180","unknown setting \"x\""]`},
+		{"settings.js", `m.query(m.parse('?groups=b,a&wait=30,90&mask=off').settings)`, `"?groups=b,a&mask=off&wait=30,90"`},
+		{"settings.js", `m.query(m.DEFAULTS)`, `""`},
+		{"settings.js", `[m.level(m.DEFAULTS, 'wait', 59), m.level(m.DEFAULTS, 'wait', 60), m.level(m.DEFAULTS, 'wait', 180), m.level(m.DEFAULTS, 'wait', null)]`, `["","warn","alert",""]`},
+		{"settings.js", `[m.level(m.DEFAULTS, 'sl', 80), m.level(m.DEFAULTS, 'sl', 79.9), m.level(m.DEFAULTS, 'sl', 59), m.level(m.DEFAULTS, 'sl', null)]`, `["","warn","alert",""]`},
+		{"settings.js", `[m.worst('', 'warn', ''), m.worst('warn', 'alert'), m.worst('', undefined)]`, `["warn","alert",""]`},
+	} {
+		if got := call(c.module, c.expr); got != c.want {
+			t.Errorf("%s %s = %s, want %s", c.module, c.expr, got, c.want)
+		}
+	}
+}

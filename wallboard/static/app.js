@@ -112,6 +112,7 @@ function setClock(result) {
   routerClock.at = t;
   routerClock.local = Date.now();
   routerClock.rate = typeof result.RouterClockRate === 'number' ? result.RouterClockRate : 1;
+  ui.routerTime.textContent = clock(routerNow(Date.now()));
 }
 function routerNow(now) {
   return routerClock.at ? routerClock.at + routerClock.rate * (now - routerClock.local) : now;

@@ -125,7 +125,7 @@ export class Detail {
 
   depart(s, why, routerNow) {
     const entered = Date.parse(s.TimeEnteredQueue) || routerNow;
-    this.departures.unshift({ s, why: why || 'None', waited: Math.max(0, routerNow - entered) / 1000, at: Date.now() });
+    this.departures.unshift({ s, why: why || 'None', waited: Math.max(0, routerNow - entered) / 1000, at: routerNow });
     this.departures.length = Math.min(this.departures.length, DEPARTURES);
     this.departed++;
   }
