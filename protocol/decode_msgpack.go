@@ -36,7 +36,7 @@ const maxPrealloc = 4096
 // The members of the enumerations an event carries, which the decoder
 // returns without allocating.
 var (
-	eventNames  = []string{EventSessionsUpdated, EventInitialDataComplete, EventKeepAlive, EventRouterDisconnected, EventQueueStatistics}
+	eventNames  = []string{EventSessionsUpdated, EventInitialDataComplete, EventKeepAlive, EventRouterDisconnected, EventQueueStatistics, EventServiceGroupRemoved}
 	updateNames = names([]queue.UpdateType{queue.UpdateAdd, queue.UpdateModify, queue.UpdateRemove})
 	causeNames  = names(queue.RemoveCauses)
 	mediaNames  = names(queue.MediaTypes)
@@ -104,8 +104,8 @@ func (r *eventReader) message(m *Message) error {
 		case "SessionUpdates":
 			group := m.ServiceGroupID // which the sessions' usually repeat
 			return readArray(r, &m.SessionUpdates, func(u *SessionUpdate) error { return r.update(u, group) })
-		case "id", "result", "fault":
-			return errDecline // a reply: rare, left to reflection
+		case "id", "result", "fault", "Seqs":
+			return errDecline // a reply or a KeepAlive's Seqs: rare, left to reflection
 		default:
 			r.Skip(messageDepth)
 		}

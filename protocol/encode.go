@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -150,8 +151,46 @@ func AppendQueueStatistics(f Format, dst []byte, group string, seq uint64, st *S
 	return append(dst, b...)
 }
 
-// AppendEvent appends an event without fields: KeepAlive or
-// RouterDisconnected.
+// AppendKeepAlive appends a KeepAlive with the last Seq sent of each
+// group (§11): an empty Seqs when there is none.
+func AppendKeepAlive(f Format, dst []byte, seqs map[string]uint64) []byte {
+	groups := make([]string, 0, len(seqs))
+	for g := range seqs {
+		groups = append(groups, g)
+	}
+	slices.Sort(groups) // the same Seqs, the same bytes
+	if f == Msgpack {
+		dst = appendStrField(msgpackwire.AppendMapLen(dst, 2), "event", EventKeepAlive)
+		dst = msgpackwire.AppendMapLen(msgpackwire.AppendStr(dst, "Seqs"), len(groups))
+		for _, g := range groups {
+			dst = msgpackwire.AppendUint(msgpackwire.AppendStr(dst, g), seqs[g])
+		}
+		return dst
+	}
+	dst = append(dst, `{"event":"KeepAlive","Seqs":{`...)
+	for i, g := range groups {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(appendJSONString(dst, g), ':')
+		dst = strconv.AppendUint(dst, seqs[g], 10)
+	}
+	return append(dst, "}}"...)
+}
+
+// AppendServiceGroupRemoved appends the event that ends a subscription to a
+// group that left the directory (§10).
+func AppendServiceGroupRemoved(f Format, dst []byte, group string) []byte {
+	if f == Msgpack {
+		dst = appendStrField(msgpackwire.AppendMapLen(dst, 2), "event", EventServiceGroupRemoved)
+		return appendStrField(dst, "ServiceGroupID", group)
+	}
+	dst = append(dst, `{"event":"ServiceGroupRemoved","ServiceGroupID":`...)
+	return append(appendJSONString(dst, group), '}')
+}
+
+// AppendEvent appends an event without fields: RouterDisconnected (or a
+// KeepAlive without Seqs, as before §11).
 func AppendEvent(f Format, dst []byte, name string) []byte {
 	if f == Msgpack {
 		return appendStrField(msgpackwire.AppendMapLen(dst, 1), "event", name)

@@ -52,6 +52,17 @@ const (
 	EventRouterDisconnected  = "RouterDisconnected"
 	// EventQueueStatistics carries a group's statistics (§9, ext).
 	EventQueueStatistics = "QueueStatistics"
+	// EventServiceGroupRemoved ends a subscription to a group that left
+	// the directory (§10, ext).
+	EventServiceGroupRemoved = "ServiceGroupRemoved"
+)
+
+// Bounds of the rate cap (§12).
+const (
+	// MinEventsPerSecond and MaxEventsPerSecond bound Initialize's
+	// MaxEventsPerSecond.
+	MinEventsPerSecond = 1
+	MaxEventsPerSecond = 100
 )
 
 // Format is a subprotocol's encoding.
@@ -85,6 +96,10 @@ type Request struct {
 	LogonID                  string `json:"LogonID,omitempty" msgpack:"LogonID,omitempty"`
 	Password                 string `json:"Password,omitempty" msgpack:"Password,omitempty"`
 	SendQueuePositionUpdates *bool  `json:"SendQueuePositionUpdates,omitempty" msgpack:"SendQueuePositionUpdates,omitempty"`
+	// MaxEventsPerSecond caps the SessionsUpdated of each group to the
+	// session, 1 to 100 a second; changes in between are merged by their
+	// net effect (§12, ext). Default: no cap.
+	MaxEventsPerSecond *int `json:"MaxEventsPerSecond,omitempty" msgpack:"MaxEventsPerSecond,omitempty"`
 	// Subscribe, Unsubscribe.
 	ServiceGroupID   string  `json:"ServiceGroupID,omitempty" msgpack:"ServiceGroupID,omitempty"`
 	TenantID         string  `json:"TenantID,omitempty" msgpack:"TenantID,omitempty"`
@@ -96,6 +111,12 @@ type Request struct {
 	// Sessions false asks for no SessionsUpdated of the group, statistics
 	// only (ext); default true. False without Statistics is refused.
 	Sessions *bool `json:"Sessions,omitempty" msgpack:"Sessions,omitempty"`
+	// AllGroups with TenantID subscribes to (or unsubscribes from) every
+	// group of the tenant, now and later (§10, ext); default false.
+	AllGroups *bool `json:"AllGroups,omitempty" msgpack:"AllGroups,omitempty"`
+	// MediaTypes, when given, limits the sessions sent to those of these
+	// SessionMediaType names (§10, ext); statistics stay the whole group's.
+	MediaTypes []string `json:"MediaTypes,omitempty" msgpack:"MediaTypes,omitempty"`
 }
 
 // Result is the result of a reply: empty for Initialize, Unsubscribe and
@@ -105,6 +126,9 @@ type Result struct {
 	Succeeded *bool `json:"Succeeded,omitempty" msgpack:"Succeeded,omitempty"`
 	// ServiceGroupID names the group subscribed to.
 	ServiceGroupID string `json:"ServiceGroupID,omitempty" msgpack:"ServiceGroupID,omitempty"`
+	// ServiceGroupIDs names every group of the tenant, on the reply to a
+	// tenant-wide Subscribe (§10, ext).
+	ServiceGroupIDs []string `json:"ServiceGroupIDs,omitempty" msgpack:"ServiceGroupIDs,omitempty"`
 	// Resumed says a ResumeFromSeq was honoured (ext).
 	Resumed *bool `json:"Resumed,omitempty" msgpack:"Resumed,omitempty"`
 	// RouterTime is the router's time as the reply was made, on the
@@ -129,6 +153,9 @@ type Message struct {
 	ServiceGroupID string          `json:"ServiceGroupID,omitempty" msgpack:"ServiceGroupID,omitempty"`
 	Seq            uint64          `json:"Seq,omitempty" msgpack:"Seq,omitempty"`
 	SessionUpdates []SessionUpdate `json:"SessionUpdates,omitempty" msgpack:"SessionUpdates,omitempty"`
+	// Seqs is a KeepAlive's last Seq sent of every group whose
+	// InitialDataComplete the session received (§11, ext).
+	Seqs map[string]uint64 `json:"Seqs,omitempty" msgpack:"Seqs,omitempty"`
 	// *Statistics holds a QueueStatistics event's figures, at the top
 	// level of the event as the wire has them; nil for other messages.
 	*Statistics

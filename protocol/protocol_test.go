@@ -104,6 +104,10 @@ func TestOtherMessagesRoundTrip(t *testing.T) {
 		}{
 			{AppendInitialDataComplete(f, nil, "g", 9), Message{Event: EventInitialDataComplete, ServiceGroupID: "g", Seq: 9}},
 			{AppendEvent(f, nil, EventKeepAlive), Message{Event: EventKeepAlive}},
+			{AppendKeepAlive(f, nil, map[string]uint64{"g2": 7, "g1": 41, "g0": 0}), Message{Event: EventKeepAlive, Seqs: map[string]uint64{"g0": 0, "g1": 41, "g2": 7}}},
+			{AppendKeepAlive(f, nil, nil), Message{Event: EventKeepAlive, Seqs: map[string]uint64{}}},
+			{AppendServiceGroupRemoved(f, nil, "g"), Message{Event: EventServiceGroupRemoved, ServiceGroupID: "g"}},
+			{AppendReply(f, nil, &id, &Result{Succeeded: &yes, ServiceGroupIDs: []string{"a", "b"}}), Message{ID: &id, Result: &Result{Succeeded: &yes, ServiceGroupIDs: []string{"a", "b"}}}},
 			{AppendReply(f, nil, &id, nil), Message{ID: &id, Result: &Result{}}},
 			{AppendReply(f, nil, &id, &Result{Succeeded: &yes, ServiceGroupID: "g"}), Message{ID: &id, Result: &Result{Succeeded: &yes, ServiceGroupID: "g"}}},
 			{AppendFault(f, nil, &id, Faultf(NoLicenseFault, "all %d seats taken", 5)), Message{ID: &id, Fault: &Fault{Type: NoLicenseFault, Message: "all 5 seats taken"}}},
@@ -117,6 +121,9 @@ func TestOtherMessagesRoundTrip(t *testing.T) {
 	}
 	if string(AppendReply(JSON, nil, &id, nil)) != `{"id":7,"result":{}}` {
 		t.Fatalf("%s", AppendReply(JSON, nil, &id, nil))
+	}
+	if got := string(AppendKeepAlive(JSON, nil, map[string]uint64{"G2": 7, "G1": 41})); got != `{"event":"KeepAlive","Seqs":{"G1":41,"G2":7}}` {
+		t.Fatalf("KeepAlive %s", got)
 	}
 }
 
@@ -156,6 +163,15 @@ func TestDecodeRequest(t *testing.T) {
 	r, fault := DecodeRequest(Msgpack, data)
 	if fault != nil || r.Op != OpSubscribe || *r.ID != 2 || r.TenantID != "t" || *r.ResumeFromSeq != 5 {
 		t.Fatalf("msgpack request %+v %v", r, fault)
+	}
+	data, _ = msgpack.Marshal(map[string]any{"op": "Subscribe", "id": 3, "TenantID": "t", "AllGroups": true, "MediaTypes": []string{"Voice", "Chat"}})
+	r, fault = DecodeRequest(Msgpack, data)
+	if fault != nil || !*r.AllGroups || len(r.MediaTypes) != 2 || r.MediaTypes[1] != "Chat" {
+		t.Fatalf("msgpack tenant-wide request %+v %v", r, fault)
+	}
+	r, fault = DecodeRequest(JSON, []byte(`{"op":"Initialize","id":1,"SendQueuePositionUpdates":false,"MaxEventsPerSecond":4}`))
+	if fault != nil || *r.MaxEventsPerSecond != 4 {
+		t.Fatalf("capped Initialize %+v %v", r, fault)
 	}
 	if _, fault := DecodeRequest(Msgpack, []byte{0xc6, 0xff, 0xff, 0xff, 0xff}); fault == nil {
 		t.Fatal("hostile msgpack accepted")
