@@ -184,7 +184,7 @@ func (v *view) offerStats(now time.Time) {
 	}
 	f := v.keeper.Figures()
 	if p := fingerprint(f); p != v.st.printed {
-		v.st.printed = p
+		v.st.printed, v.st.frames = p, [2][]byte{}
 		for _, s := range v.subs {
 			if s.stats {
 				s.statsDue = true
