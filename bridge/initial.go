@@ -59,25 +59,32 @@ type fullProducer struct {
 
 func (p *fullProducer) next() ([]byte, bool) {
 	group := p.v.group.ServiceGroupID
-	sessions, seq, ok := p.v.read(p)
-	if !ok { // cancelled: nothing more to send
-		return nil, true
-	}
-	if len(sessions) == 0 {
-		if st := p.takeStats(); st != nil {
-			return st, false // the figures at seq, then InitialDataComplete
+	for {
+		sessions, seq, ok := p.v.read(p)
+		if !ok { // cancelled: nothing more to send
+			return nil, true
 		}
-		p.cancel()
-		p.updates = nil
-		return protocol.AppendInitialDataComplete(p.format, nil, group, seq), true
+		if len(sessions) == 0 {
+			if st := p.takeStats(); st != nil {
+				return st, false // the figures at seq, then InitialDataComplete
+			}
+			p.cancel()
+			p.updates = nil
+			return protocol.AppendInitialDataComplete(p.format, nil, group, seq), true
+		}
+		p.updates = p.updates[:0]
+		for _, s := range sessions {
+			if p.sb.media.has(s.MediaType) { // a chunk of other media only goes on to the next
+				p.updates = append(p.updates, protocol.Update{Type: queue.UpdateAdd, Session: s})
+			}
+		}
+		if len(p.updates) == 0 {
+			continue
+		}
+		data := protocol.AppendSessionsUpdated(p.format, newInitialBuf(), group, seq, p.updates)
+		clear(p.updates)
+		return data, false
 	}
-	p.updates = p.updates[:0]
-	for _, s := range sessions {
-		p.updates = append(p.updates, protocol.Update{Type: queue.UpdateAdd, Session: s})
-	}
-	data := protocol.AppendSessionsUpdated(p.format, newInitialBuf(), group, seq, p.updates)
-	clear(p.updates)
-	return data, false
 }
 
 func (p *fullProducer) finish() { p.v.unhold(p.sb) }

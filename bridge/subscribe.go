@@ -35,14 +35,22 @@ func (s *session) resolve(req *protocol.Request) (subjects.Group, *protocol.Faul
 }
 
 // wantsOf is what a Subscribe asks for: sessions unless Sessions is
-// false, statistics when Statistics is true.
-func wantsOf(l *login, req *protocol.Request) wants {
-	return wants{positions: l.positions, sessions: req.Sessions == nil || *req.Sessions, stats: req.Statistics != nil && *req.Statistics}
+// false, statistics when Statistics is true, the sessions of the media
+// types MediaTypes lists (every one without it).
+func wantsOf(l *login, req *protocol.Request) (wants, *protocol.Fault) {
+	w := wants{positions: l.positions, sessions: req.Sessions == nil || *req.Sessions, stats: req.Statistics != nil && *req.Statistics}
+	if !w.sessions && !w.stats {
+		return w, protocol.Faultf(protocol.InvalidRequestFault, "Sessions false without Statistics true asks for nothing")
+	}
+	var fault *protocol.Fault
+	w.media, fault = mediaSetOf(req.MediaTypes)
+	return w, fault
 }
 
 func (s *session) subscribe(l *login, req *protocol.Request) *protocol.Fault {
-	if w := wantsOf(l, req); !w.sessions && !w.stats {
-		return protocol.Faultf(protocol.InvalidRequestFault, "Sessions false without Statistics true asks for nothing")
+	w, fault := wantsOf(l, req)
+	if fault != nil {
+		return fault
 	}
 	if !s.srv.router.connected() {
 		return s.srv.router.downFault()
@@ -65,7 +73,7 @@ func (s *session) subscribe(l *login, req *protocol.Request) *protocol.Fault {
 	ctx, cancel := context.WithTimeout(l.ctx, s.srv.cfg.SubscribeTimeout)
 	defer cancel()
 	v, err := s.srv.hub.acquire(ctx, g)
-	if err == nil && wantsOf(l, req).stats {
+	if err == nil && w.stats {
 		if err = v.ensureStats(ctx); err != nil {
 			v.release()
 		}
@@ -76,20 +84,20 @@ func (s *session) subscribe(l *login, req *protocol.Request) *protocol.Fault {
 		}
 		return protocol.Faultf(protocol.RouterDisconnectedFault, "service group %s cannot be followed now: %v", g.ServiceGroupID, err)
 	}
-	return s.attach(ctx, l, v, req)
+	return s.attach(ctx, l, v, req, w)
 }
 
 // attach registers the subscription with the view, answers, and queues
 // the initial data (or the resumed changes) and InitialDataComplete; the
 // live updates that arrive meanwhile follow them.
-func (s *session) attach(ctx context.Context, l *login, v *view, req *protocol.Request) *protocol.Fault {
+func (s *session) attach(ctx context.Context, l *login, v *view, req *protocol.Request, w wants) *protocol.Fault {
 	s.mu.Lock()
 	if s.login != l { // ended while the view loaded
 		s.mu.Unlock()
 		v.release()
 		return errEnded
 	}
-	sb, start := v.subscribe(s.t, l.gen, wantsOf(l, req))
+	sb, start := v.subscribe(s.t, l.gen, w)
 	l.subs[v.group.ServiceGroupID] = sb
 	s.mu.Unlock()
 	s.srv.metrics.subscriptions.Inc()
@@ -115,7 +123,7 @@ func (s *session) attach(ctx context.Context, l *login, v *view, req *protocol.R
 // queue, else the whole queue.
 func (s *session) initialData(ctx context.Context, l *login, v *view, sb *sub, start initial, req *protocol.Request) (producer, bool) {
 	if req.ResumeFromSeq != nil && sb.sessions { // statistics only: nothing to resume
-		events, err := s.resume(ctx, l, v.group, start, *req.ResumeFromSeq)
+		events, err := s.resume(ctx, l, v.group, start, *req.ResumeFromSeq, sb.media)
 		if err == nil {
 			v.dropVersion(sb)
 			return &resumedProducer{format: s.t.format, group: v.group.ServiceGroupID, seq: start.seq, events: events,
@@ -164,7 +172,7 @@ type prepared struct {
 // changes from there to start: whole changes per event, never cut inside
 // one. It gives up (errNoResume) when they come to more updates than the
 // whole queue: full data is then cheaper.
-func (s *session) resume(ctx context.Context, l *login, g subjects.Group, start initial, from uint64) ([]prepared, error) {
+func (s *session) resume(ctx context.Context, l *login, g subjects.Group, start initial, from uint64, media mediaSet) ([]prepared, error) {
 	switch {
 	case from == start.seq:
 		return nil, nil
@@ -175,7 +183,7 @@ func (s *session) resume(ctx context.Context, l *login, g subjects.Group, start 
 	if err != nil {
 		return nil, err
 	}
-	r := &resumer{st: st, from: from, last: start.seq, positions: l.positions, chunk: s.srv.cfg.InitialChunk,
+	r := &resumer{st: st, from: from, last: start.seq, positions: l.positions, media: media, chunk: s.srv.cfg.InitialChunk,
 		limit: 2*start.size + s.srv.cfg.InitialChunk}
 	r.d.reset(l.positions)
 	release, err := s.srv.hub.loads.acquire(ctx)
@@ -214,6 +222,7 @@ type resumer struct {
 	st         subjects.GroupState
 	from, last uint64
 	positions  bool
+	media      mediaSet // the media types whose sessions are sent
 	chunk      int
 	limit      int // most updates worth sending instead of full data
 	total      int
@@ -241,10 +250,15 @@ func (r *resumer) step(e *subjects.Event, streamSeq uint64) error {
 	return r.err
 }
 
-// cut ends the event being built after the change just applied.
+// cut ends the event being built after the change just applied; with a
+// media filter, an event none of whose updates passes is not sent.
 func (r *resumer) cut() {
 	list := r.d.list(r.positions)
+	if r.media != 0 {
+		list = r.media.filter(nil, list)
+	}
 	if len(list) == 0 {
+		r.d.reset(r.positions)
 		return
 	}
 	r.out = append(r.out, prepared{seq: r.st.Seq, updates: slices.Clone(list)})

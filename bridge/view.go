@@ -8,7 +8,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
-	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/queue"
 	"github.com/sisbridge/sisbridge/stats"
 	"github.com/sisbridge/sisbridge/subjects"
@@ -76,7 +75,8 @@ type sub struct {
 	held      []frame
 	full      *fullProducer // its initial data, until resumed instead
 	stream    *stream
-	sessions  bool // SessionsUpdated wanted (Subscribe's Sessions)
+	sessions  bool     // SessionsUpdated wanted (Subscribe's Sessions)
+	media     mediaSet // the media types whose sessions it is sent
 	stats     bool // QueueStatistics wanted (Subscribe's Statistics)
 	statsDue  bool // figures changed since the last sent
 	statsSent time.Time
@@ -172,22 +172,19 @@ func (v *view) check(e *event) (skip bool, err error) {
 	return false, nil
 }
 
-// fanout queues the derived updates to every subscriber; v.mu is held.
+// fanout queues the derived updates to every subscriber, encoded once
+// per kind of subscriber; v.mu is held.
 func (v *view) fanout(born time.Time) {
 	v.cur.seq = v.seq
-	var encoded [2][2][]byte
+	var enc encodings
 	for _, s := range v.subs {
 		list := v.d.list(s.positions)
 		if len(list) == 0 || !s.sessions {
 			continue
 		}
-		pi := b2i(s.positions)
-		data := encoded[s.t.format][pi]
-		if data == nil {
-			data = protocol.AppendSessionsUpdated(s.t.format, nil, v.group.ServiceGroupID, v.seq, list)
-			encoded[s.t.format][pi] = data
+		if data := enc.of(s, v.group.ServiceGroupID, v.seq, list); data != nil {
+			v.deliver(s, frame{data: data, op: s.t.opcode, gen: s.gen, born: born})
 		}
-		v.deliver(s, frame{data: data, op: s.t.opcode, gen: s.gen, born: born})
 	}
 	v.offerStats(time.Now())
 }
@@ -211,7 +208,10 @@ type initial struct {
 }
 
 // wants is what a subscriber asked for.
-type wants struct{ positions, sessions, stats bool }
+type wants struct {
+	positions, sessions, stats bool
+	media                      mediaSet
+}
 
 // subscribe adds a holding subscriber, with its initial data ready to be
 // read from the queue as it is now.
@@ -220,7 +220,7 @@ func (v *view) subscribe(t *transport, gen uint64, w wants) (*sub, initial) {
 	defer v.mu.Unlock()
 	positions := w.positions
 	withStats := w.stats && v.keeper != nil // ensureStats made the keeper first
-	s := &sub{t: t, gen: gen, view: v, positions: positions, idx: len(v.subs), holding: true, sessions: w.sessions, stats: withStats}
+	s := &sub{t: t, gen: gen, view: v, positions: positions, idx: len(v.subs), holding: true, sessions: w.sessions, stats: withStats, media: w.media}
 	if withStats {
 		v.st.subs++
 		s.statsSent = time.Now()

@@ -21,6 +21,9 @@ type Mirror struct {
 	Seq map[string]uint64
 	// Complete says which groups got InitialDataComplete.
 	Complete map[string]bool
+	// Filtered names the groups subscribed with MediaTypes: their
+	// positions are the whole queue's, so they rise but may skip (§10).
+	Filtered map[string]bool
 }
 
 // NewMirror returns an empty mirror for a session with or without
@@ -84,12 +87,15 @@ func (m *Mirror) update(group string, u protocol.SessionUpdate) error {
 	return nil
 }
 
-// order sorts a group by QueuePosition and checks the positions run 1..n.
+// order sorts a group by QueuePosition and checks the positions run 1..n
+// (for a filtered group: that they rise, from 1 up).
 func (m *Mirror) order(group string) error {
 	list := m.Groups[group]
 	slices.SortStableFunc(list, func(a, b protocol.SessionInfo) int { return a.QueuePosition - b.QueuePosition })
 	for i, s := range list {
-		if s.QueuePosition != i+1 {
+		switch {
+		case m.Filtered[group] && s.QueuePosition > i && (i == 0 || s.QueuePosition > list[i-1].QueuePosition):
+		case s.QueuePosition != i+1:
 			return fmt.Errorf("group %s: %s holds position %d at place %d", group, s.CallID, s.QueuePosition, i+1)
 		}
 	}
