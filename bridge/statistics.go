@@ -209,7 +209,7 @@ func (v *view) sendDueStats(now time.Time) {
 			continue
 		}
 		s.statsDue, s.statsSent = false, now
-		v.deliver(s, frame{data: v.statsFrame(s.t.format), op: s.t.opcode, gen: s.gen})
+		v.deliver(s, frame{data: v.statsFrame(s.t.format), op: s.t.opcode, gen: s.gen}) // not in KeepAlive's Seqs: sessions only
 	}
 	if wait > 0 && v.st.timer == nil {
 		v.st.timer = time.AfterFunc(wait, v.statsTimer)

@@ -111,7 +111,7 @@ func (s *session) attach(ctx context.Context, l *login, v *view, req *protocol.R
 		p.cancel()
 		return f
 	}
-	st := &stream{gen: l.gen, p: p}
+	st := &stream{gen: l.gen, p: p, group: v.group.ServiceGroupID, seq: start.seq}
 	if v.setStream(sb, st) {
 		s.t.stream(st)
 	}
@@ -154,6 +154,7 @@ func (s *session) drop(sb *sub) {
 	if st := sb.view.unsubscribe(sb); st != nil {
 		s.t.cancelStream(st)
 	}
+	s.t.forget(sb.view.group.ServiceGroupID)
 	s.srv.metrics.subscriptions.Dec()
 }
 

@@ -45,7 +45,7 @@ func (s *session) tick(now time.Time) {
 	}
 	s.keepAliveAt.Store(n + jittered(s.srv.cfg.KeepAlive, 0.2).Nanoseconds())
 	s.awaitingHB.CompareAndSwap(0, n)
-	s.t.send(s.t.event(0, protocol.AppendEvent(s.t.format, nil, protocol.EventKeepAlive)))
+	s.t.keepAlive()
 }
 
 // jittered returns d less a random part of up to frac of it. KeepAlives are

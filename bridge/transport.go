@@ -44,6 +44,12 @@ type transport struct {
 	budgetWait bool      // registered with the initial-data budget, waiting for room
 	served     bool      // holds a place in the initial-data budget
 	ended      uint64    // generations up to this one have ended
+	// seqs is the Seq of the last SessionsUpdated (or the
+	// InitialDataComplete) queued for each group whose InitialDataComplete
+	// is queued, in the current session: what its KeepAlive says (§11).
+	// The queue is written in order, so it is what the client has when it
+	// reads the KeepAlive.
+	seqs map[string]uint64
 	closing    bool
 	closeCode  ws.StatusCode
 	closeWhy   string
@@ -56,6 +62,8 @@ type frame struct {
 	gen     uint64    // session generation; 0: the connection's own
 	initial bool      // initial data: its bytes count against the gateway's budget
 	born    time.Time // oldest router change in it, for the latency histogram
+	group   string    // the group of an event with a Seq, "" for others
+	seq     uint64    // its Seq
 }
 
 // Who writes a connection's frames.
@@ -222,6 +230,17 @@ func (t *transport) sendLive(f frame) bool { return t.enqueue(f, true) }
 
 func (t *transport) enqueue(f frame, live bool) bool {
 	t.mu.Lock()
+	return t.enqueueLocked(f, live)
+}
+
+// keepAlive queues a KeepAlive with the Seqs of what is queued before it.
+func (t *transport) keepAlive() bool {
+	t.mu.Lock()
+	return t.enqueueLocked(frame{data: protocol.AppendKeepAlive(t.format, nil, t.seqs), op: t.opcode}, false)
+}
+
+// enqueueLocked is enqueue with t.mu held; it unlocks it.
+func (t *transport) enqueueLocked(f frame, live bool) bool {
 	if !t.acceptsLocked(f.gen) {
 		t.mu.Unlock()
 		return false
@@ -233,6 +252,7 @@ func (t *transport) enqueue(f frame, live bool) bool {
 	}
 	t.queue = append(t.queue, f)
 	t.queued += len(f.data)
+	t.noteLocked(&f)
 	start := t.claimLocked(live)
 	urgent := !live && t.owner == ownerFlusher // a reply behind live updates waiting for a round
 	t.mu.Unlock()
@@ -241,6 +261,33 @@ func (t *transport) enqueue(f frame, live bool) bool {
 		t.srv.flush.urge()
 	}
 	return true
+}
+
+// noteLocked records the Seq of a queued event of a group whose
+// InitialDataComplete is queued; t.mu is held.
+func (t *transport) noteLocked(f *frame) {
+	if f.group == "" {
+		return
+	}
+	if _, ok := t.seqs[f.group]; ok {
+		t.seqs[f.group] = f.seq
+	}
+}
+
+// completeLocked records a group's InitialDataComplete, queued; t.mu is held.
+func (t *transport) completeLocked(group string, seq uint64) {
+	if t.seqs == nil {
+		t.seqs = map[string]uint64{}
+	}
+	t.seqs[group] = seq
+}
+
+// forget drops a group from the KeepAlive's Seqs: its subscription ended,
+// and nothing more of it is queued.
+func (t *transport) forget(group string) {
+	t.mu.Lock()
+	delete(t.seqs, group)
+	t.mu.Unlock()
 }
 
 // acceptsLocked says whether a frame of generation gen may still be queued.
@@ -325,6 +372,9 @@ func (t *transport) unhold(frames []frame) {
 	}
 	t.queue = append(t.queue, frames...)
 	t.queued += n
+	for i := range frames {
+		t.noteLocked(&frames[i])
+	}
 	start := t.claimLocked(true)
 	t.mu.Unlock()
 	t.start(start)
@@ -380,6 +430,7 @@ func (t *transport) dropStreamLocked(s *stream) bool {
 func (t *transport) endGeneration(gen uint64) {
 	t.mu.Lock()
 	t.ended = max(t.ended, gen)
+	t.seqs = nil
 	var dropped []*stream
 	kept := t.streams[:0]
 	for _, s := range t.streams {

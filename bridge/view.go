@@ -183,7 +183,7 @@ func (v *view) fanout(born time.Time) {
 			continue
 		}
 		if data := enc.of(s, v.group.ServiceGroupID, v.seq, list); data != nil {
-			v.deliver(s, frame{data: data, op: s.t.opcode, gen: s.gen, born: born})
+			v.deliver(s, frame{data: data, op: s.t.opcode, gen: s.gen, born: born, group: v.group.ServiceGroupID, seq: v.seq})
 		}
 	}
 	v.offerStats(time.Now())

@@ -53,6 +53,10 @@ type SessionConfig struct {
 	// connection's reader goroutine: it must return quickly and must not
 	// call the Session's methods that wait for a reply. Default nil.
 	OnEvent func(protocol.Message)
+
+	// lose, when set, discards the events for which it returns true, as if
+	// the network had lost them: tests of gap detection set it.
+	lose func(protocol.Message) bool
 }
 
 func (c *SessionConfig) setDefaults() {
@@ -78,6 +82,10 @@ type SessionStats struct {
 	// Broken counts events that did not fit the mirror (the group was then
 	// subscribed again in full).
 	Broken int
+	// Gaps counts groups whose Seq in a KeepAlive differed from the
+	// mirror's: an event was missed, and the group was resumed from the
+	// mirror's Seq (§11).
+	Gaps int
 }
 
 // Session is a Session Information session that outlives its
@@ -96,6 +104,7 @@ type Session struct {
 	mu       sync.Mutex
 	mirror   *Mirror
 	wanted   map[string]bool // groups followed, by ServiceGroupID
+	resuming map[string]bool // groups subscribed again whose reply has not come: their events until it are dropped
 	conn     *Client         // the connection while it has a session
 	ready    chan struct{}   // closed while the session is up
 	failure  error           // a refusal that retrying cannot mend
@@ -110,7 +119,8 @@ func Connect(ctx context.Context, cfg SessionConfig) (*Session, error) {
 		return nil, errors.New("session: no URL")
 	}
 	cfg.setDefaults()
-	s := &Session{cfg: cfg, done: make(chan struct{}), mirror: NewMirror(cfg.Positions), wanted: map[string]bool{}, ready: make(chan struct{})}
+	s := &Session{cfg: cfg, done: make(chan struct{}), mirror: NewMirror(cfg.Positions), wanted: map[string]bool{},
+		resuming: map[string]bool{}, ready: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()
 	if err := s.Ready(ctx); err != nil {
@@ -357,6 +367,9 @@ func (s *Session) resubscribeLocked(c *Client, g string) {
 	} else {
 		s.mirror.Drop(g)
 	}
+	// Events of g still on their way (sent before the gateway takes an
+	// Unsubscribe sent first) are not applied: the resume starts here.
+	s.resuming[g] = true
 	_ = c.Send(req, func(m protocol.Message, ok bool) { s.resubscribed(g, m, ok) })
 }
 
@@ -364,6 +377,9 @@ func (s *Session) resubscribeLocked(c *Client, g string) {
 // group not resumed is dropped (and EventGroupReset delivered) before its
 // initial data, which follows the reply, is applied.
 func (s *Session) resubscribed(g string, m protocol.Message, ok bool) {
+	s.mu.Lock()
+	delete(s.resuming, g)
+	s.mu.Unlock()
 	if !ok || m.Fault != nil {
 		return // the connection ended, or the router is down: RouterDisconnected follows
 	}
@@ -385,8 +401,12 @@ func (s *Session) resubscribed(g string, m protocol.Message, ok bool) {
 
 // onEvent applies an event to the mirror, on the reader, and hands it on.
 func (s *Session) onEvent(m protocol.Message) {
+	if s.cfg.lose != nil && s.cfg.lose(m) {
+		return
+	}
 	switch m.Event {
 	case protocol.EventKeepAlive:
+		s.checkSeqs(m.Seqs)
 		s.heartbeat()
 	case protocol.EventRouterDisconnected:
 		s.routerDisconnected()
@@ -406,8 +426,8 @@ func (s *Session) onEvent(m protocol.Message) {
 func (s *Session) apply(m protocol.Message) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.wanted[m.ServiceGroupID] {
-		return false // a group being unsubscribed
+	if !s.wanted[m.ServiceGroupID] || s.resuming[m.ServiceGroupID] {
+		return false // a group being unsubscribed, or subscribed again
 	}
 	if err := s.mirror.Apply(m); err != nil {
 		s.stats.Broken++
@@ -420,6 +440,27 @@ func (s *Session) apply(m protocol.Message) bool {
 		return false
 	}
 	return true
+}
+
+// checkSeqs compares a KeepAlive's Seqs with the mirror: a complete group
+// whose Seq differs missed an event, and is resumed from the mirror's Seq
+// (Unsubscribe, then Subscribe with ResumeFromSeq). It runs on the reader:
+// the mirror has applied every event sent before the KeepAlive.
+func (s *Session) checkSeqs(seqs map[string]uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.conn
+	if c == nil {
+		return
+	}
+	for _, g := range slices.Sorted(maps.Keys(seqs)) {
+		if !s.wanted[g] || !s.mirror.Complete[g] || s.mirror.Seq[g] == seqs[g] {
+			continue
+		}
+		s.stats.Gaps++
+		_ = c.Send(protocol.Request{Op: protocol.OpUnsubscribe, ServiceGroupID: g}, func(protocol.Message, bool) {})
+		s.resubscribeLocked(c, g)
+	}
 }
 
 // heartbeat answers a KeepAlive.
