@@ -49,10 +49,10 @@ type transport struct {
 	// is queued, in the current session: what its KeepAlive says (§11).
 	// The queue is written in order, so it is what the client has when it
 	// reads the KeepAlive.
-	seqs map[string]uint64
-	closing    bool
-	closeCode  ws.StatusCode
-	closeWhy   string
+	seqs      map[string]uint64
+	closing   bool
+	closeCode ws.StatusCode
+	closeWhy  string
 }
 
 // frame is one message for the client.

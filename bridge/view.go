@@ -77,8 +77,8 @@ type sub struct {
 	stream    *stream
 	sessions  bool     // SessionsUpdated wanted (Subscribe's Sessions)
 	media     mediaSet // the media types whose sessions it is sent
-	stats     bool // QueueStatistics wanted (Subscribe's Statistics)
-	statsDue  bool // figures changed since the last sent
+	stats     bool     // QueueStatistics wanted (Subscribe's Statistics)
+	statsDue  bool     // figures changed since the last sent
 	statsSent time.Time
 	// initialStats is the QueueStatistics sent before InitialDataComplete
 	// (nil without statistics); the producer takes it.
