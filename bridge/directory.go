@@ -61,7 +61,7 @@ func (d *directory) follow(s *Server, w jetstream.KeyWatcher) {
 
 func (d *directory) update(e jetstream.KeyValueEntry) error {
 	kind, id, ok := subjects.ParseDirectoryKey(e.Key())
-	if !ok {
+	if !ok || kind == "removed" {
 		return nil
 	}
 	deleted := e.Operation() != jetstream.KeyValuePut

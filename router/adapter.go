@@ -36,6 +36,9 @@ type Adapter struct {
 	mu      sync.Mutex // guards everything below
 	tenants map[string]subjects.Tenant
 	groups  map[string]*group
+	// removed are groups removed from the directory, kept for their
+	// sequence: one added again goes on after its last Seq.
+	removed map[string]*group
 	dirty   []*group // groups with changes held back during a backlog
 	closed  bool
 	// dirPending are directory entries changed and not yet written.
@@ -131,7 +134,7 @@ func newAdapter(ctx context.Context, js jetstream.JetStream, log zerolog.Logger,
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("adapter config: %w", err)
 	}
-	a := &Adapter{js: js, log: log, cfg: cfg, tenants: map[string]subjects.Tenant{}, groups: map[string]*group{}, failed: make(chan struct{})}
+	a := &Adapter{js: js, log: log, cfg: cfg, tenants: map[string]subjects.Tenant{}, groups: map[string]*group{}, removed: map[string]*group{}, failed: make(chan struct{})}
 	a.writer = instanceID()
 	a.rejects = log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second})
 	return a, a.bind(ctx)

@@ -14,7 +14,7 @@ import (
 // be written to the directory bucket.
 type dirPut struct {
 	key, what string
-	data      []byte
+	data      []byte // nil: the entry is deleted
 }
 
 // PutTenant adds or renames a tenant in the directory.
@@ -82,13 +82,68 @@ func (a *Adapter) putGroupLocked(info subjects.Group) error {
 	if err != nil {
 		return fmt.Errorf("put group %s: %w", info.ServiceGroupID, err)
 	}
-	if exists {
+	switch {
+	case exists:
 		old.info = info
-	} else {
+	case a.removed[info.ServiceGroupID] != nil: // added again: it goes on after its last Seq
+		g := a.removed[info.ServiceGroupID]
+		delete(a.removed, info.ServiceGroupID)
+		g.info = info
+		a.groups[info.ServiceGroupID] = g
+		a.stats.groups.Add(1)
+		a.dirPending = append(a.dirPending, dirPut{key: subjects.RemovedKey(info.ServiceGroupID), what: "removed group " + info.ServiceGroupID})
+	default:
 		a.groups[info.ServiceGroupID] = newGroup(info)
 		a.stats.groups.Add(1)
 	}
 	a.dirPending = append(a.dirPending, dirPut{key: subjects.GroupKey(info.ServiceGroupID), what: "group " + info.ServiceGroupID, data: data})
+	return nil
+}
+
+// RemoveGroup takes a group out of the directory, as a router does when a
+// service group is deleted: every session still queued leaves with
+// ServiceGroupClosed, then the group's directory entry is deleted
+// (gateways end their subscriptions to it with ServiceGroupRemoved). Its
+// history stays in the stream: a group added again with the same ID goes
+// on from its last Seq.
+func (a *Adapter) RemoveGroup(ctx context.Context, id string) error {
+	a.mu.Lock()
+	err := a.removeGroupLocked(ctx, id)
+	return errors.Join(err, a.unlockAndWriteDirectory(ctx))
+}
+
+func (a *Adapter) removeGroupLocked(ctx context.Context, id string) error {
+	if err := a.usableLocked(); err != nil {
+		return err
+	}
+	g, ok := a.groups[id]
+	if !ok {
+		return fmt.Errorf("remove group: %w: %q", ErrUnknownGroup, id)
+	}
+	for _, s := range g.q.Sessions() {
+		c := queue.Change{Op: queue.OpRemove, CallID: s.CallID, Cause: queue.CauseServiceGroupClosed}
+		e, err := g.q.Apply(c)
+		if err != nil {
+			return fmt.Errorf("remove group %s: %w", id, err)
+		}
+		c.Session = queue.Session{MediaType: s.MediaType, TimeEnteredQueue: s.TimeEnteredQueue}
+		a.stats.queued.Add(-1)
+		a.stats.accepted.Add(1)
+		if err := a.numberLocked(ctx, g, c.Resolved(e)); err != nil {
+			return err
+		}
+	}
+	data, err := subjects.EncodeGroup(g.info)
+	if err != nil {
+		return fmt.Errorf("remove group %s: %w", id, err)
+	}
+	delete(a.groups, id)
+	a.removed[id] = g
+	a.stats.groups.Add(-1)
+	a.dirPending = append(a.dirPending,
+		dirPut{key: subjects.RemovedKey(id), what: "removed group " + id, data: data},
+		dirPut{key: subjects.GroupKey(id), what: "group " + id + " (removed)"})
+	a.log.Info().Str("group", id).Msg("group removed from the directory")
 	return nil
 }
 
@@ -104,7 +159,10 @@ func (a *Adapter) unlockAndWriteDirectory(ctx context.Context) error {
 	defer a.dirMu.Unlock()
 	for i, p := range puts {
 		err := a.fence()
-		if err == nil {
+		switch {
+		case err == nil && p.data == nil:
+			err = a.dir.Delete(ctx, p.key)
+		case err == nil:
 			_, err = a.dir.Put(ctx, p.key, p.data)
 		}
 		if err != nil {

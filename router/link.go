@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sisbridge/sisbridge/queue"
 	"github.com/sisbridge/sisbridge/subjects"
 )
 
@@ -70,7 +69,8 @@ func (a *Adapter) LinkDown(ctx context.Context, reason string) {
 }
 
 // reconcileLocked applies a router's whole state: directory first, then
-// every group's queue; groups the router no longer lists are emptied.
+// every group's queue; groups the router no longer lists are removed
+// (RemoveGroup).
 func (a *Adapter) reconcileLocked(ctx context.Context, st *State) error {
 	for _, t := range st.Tenants {
 		if err := subjects.CheckID("TenantID", t.TenantID); err != nil {
@@ -91,11 +91,13 @@ func (a *Adapter) reconcileLocked(ctx context.Context, st *State) error {
 		listed[g.ServiceGroupID] = true
 	}
 	for id, g := range a.groups {
-		var sessions []queue.Session
-		if listed[id] {
-			sessions = st.Queues[id]
+		if !listed[id] {
+			if err := a.removeGroupLocked(ctx, id); err != nil {
+				return err
+			}
+			continue
 		}
-		if err := a.syncLocked(ctx, g, sessions); err != nil {
+		if err := a.syncLocked(ctx, g, st.Queues[id]); err != nil {
 			return err
 		}
 	}

@@ -28,6 +28,16 @@ func (a *Adapter) restore(ctx context.Context) error {
 		a.stats.groups.Add(1)
 		a.stats.queued.Add(int64(g.q.Len()))
 	}
+	for id, info := range d.Removed {
+		if _, listed := d.Groups[id]; listed {
+			continue // added again; the removed entry was still to be deleted
+		}
+		g, err := a.loadGroup(ctx, info)
+		if err != nil {
+			return err
+		}
+		a.removed[id] = g
+	}
 	if entry, err := a.status.Get(ctx, subjects.RouterStatusKey); err == nil {
 		if st, err := subjects.DecodeStatus(entry.Value()); err == nil {
 			a.link.Epoch = st.Epoch

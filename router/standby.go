@@ -166,6 +166,9 @@ func (s *Standby) apply(subject string, data []byte, streamSeq uint64) {
 	}
 	g := a.groups[id]
 	if g == nil {
+		g = a.removed[id] // the last events of a removed group
+	}
+	if g == nil {
 		g = newGroup(subjects.Group{ServiceGroupID: id, TenantID: tenant})
 		a.groups[id] = g
 	}
@@ -196,6 +199,10 @@ func (s *Standby) reloadLocked(g *group, why string) {
 		return
 	}
 	a.log.Warn().Str("group", g.info.ServiceGroupID).Str("why", why).Msg("standby: group reloaded from the bus")
+	if a.removed[g.info.ServiceGroupID] == g {
+		a.removed[g.info.ServiceGroupID] = fresh
+		return
+	}
 	a.groups[g.info.ServiceGroupID] = fresh
 }
 
@@ -236,10 +243,24 @@ func (s *Standby) directoryEntry(key string, value []byte) {
 		}
 	case "group":
 		if info, err := subjects.DecodeGroup(value); err == nil {
-			if g := a.groups[info.ServiceGroupID]; g != nil {
+			switch g := a.groups[info.ServiceGroupID]; {
+			case g != nil:
 				g.info = info
-			} else {
+			case a.removed[info.ServiceGroupID] != nil: // added again
+				a.groups[info.ServiceGroupID] = a.removed[info.ServiceGroupID]
+				delete(a.removed, info.ServiceGroupID)
+				a.groups[info.ServiceGroupID].info = info
+			default:
 				a.groups[info.ServiceGroupID] = newGroup(info)
+			}
+		}
+	case "removed":
+		if info, err := subjects.DecodeGroup(value); err == nil {
+			if g := a.groups[info.ServiceGroupID]; g != nil {
+				a.removed[info.ServiceGroupID] = g
+				delete(a.groups, info.ServiceGroupID)
+			} else if a.removed[info.ServiceGroupID] == nil {
+				a.removed[info.ServiceGroupID] = newGroup(info)
 			}
 		}
 	}

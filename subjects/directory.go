@@ -15,11 +15,13 @@ type Directory struct {
 	Tenants map[string]Tenant
 	// Groups by ServiceGroupID.
 	Groups map[string]Group
+	// Removed are groups removed from the directory, by ServiceGroupID.
+	Removed map[string]Group
 }
 
 // ReadDirectory loads every tenant and group from the directory bucket.
 func ReadDirectory(ctx context.Context, kv jetstream.KeyValue) (Directory, error) {
-	d := Directory{Tenants: map[string]Tenant{}, Groups: map[string]Group{}}
+	d := Directory{Tenants: map[string]Tenant{}, Groups: map[string]Group{}, Removed: map[string]Group{}}
 	lister, err := kv.ListKeys(ctx)
 	if err != nil {
 		return d, fmt.Errorf("list directory: %w", err)
@@ -49,6 +51,12 @@ func (d *Directory) add(key string, value []byte) error {
 		t, err := DecodeTenant(value)
 		if err == nil {
 			d.Tenants[t.TenantID] = t
+		}
+		return err
+	case kind == "removed":
+		g, err := DecodeGroup(value)
+		if err == nil {
+			d.Removed[g.ServiceGroupID] = g
 		}
 		return err
 	default:

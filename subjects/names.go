@@ -54,6 +54,9 @@ const (
 	LeaseKey        = "adapter"
 	tenantKeyPrefix = "tenant."
 	groupKeyPrefix  = "group."
+	// removedKeyPrefix keys the groups removed from the directory: their
+	// history stays, and a group added again goes on after it.
+	removedKeyPrefix = "removed."
 )
 
 // Events returns the subject of a group's events.
@@ -104,13 +107,22 @@ func TenantKey(tenant string) string { return tenantKeyPrefix + tenant }
 // unique across tenants, as the protocol's Subscribe by ID requires.
 func GroupKey(group string) string { return groupKeyPrefix + group }
 
-// ParseDirectoryKey reports whether key names a tenant or a group, and which.
+// RemovedKey returns the directory key of a group removed from the
+// directory (its entry under GroupKey is deleted): the adapter keeps it so
+// that the group's sequence goes on if it is added again.
+func RemovedKey(group string) string { return removedKeyPrefix + group }
+
+// ParseDirectoryKey reports whether key names a tenant, a group or a
+// removed group ("tenant", "group", "removed"), and which.
 func ParseDirectoryKey(key string) (kind, id string, ok bool) {
 	if id, ok := strings.CutPrefix(key, tenantKeyPrefix); ok {
 		return "tenant", id, true
 	}
 	if id, ok := strings.CutPrefix(key, groupKeyPrefix); ok {
 		return "group", id, true
+	}
+	if id, ok := strings.CutPrefix(key, removedKeyPrefix); ok {
+		return "removed", id, true
 	}
 	return "", "", false
 }
