@@ -38,6 +38,9 @@ type Handler interface {
 	PutTenant(ctx context.Context, t subjects.Tenant) error
 	// PutGroup adds or renames a service group; its tenant must exist.
 	PutGroup(ctx context.Context, g subjects.Group) error
+	// RemoveGroup takes a service group out of the directory; its queued
+	// sessions leave with ServiceGroupClosed.
+	RemoveGroup(ctx context.Context, group string) error
 	// Apply applies one change of a group's queue. A rejected change returns
 	// an error wrapping a queue error (queue.ErrDuplicateCall, ...),
 	// ErrUnknownGroup or subjects.ErrMalformedID, and changes nothing.

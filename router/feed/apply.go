@@ -94,6 +94,8 @@ func dispatch(ctx context.Context, h router.Handler, l Line) error {
 		return h.PutTenant(ctx, l.Tenant)
 	case OpGroup:
 		return h.PutGroup(ctx, l.Group)
+	case OpRemoveGroup:
+		return h.RemoveGroup(ctx, l.GroupID)
 	case OpSync:
 		return h.Sync(ctx, l.GroupID, l.Sessions)
 	default:

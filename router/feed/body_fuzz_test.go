@@ -23,6 +23,7 @@ func (c *countingHandler) PutTenant(context.Context, subjects.Tenant) error {
 	return nil
 }
 func (c *countingHandler) PutGroup(context.Context, subjects.Group) error { c.calls++; return nil }
+func (c *countingHandler) RemoveGroup(context.Context, string) error      { c.calls++; return nil }
 func (c *countingHandler) Apply(_ context.Context, g string, _ queue.Change) error {
 	c.calls++
 	if g == "refused" {

@@ -63,6 +63,10 @@ type (
 		Label string `json:"Label"`
 		Data  string `json:"Data"`
 	}
+	removeGroupLine struct {
+		Op             Op     `json:"op"`
+		ServiceGroupID string `json:"ServiceGroupID"`
+	}
 	linkLine struct {
 		Op     Op     `json:"op"`
 		Up     bool   `json:"Up"`
@@ -80,6 +84,8 @@ func (l Line) MarshalJSON() ([]byte, error) {
 		v = tenantLine{l.Op, l.Tenant.TenantID, l.Tenant.Name}
 	case OpGroup:
 		v = groupLine{l.Op, l.Group.ServiceGroupID, l.Group.TenantID, l.Group.Name}
+	case OpRemoveGroup:
+		v = removeGroupLine{l.Op, l.GroupID}
 	case OpEnqueue:
 		v = enqueueLine{l.Op, l.GroupID, c.CallID, c.Position, toWire(c.Session)}
 	case OpMove:

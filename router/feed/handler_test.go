@@ -97,6 +97,17 @@ func (r *recorder) PutGroup(ctx context.Context, g subjects.Group) error {
 	return nil
 }
 
+func (r *recorder) RemoveGroup(ctx context.Context, group string) error {
+	defer r.call()()
+	if _, ok := r.groups[group]; !ok {
+		return fmt.Errorf("%w: group %s", router.ErrUnknownGroup, group)
+	}
+	delete(r.groups, group)
+	delete(r.queues, group)
+	r.record("removegroup:%s", group)
+	return nil
+}
+
 func (r *recorder) Apply(ctx context.Context, group string, c queue.Change) error {
 	defer r.call()()
 	q, ok := r.queues[group]

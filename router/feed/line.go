@@ -26,6 +26,9 @@ const (
 	OpTenant Op = "tenant"
 	// OpGroup adds or renames a service group (Handler.PutGroup).
 	OpGroup Op = "group"
+	// OpRemoveGroup takes a service group out of the directory
+	// (Handler.RemoveGroup).
+	OpRemoveGroup Op = "removegroup"
 	// OpEnqueue puts a session into a group's queue (Handler.Apply).
 	OpEnqueue Op = "enqueue"
 	// OpMove moves a queued session (Handler.Apply).
@@ -39,7 +42,7 @@ const (
 )
 
 // Ops lists every op, in the order docs/feed.md describes them.
-var Ops = []Op{OpTenant, OpGroup, OpEnqueue, OpMove, OpRemove, OpSync, OpLink}
+var Ops = []Op{OpTenant, OpGroup, OpRemoveGroup, OpEnqueue, OpMove, OpRemove, OpSync, OpLink}
 
 // Line is one decoded feed line. Op says which other fields it uses.
 type Line struct {
@@ -49,7 +52,8 @@ type Line struct {
 	Tenant subjects.Tenant
 	// Group is the service group of an OpGroup line.
 	Group subjects.Group
-	// GroupID is the ServiceGroupID of an enqueue, move, remove or sync line.
+	// GroupID is the ServiceGroupID of an enqueue, move, remove, sync or
+	// removegroup line.
 	GroupID string
 	// Change is the change of an enqueue, move or remove line. For an
 	// enqueue, Change.Session carries the session with its CallID and
@@ -97,6 +101,8 @@ func parseLine(b []byte, now func() time.Time) (Line, error) {
 		err = l.parseTenant(o)
 	case OpGroup:
 		err = l.parseGroup(o)
+	case OpRemoveGroup:
+		err = o.id("ServiceGroupID", &l.GroupID)
 	case OpEnqueue, OpMove, OpRemove:
 		err = l.parseChange(o, now)
 	case OpSync:

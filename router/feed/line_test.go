@@ -23,6 +23,7 @@ const (
 	lnRemove  = `{"op":"remove","ServiceGroupID":"acme-sales","CallID":"c1","RemoveCause":"SessionAllocatedToAgent"}`
 	lnSync    = `{"op":"sync","ServiceGroupID":"acme-sales","Sessions":[{"CallID":"c7","MediaType":"Chat","TimeEnteredQueue":"2026-11-25T09:01:00.000Z","CustomerInformation":"ann@example.com"},{"CallID":"c8","QueuePosition":2,"MediaType":"Email","TimeEnteredQueue":"2026-11-25T09:00:00Z"}]}`
 	lnLinkUp  = `{"op":"link","Up":true}`
+	lnRmGroup = `{"op":"removegroup","ServiceGroupID":"acme-sales"}`
 	lnLinkDn  = `{"op":"link","Up":false,"Reason":"ACD maintenance"}`
 )
 
@@ -108,7 +109,7 @@ func TestParseLineErrors(t *testing.T) {
 		{"null", `null`, "want an object", nil},
 		{"missing op", `{"TenantID":"acme"}`, "missing op", nil},
 		{"op not a string", `{"op":3}`, "op: want a string, got 3", nil},
-		{"unknown op", `{"op":"frobnicate"}`, `unknown op "frobnicate" (want one of tenant, group, enqueue, move, remove, sync, link)`, nil},
+		{"unknown op", `{"op":"frobnicate"}`, `unknown op "frobnicate" (want one of tenant, group, removegroup, enqueue, move, remove, sync, link)`, nil},
 		{"op case", `{"op":"Enqueue","ServiceGroupID":"g","CallID":"c"}`, `unknown op "Enqueue"`, nil},
 		{"missing TenantID", `{"op":"tenant","Name":"x"}`, "missing TenantID", nil},
 		{"malformed CallID", `{"op":"move","ServiceGroupID":"g","CallID":"a b"}`, `CallID "a b"`, subjects.ErrMalformedID},
@@ -155,7 +156,7 @@ func TestParseLineErrors(t *testing.T) {
 }
 
 func TestLineRoundTrip(t *testing.T) {
-	for _, line := range []string{lnTenant, lnGroup, lnEnqueue, lnMove, lnRemove, lnSync, lnLinkUp, lnLinkDn} {
+	for _, line := range []string{lnTenant, lnGroup, lnRmGroup, lnEnqueue, lnMove, lnRemove, lnSync, lnLinkUp, lnLinkDn} {
 		checkRoundTrip(t, []byte(line))
 	}
 	b, err := json.Marshal(feed.Line{Op: "bogus"})

@@ -17,6 +17,7 @@ func (c *counter) LinkUp(context.Context, *router.State) error         { return 
 func (c *counter) LinkDown(context.Context, string)                    {}
 func (c *counter) PutTenant(context.Context, subjects.Tenant) error    { return nil }
 func (c *counter) PutGroup(context.Context, subjects.Group) error      { return nil }
+func (c *counter) RemoveGroup(context.Context, string) error           { return nil }
 func (c *counter) Sync(context.Context, string, []queue.Session) error { return nil }
 func (c *counter) Apply(context.Context, string, queue.Change) error   { c.n++; return nil }
 

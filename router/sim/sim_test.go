@@ -96,6 +96,10 @@ func (r *recorder) PutGroup(context.Context, subjects.Group) error {
 	return r.fail("unexpected PutGroup")
 }
 
+func (r *recorder) RemoveGroup(_ context.Context, group string) error {
+	return r.fail("unexpected RemoveGroup of %s", group)
+}
+
 func (r *recorder) Sync(_ context.Context, group string, _ []queue.Session) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
