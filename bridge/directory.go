@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -52,17 +53,26 @@ func (d *directory) follow(s *Server, w jetstream.KeyWatcher) {
 				close(d.synced)
 				continue
 			}
-			if err := d.update(e); err != nil {
+			added, removed, err := d.update(e)
+			if err != nil {
 				s.log.Warn().Err(err).Str("key", e.Key()).Msg("directory entry skipped")
+			}
+			if added != nil {
+				s.groupAdded(*added)
+			}
+			if removed != "" {
+				s.groupRemoved(removed)
 			}
 		}
 	}
 }
 
-func (d *directory) update(e jetstream.KeyValueEntry) error {
+// update applies one directory entry; it returns the group it added (nil
+// for none) and the group it removed ("" for none).
+func (d *directory) update(e jetstream.KeyValueEntry) (added *subjects.Group, removed string, err error) {
 	kind, id, ok := subjects.ParseDirectoryKey(e.Key())
 	if !ok || kind == "removed" {
-		return nil
+		return nil, "", nil
 	}
 	deleted := e.Operation() != jetstream.KeyValuePut
 	d.mu.Lock()
@@ -70,27 +80,51 @@ func (d *directory) update(e jetstream.KeyValueEntry) error {
 	if kind == "tenant" {
 		if deleted {
 			delete(d.tenants, id)
-			return nil
+			return nil, "", nil
 		}
 		t, err := subjects.DecodeTenant(e.Value())
 		if err == nil {
 			d.tenants[t.TenantID] = t
 		}
-		return err
+		return nil, "", err
 	}
-	if old, ok := d.groups[id]; ok {
+	old, existed := d.groups[id]
+	if existed {
 		delete(d.names, nameKey(old.TenantID, old.Name))
 		delete(d.groups, id)
 	}
 	if deleted {
-		return nil
+		if existed {
+			removed = id
+		}
+		return nil, removed, nil
 	}
 	g, err := subjects.DecodeGroup(e.Value())
-	if err == nil {
-		d.groups[g.ServiceGroupID] = g
-		d.names[nameKey(g.TenantID, g.Name)] = g
+	if err != nil {
+		return nil, "", err
 	}
-	return err
+	d.groups[g.ServiceGroupID] = g
+	d.names[nameKey(g.TenantID, g.Name)] = g
+	if !existed {
+		added = &g
+	}
+	return added, "", nil
+}
+
+// ofTenant returns a tenant's groups in ServiceGroupID order; false when
+// the directory knows no such tenant.
+func (d *directory) ofTenant(tenant string) ([]subjects.Group, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	_, known := d.tenants[tenant]
+	var out []subjects.Group
+	for _, g := range d.groups {
+		if g.TenantID == tenant {
+			out = append(out, g)
+		}
+	}
+	slices.SortFunc(out, func(a, b subjects.Group) int { return strings.Compare(a.ServiceGroupID, b.ServiceGroupID) })
+	return out, known || len(out) > 0
 }
 
 func nameKey(tenant, name string) string {

@@ -32,7 +32,8 @@ type Limits struct {
 	RequestRate  float64
 	RequestBurst int
 	// Subscriptions is the most groups one session may be subscribed to;
-	// one more Subscribe is answered InvalidRequestFault. Default 2,000.
+	// one more Subscribe (a tenant-wide one that would take it past) is
+	// answered InvalidRequestFault. Default 10,000 (§10).
 	Subscriptions int
 	// SignInFree is how many failed sign-ins a LogonID, or a remote
 	// address, may make before each further attempt waits a back-off that
@@ -51,7 +52,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.Connections, 10000)
 	def(&l.PerAddress, 256)
 	def(&l.RequestBurst, 100)
-	def(&l.Subscriptions, 2000)
+	def(&l.Subscriptions, 10000)
 	def(&l.SignInFree, 5)
 	if l.SignInBackoff == 0 {
 		l.SignInBackoff = time.Second

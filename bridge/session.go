@@ -42,8 +42,9 @@ type login struct {
 	gen       uint64
 	positions bool
 	release   func(context.Context) error
-	subs      map[string]*sub // by ServiceGroupID; guarded by session.mu
-	ctx       context.Context // ends with the login: requests in flight give up
+	subs      map[string]*sub  // by ServiceGroupID; guarded by session.mu
+	tenants   map[string]wants // tenant-wide subscriptions (§10) by TenantID; guarded by session.mu
+	ctx       context.Context  // ends with the login: requests in flight give up
 	cancel    context.CancelFunc
 }
 
@@ -177,7 +178,7 @@ func (s *session) initialize(req *protocol.Request) *protocol.Fault {
 // start makes the new login current and answers Initialize. A router that
 // went down meanwhile ends it at once.
 func (s *session) start(req *protocol.Request, id string, release func(context.Context) error) *protocol.Fault {
-	l := &login{id: id, positions: *req.SendQueuePositionUpdates, release: release, subs: map[string]*sub{}}
+	l := &login{id: id, positions: *req.SendQueuePositionUpdates, release: release, subs: map[string]*sub{}, tenants: map[string]wants{}}
 	l.ctx, l.cancel = context.WithCancel(s.srv.ctx)
 	s.mu.Lock()
 	s.gen++
@@ -212,7 +213,7 @@ func (s *session) end(l *login, notify bool) {
 	}
 	s.login = nil
 	subs := l.subs
-	l.subs = nil
+	l.subs, l.tenants = nil, nil
 	// RouterDisconnected is queued before the lock goes: an Initialize
 	// answered after it cannot have its reply written before it.
 	s.t.endGeneration(l.gen)

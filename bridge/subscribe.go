@@ -48,6 +48,9 @@ func wantsOf(l *login, req *protocol.Request) (wants, *protocol.Fault) {
 }
 
 func (s *session) subscribe(l *login, req *protocol.Request) *protocol.Fault {
+	if req.AllGroups != nil && *req.AllGroups {
+		return s.subscribeTenant(l, req)
+	}
 	w, fault := wantsOf(l, req)
 	if fault != nil {
 		return fault
@@ -91,38 +94,76 @@ func (s *session) subscribe(l *login, req *protocol.Request) *protocol.Fault {
 // the initial data (or the resumed changes) and InitialDataComplete; the
 // live updates that arrive meanwhile follow them.
 func (s *session) attach(ctx context.Context, l *login, v *view, req *protocol.Request, w wants) *protocol.Fault {
+	j, fault := s.join(ctx, l, v, req, w, "")
+	if fault != nil {
+		return fault
+	}
+	yes := true
+	res := &protocol.Result{Succeeded: &yes, ServiceGroupID: v.group.ServiceGroupID}
+	if j == nil { // subscribed meanwhile (a tenant-wide subscription took it)
+		no := false
+		res.Succeeded = &no
+		return s.reply(l, req, res)
+	}
+	if req.ResumeFromSeq != nil {
+		res.Resumed = &j.resumed
+	}
+	if f := s.reply(l, req, res); f != nil {
+		j.p.cancel()
+		return f
+	}
+	s.begin(l, j)
+	return nil
+}
+
+// joined is a subscription registered with its view, its initial data
+// made and not yet queued.
+type joined struct {
+	v       *view
+	sb      *sub
+	p       producer
+	seq     uint64 // the Seq of its InitialDataComplete
+	resumed bool
+}
+
+// join registers a subscription of v for l (tenant: the tenant-wide
+// subscription that makes it, "" for none) and picks its initial data.
+// It returns nil (the view released) when l is already subscribed to the
+// group, and errEnded when l has ended.
+func (s *session) join(ctx context.Context, l *login, v *view, req *protocol.Request, w wants, tenant string) (*joined, *protocol.Fault) {
 	s.mu.Lock()
 	if s.login != l { // ended while the view loaded
 		s.mu.Unlock()
 		v.release()
-		return errEnded
+		return nil, errEnded
+	}
+	if _, already := l.subs[v.group.ServiceGroupID]; already {
+		s.mu.Unlock()
+		v.release()
+		return nil, nil
 	}
 	sb, start := v.subscribe(s.t, l.gen, w)
+	sb.tenant = tenant
 	l.subs[v.group.ServiceGroupID] = sb
 	s.mu.Unlock()
 	s.srv.metrics.subscriptions.Inc()
 	p, resumed := s.initialData(ctx, l, v, sb, start, req)
-	yes := true
-	res := &protocol.Result{Succeeded: &yes, ServiceGroupID: v.group.ServiceGroupID}
-	if req.ResumeFromSeq != nil {
-		res.Resumed = &resumed
-	}
-	if f := s.reply(l, req, res); f != nil {
-		p.cancel()
-		return f
-	}
-	st := &stream{gen: l.gen, p: p, group: v.group.ServiceGroupID, seq: start.seq}
-	if v.setStream(sb, st) {
+	return &joined{v: v, sb: sb, p: p, seq: start.seq, resumed: resumed}, nil
+}
+
+// begin queues a joined subscription's initial data, after its reply.
+func (s *session) begin(l *login, j *joined) {
+	st := &stream{gen: l.gen, p: j.p, group: j.v.group.ServiceGroupID, seq: j.seq}
+	if j.v.setStream(j.sb, st) {
 		s.t.stream(st)
 	}
-	return nil
 }
 
 // initialData picks what a new subscriber is sent: the changes after
 // ResumeFromSeq when they can be had and are not more than the whole
 // queue, else the whole queue.
 func (s *session) initialData(ctx context.Context, l *login, v *view, sb *sub, start initial, req *protocol.Request) (producer, bool) {
-	if req.ResumeFromSeq != nil && sb.sessions { // statistics only: nothing to resume
+	if req != nil && req.ResumeFromSeq != nil && sb.sessions { // statistics only: nothing to resume
 		events, err := s.resume(ctx, l, v.group, start, *req.ResumeFromSeq, sb.media)
 		if err == nil {
 			v.dropVersion(sb)
@@ -135,6 +176,9 @@ func (s *session) initialData(ctx context.Context, l *login, v *view, sb *sub, s
 }
 
 func (s *session) unsubscribe(l *login, req *protocol.Request) *protocol.Fault {
+	if req.AllGroups != nil && *req.AllGroups {
+		return s.unsubscribeTenant(l, req)
+	}
 	s.mu.Lock()
 	sb, ok := l.subs[req.ServiceGroupID]
 	if ok {

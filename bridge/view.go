@@ -77,6 +77,7 @@ type sub struct {
 	stream    *stream
 	sessions  bool     // SessionsUpdated wanted (Subscribe's Sessions)
 	media     mediaSet // the media types whose sessions it is sent
+	tenant    string   // the tenant-wide subscription that made it; "" for none
 	stats     bool     // QueueStatistics wanted (Subscribe's Statistics)
 	statsDue  bool     // figures changed since the last sent
 	statsSent time.Time

@@ -66,7 +66,7 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&l.InitializeTimeout, "initialize-timeout", time.Minute, "close a connection that has no session this long after it opened (4011)")
 	fs.Float64Var(&l.RequestRate, "max-request-rate", 20, "requests per second a connection may make on average; past it and the burst it is closed (4029; negative: no limit)")
 	fs.IntVar(&l.RequestBurst, "max-request-burst", 100, "requests a connection may make at once")
-	fs.IntVar(&l.Subscriptions, "max-subscriptions", 2000, "groups one session may subscribe to; one more is a fault (negative: no limit)")
+	fs.IntVar(&l.Subscriptions, "max-subscriptions", 10000, "groups one session may subscribe to; one more is a fault (negative: no limit)")
 	fs.DurationVar(&g.cfg.Statistics.Window, "stats-window", 15*time.Minute, "router time the QueueStatistics window covers (the same on every gateway)")
 	fs.DurationVar(&g.cfg.Statistics.ServiceLevelThreshold, "service-level-threshold", 20*time.Second, "wait within which an allocation counts as served in time, for ServiceLevel (the same on every gateway)")
 }
