@@ -41,6 +41,7 @@ type login struct {
 	id        string
 	gen       uint64
 	positions bool
+	perSecond int // MaxEventsPerSecond (§12); 0: no cap
 	release   func(context.Context) error
 	subs      map[string]*sub  // by ServiceGroupID; guarded by session.mu
 	tenants   map[string]wants // tenant-wide subscriptions (§10) by TenantID; guarded by session.mu
@@ -157,6 +158,9 @@ func (s *session) initialize(req *protocol.Request) *protocol.Fault {
 		return protocol.Faultf(protocol.InvalidRequestFault, "the session is already initialized")
 	case req.SendQueuePositionUpdates == nil:
 		return protocol.Faultf(protocol.InvalidRequestFault, "SendQueuePositionUpdates is required")
+	case req.MaxEventsPerSecond != nil && (*req.MaxEventsPerSecond < protocol.MinEventsPerSecond || *req.MaxEventsPerSecond > protocol.MaxEventsPerSecond):
+		return protocol.Faultf(protocol.InvalidRequestFault, "MaxEventsPerSecond %d: want %d to %d", *req.MaxEventsPerSecond,
+			protocol.MinEventsPerSecond, protocol.MaxEventsPerSecond)
 	}
 	ctx, cancel := context.WithTimeout(s.srv.ctx, 10*time.Second)
 	defer cancel()
@@ -179,6 +183,9 @@ func (s *session) initialize(req *protocol.Request) *protocol.Fault {
 // went down meanwhile ends it at once.
 func (s *session) start(req *protocol.Request, id string, release func(context.Context) error) *protocol.Fault {
 	l := &login{id: id, positions: *req.SendQueuePositionUpdates, release: release, subs: map[string]*sub{}, tenants: map[string]wants{}}
+	if req.MaxEventsPerSecond != nil {
+		l.perSecond = *req.MaxEventsPerSecond
+	}
 	l.ctx, l.cancel = context.WithCancel(s.srv.ctx)
 	s.mu.Lock()
 	s.gen++

@@ -38,7 +38,8 @@ func (s *session) resolve(req *protocol.Request) (subjects.Group, *protocol.Faul
 // false, statistics when Statistics is true, the sessions of the media
 // types MediaTypes lists (every one without it).
 func wantsOf(l *login, req *protocol.Request) (wants, *protocol.Fault) {
-	w := wants{positions: l.positions, sessions: req.Sessions == nil || *req.Sessions, stats: req.Statistics != nil && *req.Statistics}
+	w := wants{positions: l.positions, sessions: req.Sessions == nil || *req.Sessions, stats: req.Statistics != nil && *req.Statistics,
+		perSecond: l.perSecond}
 	if !w.sessions && !w.stats {
 		return w, protocol.Faultf(protocol.InvalidRequestFault, "Sessions false without Statistics true asks for nothing")
 	}

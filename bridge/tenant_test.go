@@ -70,7 +70,9 @@ func TestTenantWideSubscribe(t *testing.T) {
 	e.Queues["acme-new"] = queue.New("acme-new")
 	until(t, c, m, isComplete("acme-new"))
 	e.enqueue("acme-new", 1)
-	until(t, c, m, func(ev protocol.Message) bool { return ev.ServiceGroupID == "acme-new" && ev.Event == protocol.EventSessionsUpdated })
+	until(t, c, m, func(ev protocol.Message) bool {
+		return ev.ServiceGroupID == "acme-new" && ev.Event == protocol.EventSessionsUpdated
+	})
 	if got := callIDs(m.Groups["acme-new"]); !reflect.DeepEqual(got, queueIDs(e.Queues["acme-new"])) {
 		t.Fatalf("acme-new %v", got)
 	}

@@ -78,6 +78,7 @@ type sub struct {
 	sessions  bool     // SessionsUpdated wanted (Subscribe's Sessions)
 	media     mediaSet // the media types whose sessions it is sent
 	tenant    string   // the tenant-wide subscription that made it; "" for none
+	capped    *capped  // the rate cap's state (§12); nil without a cap
 	stats     bool     // QueueStatistics wanted (Subscribe's Statistics)
 	statsDue  bool     // figures changed since the last sent
 	statsSent time.Time
@@ -183,7 +184,11 @@ func (v *view) fanout(born time.Time) {
 		if len(list) == 0 || !s.sessions {
 			continue
 		}
-		if data := enc.of(s, v.group.ServiceGroupID, v.seq, list); data != nil {
+		data := enc.of(s, v.group.ServiceGroupID, v.seq, list)
+		switch {
+		case s.capped != nil:
+			v.deliverCapped(s, list, data, born)
+		case data != nil:
 			v.deliver(s, frame{data: data, op: s.t.opcode, gen: s.gen, born: born, group: v.group.ServiceGroupID, seq: v.seq})
 		}
 	}
@@ -212,6 +217,7 @@ type initial struct {
 type wants struct {
 	positions, sessions, stats bool
 	media                      mediaSet
+	perSecond                  int // the session's MaxEventsPerSecond; 0: no cap
 }
 
 // subscribe adds a holding subscriber, with its initial data ready to be
@@ -222,6 +228,9 @@ func (v *view) subscribe(t *transport, gen uint64, w wants) (*sub, initial) {
 	positions := w.positions
 	withStats := w.stats && v.keeper != nil // ensureStats made the keeper first
 	s := &sub{t: t, gen: gen, view: v, positions: positions, idx: len(v.subs), holding: true, sessions: w.sessions, stats: withStats, media: w.media}
+	if w.perSecond > 0 {
+		s.capped = &capped{per: w.perSecond}
+	}
 	if withStats {
 		v.st.subs++
 		s.statsSent = time.Now()
@@ -260,6 +269,9 @@ func (v *view) unhold(s *sub) {
 	held := s.held
 	s.held, s.holding = nil, false
 	s.t.unhold(held)
+	if s.capped != nil { // what changed during the initial data, merged
+		v.sendMerged(s, time.Now())
+	}
 }
 
 // unsubscribe removes s; nothing more is queued for it afterwards. It
@@ -280,6 +292,7 @@ func (v *view) unsubscribe(s *sub) *stream {
 	}
 	s.t.dropHeld(s.held)
 	s.held, s.holding = nil, false
+	s.stopCap()
 	st := s.stream
 	v.mu.Unlock()
 	v.release()
