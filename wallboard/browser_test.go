@@ -677,3 +677,62 @@ func TestBrowserFormatting(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserFollowsTheTenants: the page follows whole tenants (AllGroups,
+// §10) with a cap on its events (§12): a group added to a tenant gets a
+// tile with its figures, a removed one loses its tile; an event of the
+// listed group lost on the way is found by the next KeepAlive (§11) and
+// the list loaded again.
+func TestBrowserFollowsTheTenants(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t)
+	e.enqueue("acme-sales", "call-1", "+442079460001", queue.MediaVoice, 0, 10*time.Second)
+	srv, base := e.serve(bridge.Config{KeepAlive: 300 * time.Millisecond, HeartbeatTimeout: time.Minute}, nil)
+	p := openPage(t, bin, base+"/")
+	waitTile(t, p, "acme-sales", "its session", func(v tileView) bool { return v.Waiting == "1" })
+	var initialize, tenantWide int
+	for _, f := range p.sentFrames() {
+		if strings.Contains(f, `"op":"Initialize"`) && strings.Contains(f, `"MaxEventsPerSecond":10`) {
+			initialize++
+		}
+		if strings.Contains(f, `"AllGroups":true`) && strings.Contains(f, `"Sessions":false`) {
+			tenantWide++
+		}
+	}
+	if initialize != 1 || tenantWide != 2 {
+		t.Fatalf("the page sent %d capped Initialize and %d tenant-wide Subscribes, want 1 and 2 (acme, globex):\n%s",
+			initialize, tenantWide, strings.Join(p.sentFrames(), "\n"))
+	}
+
+	// a group added to acme, a session in it: its tile
+	if err := e.Adapter.PutGroup(e.Ctx, subjects.Group{ServiceGroupID: "acme-new", TenantID: "acme", Name: "New"}); err != nil {
+		t.Fatal(err)
+	}
+	e.Queues["acme-new"] = queue.New("acme-new")
+	e.enqueue("acme-new", "new-1", "+442079460002", queue.MediaChat, 0, 5*time.Second)
+	waitTile(t, p, "acme-new", "the new group's session", func(v tileView) bool { return v.Waiting == "1" && v.Media == "1 Chat" })
+
+	// a group removed: its tile goes
+	if err := e.Adapter.RemoveGroup(e.Ctx, "acme-support"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "acme-support's tile to go", func() bool { _, found := tile(p, "acme-support"); return !found })
+	p.waitDOM("the totals", []string{`<dd id="total-groups">3</dd>`})
+
+	// a lost event of the listed group: the KeepAlive after it tells, the list is loaded again
+	click(p, `.tile[data-group="acme-sales"]`)
+	waitDetailRows(t, p, "call-1@1 +•••0001")
+	p.eval(`window.wallboard.lose(m => m.event === 'SessionsUpdated' && m.ServiceGroupID === 'acme-sales' && !window.lostOne && (window.lostOne = true)); true`, nil)
+	e.enqueue("acme-sales", "call-2", "+442079460003", queue.MediaVoice, 0, 0)
+	waitDetailRows(t, p, "call-1@1 +•••0001,call-2@2 +•••0003")
+	var lost bool
+	var repairs int
+	p.eval(`window.lostOne === true`, &lost)
+	p.eval(`window.wallboard.repairs()`, &repairs)
+	if !lost || repairs != 1 {
+		t.Fatalf("lost an event: %v, lists loaded again: %d; want true and 1", lost, repairs)
+	}
+	if st := srv.Stats(); st.Subscriptions != 3 {
+		t.Errorf("gateway holds %d subscriptions, want 3 (acme-sales, acme-new, globex-chat)", st.Subscriptions)
+	}
+}

@@ -32,7 +32,8 @@ type page struct {
 	session string
 	stderr  *tail
 	errs    []string // problems the page reported
-	frames  []string // WebSocket frames the page received, once recordFrames
+	frames  []string // WebSocket frames the page received
+	sent    []string // and those it sent
 }
 
 type cdpAnswer struct {
@@ -156,7 +157,7 @@ func (p *page) noteEvent(method string, params json.RawMessage) {
 	if json.Unmarshal(params, &ev) != nil {
 		return
 	}
-	if method == "Network.webSocketFrameReceived" {
+	if method == "Network.webSocketFrameReceived" || method == "Network.webSocketFrameSent" {
 		var f struct {
 			Response struct {
 				PayloadData string `json:"payloadData"`
@@ -164,7 +165,11 @@ func (p *page) noteEvent(method string, params json.RawMessage) {
 		}
 		if json.Unmarshal(params, &f) == nil {
 			p.mu.Lock()
-			p.frames = append(p.frames, f.Response.PayloadData)
+			if method == "Network.webSocketFrameSent" {
+				p.sent = append(p.sent, f.Response.PayloadData)
+			} else {
+				p.frames = append(p.frames, f.Response.PayloadData)
+			}
 			p.mu.Unlock()
 		}
 		return
@@ -324,6 +329,13 @@ func (p *page) framesSince(n int) ([]string, int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.frames[n:]...), len(p.frames)
+}
+
+// sentFrames returns the WebSocket frames the page sent.
+func (p *page) sentFrames() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.sent...)
 }
 
 // screenshot saves a PNG of the tab in the directory $WALLBOARD_SCREENSHOTS

@@ -12,6 +12,8 @@ import { parse, query, DEFAULTS } from './settings.js';
 import { clock } from './format.js';
 
 const DIRECTORY_REFRESH_MS = 60000; // new or removed groups are picked up this often
+const PER_SECOND = 10; // MaxEventsPerSecond: a group's session list changes at most this often
+const NEW_GROUP_SYNC_MS = 300; // a group the gateway subscribed by itself gets its tile this soon
 
 const STATE_TEXT = {
   connecting: 'connecting',
@@ -72,6 +74,8 @@ function applyTheme() {
 // after another)}
 const groups = new Map();
 let opened = null; // the group whose sessions are listed
+let openedSeq = 0; // the Seq of its last SessionsUpdated or InitialDataComplete
+let repairs = 0; // lists loaded again after a KeepAlive showed a missed event
 
 const board = new Board(ui.board, { box: $('pager'), text: $('pager-text'), bar: $('pager-bar') }, (g) => openDetail(g), () => routerNow(Date.now()));
 const detail = new Detail($('detail'), () => closeDetail());
@@ -127,7 +131,8 @@ const gw = new Gateway({
   lost: onLost,
   login: askLogin,
   clock: setClock,
-});
+  keepAlive: onKeepAlive,
+}, PER_SECOND);
 
 let downSince = 0;
 let inSession = false; // a session is initialized (its subscriptions may be under way)
@@ -207,11 +212,21 @@ function select(dir) {
 // syncDirectory brings the tiles and subscriptions in line with the
 // directory and the settings. fresh: a new session, subscribe to every
 // group; otherwise only to groups that appeared.
+// With no groups= setting the page follows whole tenants (Subscribe with
+// AllGroups, protocol section 10): the gateway subscribes it to the groups
+// added later by itself, and ends removed ones with ServiceGroupRemoved.
+const tenantWide = () => settings.groups.length === 0;
+let followed = new Set(); // tenants subscribed with AllGroups in this session
+const early = new Map(); // figures of groups subscribed before their tile exists
+let syncSoon = 0;
+
 async function syncDirectory(mine, fresh) {
   const dir = await gw.directory();
   if (gw.stale(mine)) return;
   const chosen = select(dir);
   showNotice();
+  if (fresh) followed = new Set();
+  const tenants = tenantWide() ? chosenTenants(dir) : [];
   const keep = new Set(chosen.map((c) => c.id));
   for (const [id, g] of groups) {
     if (keep.has(id)) continue;
@@ -224,16 +239,77 @@ async function syncDirectory(mine, fresh) {
     let g = groups.get(c.id);
     const isNew = !g;
     if (isNew) {
-      g = { id: c.id, stats: null, unavailable: '', tile: null, chain: Promise.resolve() };
+      g = { id: c.id, stats: early.get(c.id) || null, unavailable: '', tile: null, chain: Promise.resolve() };
+      early.delete(c.id);
       groups.set(c.id, g);
     }
     Object.assign(g, { name: c.name, tenantID: c.tenantID, tenantName: c.tenantName });
-    if (isNew || fresh) subscribing.push(subscribe(g, mine));
+    if ((isNew || fresh) && !tenants.includes(c.tenantID)) subscribing.push(subscribe(g, mine));
     return g;
   });
+  for (const t of tenants) if (!followed.has(t)) subscribing.push(subscribeTenant(t, mine));
   board.show(shown);
   updateTotals();
   await Promise.all(subscribing);
+}
+
+// chosenTenants lists the tenants the settings choose, by TenantID.
+function chosenTenants(dir) {
+  const want = new Set(settings.tenants.map((s) => s.toLowerCase()));
+  return ((dir && dir.Tenants) || [])
+    .filter((t) => !want.size || want.has(t.TenantID.toLowerCase()) || want.has((t.Name || '').toLowerCase()))
+    .map((t) => t.TenantID);
+}
+
+// subscribeTenant follows every group of a tenant, statistics only; a
+// group whose sessions are listed is subscribed again with them.
+async function subscribeTenant(tenant, mine) {
+  try {
+    await gw.request('Subscribe', { TenantID: tenant, AllGroups: true, Statistics: true, Sessions: false });
+    followed.add(tenant);
+  } catch (err) {
+    if (gw.stale(mine) || err instanceof Closed) throw err;
+    if (err.type === 'RouterDisconnectedFault') return;
+    for (const g of groups.values()) {
+      if (g.tenantID === tenant) {
+        g.unavailable = err.message || err.type;
+        markDirty(g);
+      }
+    }
+    return;
+  }
+  if (opened && opened.tenantID === tenant) resubscribe(opened);
+}
+
+// onGroupRemoved drops a group the directory no longer has.
+function onGroupRemoved(id) {
+  const g = groups.get(id);
+  if (!g) return;
+  groups.delete(id);
+  if (opened === g) closeDetail(true);
+  board.show(board.groups.filter((x) => x !== g));
+  updateTotals();
+}
+
+// A group the gateway subscribed the page to by itself (added to a
+// followed tenant): its tile comes with the next look at the directory.
+function unknownGroup(m) {
+  if (m.event === 'QueueStatistics') early.set(m.ServiceGroupID, m);
+  if (syncSoon) return;
+  const mine = gw.epoch;
+  syncSoon = setTimeout(() => {
+    syncSoon = 0;
+    if (!gw.stale(mine)) syncDirectory(mine, false).catch(() => {});
+  }, NEW_GROUP_SYNC_MS);
+}
+
+// onKeepAlive checks the listed group's Seq (protocol section 11): one
+// that differs missed an event, and the list is loaded again.
+function onKeepAlive(seqs) {
+  const g = opened;
+  if (!g || !detail.complete || !(g.id in seqs) || seqs[g.id] === openedSeq) return;
+  repairs++;
+  resubscribe(g);
 }
 
 // queue runs a group's requests one after another (a Subscribe waits for
@@ -275,6 +351,7 @@ function openDetail(g) {
   if (opened === g) return;
   if (opened) closeDetail();
   opened = g;
+  openedSeq = 0;
   detail.open(g);
   resubscribe(g);
 }
@@ -291,8 +368,10 @@ function closeDetail(gone) {
 // ---- events ---------------------------------------------------------
 
 function onEvent(m) {
+  if (m.event === 'ServiceGroupRemoved') return onGroupRemoved(m.ServiceGroupID);
   const g = groups.get(m.ServiceGroupID);
-  if (!g) return;
+  if (!g) return unknownGroup(m);
+  if (opened === g && (m.event === 'SessionsUpdated' || m.event === 'InitialDataComplete')) openedSeq = m.Seq;
   switch (m.event) {
     case 'QueueStatistics':
       g.stats = m;
@@ -405,7 +484,7 @@ function changeSettings(next) {
   applyTheme();
   board.setSettings(settings);
   detail.setSettings(settings);
-  if (chosen && inSession) syncDirectory(gw.epoch, false).catch(() => {});
+  if (chosen && inSession) gw.restart('settings changed'); // every subscription anew
   showNotice();
 }
 
@@ -433,4 +512,9 @@ window.wallboard = Object.freeze({
   groups: () => Array.from(groups.values()).map((g) => ({ id: g.id, stats: g.stats, unavailable: g.unavailable })),
   page: () => ({ page: board.page + 1, pages: board.plan.pages, perPage: board.plan.perPage }),
   settings: () => settings,
+  repairs: () => repairs,
+  // a test hook: the page drops the events for which lose returns true, as if the network had lost them
+  lose: (fn) => {
+    gw.lose = fn;
+  },
 });

@@ -58,9 +58,14 @@ function message(err) {
 //   lost(): the queues are unknown (socket closed or router disconnected)
 //   login(message): resolves with {LogonID, Password} once asked
 //   clock(result): the reply of Initialize or Heartbeat (router time)
+//   keepAlive(seqs): a KeepAlive's Seqs (protocol section 11), before it
+//     is answered
+// perSecond is the session's MaxEventsPerSecond (section 12; 0: no cap).
 export class Gateway {
-  constructor(hooks) {
+  constructor(hooks, perSecond) {
     this.hooks = hooks;
+    this.perSecond = perSecond || 0;
+    this.lose = null; // a test hook: events for which it returns true are dropped, as if lost
     this.ws = null;
     this.epoch = 0; // bumped on every new socket and RouterDisconnected
     this.nextId = 1;
@@ -68,6 +73,12 @@ export class Gateway {
     this.creds = null; // in memory only, never stored
     this.backoff = BACKOFF_MIN_MS;
     this.lastClose = '';
+  }
+
+  // restart ends the connection and starts over on a new one (the
+  // credentials are kept): every subscription is made anew.
+  restart(why) {
+    if (this.ws) this.ws.close(1000, why || 'starting over');
   }
 
   // stale reports whether the session an epoch named is gone.
@@ -101,7 +112,11 @@ export class Gateway {
       return;
     }
     if (!m || typeof m !== 'object') return;
-    if (m.event === 'KeepAlive') this.request('Heartbeat').then((r) => this.hooks.clock(r), () => {});
+    if (this.lose && m.event && this.lose(m)) return;
+    if (m.event === 'KeepAlive') {
+      this.hooks.keepAlive(m.Seqs || {});
+      this.request('Heartbeat').then((r) => this.hooks.clock(r), () => {});
+    }
     else if (m.event === 'RouterDisconnected') this.routerLost();
     else if (m.event) this.hooks.event(m);
     else if (typeof m.id === 'number') this.reply(m);
@@ -171,11 +186,13 @@ export class Gateway {
   async start(mine) {
     while (!this.stale(mine)) {
       try {
-        this.hooks.clock(await this.request('Initialize', {
+        const init = {
           LogonID: this.creds ? this.creds.LogonID : '',
           Password: this.creds ? this.creds.Password : '',
           SendQueuePositionUpdates: true,
-        }));
+        };
+        if (this.perSecond > 0) init.MaxEventsPerSecond = this.perSecond;
+        this.hooks.clock(await this.request('Initialize', init));
         break;
       } catch (err) {
         if (this.stale(mine) || err instanceof Closed) return;
