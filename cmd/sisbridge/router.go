@@ -66,6 +66,7 @@ func (s *simFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&s.cfg.GroupsPerTenant, "groups", 3, "simulated service groups per tenant")
 	fs.Float64Var(&s.cfg.Rate, "rate", 1, "multiplier of the simulated arrival rates")
 	fs.BoolVar(&s.cfg.LinkDrops, "link-drops", false, "drop the simulated router link now and then")
+	fs.BoolVar(&s.cfg.GroupChurn, "group-churn", false, "close a simulated service group down for good now and then (removed from the directory), and set it up again a few minutes later")
 }
 
 func (s *simFlags) source(log zerolog.Logger) (router.Source, error) {

@@ -19,6 +19,8 @@ const (
 	evStaff                     // shifts change: agents on duty follow the load
 	evLinkDrop                  // the router link drops
 	evLinkUp                    // the router link comes back
+	evRetire                    // a group closes down for good (GroupChurn)
+	evRestore                   // a retired group is set up again
 )
 
 // event is one scheduled happening. Events about a session name it by call

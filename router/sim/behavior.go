@@ -37,6 +37,10 @@ func (s *Sim) handle(e event) {
 		s.onLinkDrop()
 	case evLinkUp:
 		s.onLinkUp()
+	case evRetire:
+		s.onRetire()
+	case evRestore:
+		s.onRestore(g)
 	}
 }
 
@@ -268,7 +272,7 @@ func (s *Sim) onPriority(g *group) {
 // onHours opens or closes the group. Closing flushes its queue.
 func (s *Sim) onHours(g *group) {
 	s.after(s.untilHours(g), event{kind: evHours, group: g.idx})
-	open := g.openAt(s.local())
+	open := g.openAt(s.local()) && !g.retired
 	if open == g.open {
 		return
 	}

@@ -54,6 +54,11 @@ type Config struct {
 	// seconds: LinkDown, the simulation keeps running unreported, then
 	// LinkUp with the full state. Default false.
 	LinkDrops bool
+	// GroupChurn makes a service group close down for good now and then:
+	// its waiting sessions leave with ServiceGroupClosed and it is removed
+	// from the directory (Handler.RemoveGroup); a few simulated minutes
+	// later it is set up again, empty (Handler.PutGroup). Default false.
+	GroupChurn bool
 	// MaxChanges, when positive, makes Run return nil once it has reported
 	// that many changes in this call (finishing the simulated event that
 	// reached the count, so that the Handler's queues match State). Default

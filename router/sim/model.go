@@ -34,6 +34,9 @@ const (
 	windDown = 0.6
 	// linkDropMean is the mean time between link drops (Config.LinkDrops).
 	linkDropMean = 20 * time.Minute
+	// groupChurnMean is the mean time between groups closing down for good
+	// (Config.GroupChurn).
+	groupChurnMean = 15 * time.Minute
 )
 
 // group is a simulated service group: its queue, agents and state.
@@ -53,6 +56,9 @@ type group struct {
 	idle   []int
 	onDuty int
 	open   bool
+	// retired: removed from the directory (Config.GroupChurn), closed
+	// until it is set up again.
+	retired bool
 	// campaignOn: the group's campaign runs (groups without one: true).
 	campaignOn  bool
 	dispatching bool // an evDispatch is scheduled

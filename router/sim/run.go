@@ -132,6 +132,14 @@ func (r *runner) report(out []report) error {
 			if err := r.linkUp(o.state); err != nil {
 				return err
 			}
+		case repRemoveGroup:
+			if err := r.h.RemoveGroup(r.ctx, o.group); err != nil && r.ctx.Err() == nil {
+				r.s.cfg.Log.Error().Err(err).Str("group", o.group).Msg("sim: group removal rejected")
+			}
+		case repPutGroup:
+			if err := r.h.PutGroup(r.ctx, r.s.groupInfo(o.group)); err != nil && r.ctx.Err() == nil {
+				r.s.cfg.Log.Error().Err(err).Str("group", o.group).Msg("sim: group set up again rejected")
+			}
 		case repChange:
 			r.changes++
 			if synced[o.group] {

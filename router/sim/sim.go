@@ -76,6 +76,8 @@ const (
 	repChange reportKind = iota + 1
 	repLinkDown
 	repLinkUp
+	repRemoveGroup
+	repPutGroup
 )
 
 // report is one Handler call, built while simulating an event and made after.
@@ -108,6 +110,9 @@ func New(cfg Config) (*Sim, error) {
 	s.reporting = true
 	if cfg.LinkDrops {
 		s.after(s.expDur(linkDropMean), event{kind: evLinkDrop})
+	}
+	if cfg.GroupChurn {
+		s.after(s.expDur(groupChurnMean), event{kind: evRetire})
 	}
 	return s, nil
 }
@@ -173,6 +178,9 @@ func (s *Sim) stateLocked() *router.State {
 		Queues:  make(map[string][]queue.Session, len(s.groups)),
 	}
 	for _, g := range s.groups {
+		if g.retired {
+			continue
+		}
 		st.Groups = append(st.Groups, g.info)
 		st.Queues[g.info.ServiceGroupID] = copySessions(g.q)
 	}
@@ -235,6 +243,48 @@ func (s *Sim) emit(g *group, c queue.Change) bool {
 	return true
 }
 
+// onRetire closes a group down for good: its waiting sessions leave with
+// ServiceGroupClosed and it leaves the directory; it is set up again a few
+// minutes later. One group of each tenant stays.
+func (s *Sim) onRetire() {
+	s.after(s.expDur(groupChurnMean), event{kind: evRetire})
+	g := s.groups[s.rng.IntN(len(s.groups))]
+	if g.retired || !s.tenantKeeps(g) {
+		return
+	}
+	g.retired, g.open = true, false
+	s.flush(g, queue.CauseServiceGroupClosed, func(queue.MediaType) bool { return true })
+	s.staff(g)
+	s.report(report{kind: repRemoveGroup, group: g.info.ServiceGroupID})
+	s.after(s.uniform(2*time.Minute, 10*time.Minute), event{kind: evRestore, group: g.idx})
+}
+
+// tenantKeeps says whether g's tenant has another group in the directory.
+func (s *Sim) tenantKeeps(g *group) bool {
+	for _, o := range s.groups {
+		if o != g && !o.retired && o.info.TenantID == g.info.TenantID {
+			return true
+		}
+	}
+	return false
+}
+
+// onRestore sets a retired group up again, empty, open if its hours say so.
+func (s *Sim) onRestore(g *group) {
+	g.retired = false
+	g.open = g.openAt(s.local())
+	s.staff(g)
+	s.report(report{kind: repPutGroup, group: g.info.ServiceGroupID})
+}
+
+// report queues a report when the link is up; the next LinkUp's state says
+// the same to a Handler that missed it.
+func (s *Sim) report(r report) {
+	if s.link && s.reporting {
+		s.out = append(s.out, r)
+	}
+}
+
 // onLinkDrop takes the link down for a few seconds.
 func (s *Sim) onLinkDrop() {
 	reasons := [...]string{"router connection reset", "router heartbeat timeout", "router failover", "connection closed by router"}
@@ -253,4 +303,11 @@ func (s *Sim) onLinkUp() {
 		s.out = append(s.out, report{kind: repLinkUp, state: s.stateLocked()})
 	}
 	s.after(s.expDur(linkDropMean), event{kind: evLinkDrop})
+}
+
+// groupInfo returns a group's directory entry.
+func (s *Sim) groupInfo(id string) subjects.Group {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byID[id].info
 }

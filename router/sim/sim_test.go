@@ -59,6 +59,15 @@ func (r *recorder) LinkUp(_ context.Context, st *router.State) error {
 	if st == nil {
 		return r.fail("LinkUp without a state")
 	}
+	listed := map[string]bool{}
+	for _, g := range st.Groups {
+		listed[g.ServiceGroupID] = true
+	}
+	for id := range r.queues {
+		if !listed[id] { // removed while the link was down
+			delete(r.queues, id)
+		}
+	}
 	for _, g := range st.Groups {
 		q := r.queues[g.ServiceGroupID]
 		if q == nil {
@@ -92,12 +101,33 @@ func (r *recorder) PutTenant(context.Context, subjects.Tenant) error {
 	return r.fail("unexpected PutTenant")
 }
 
-func (r *recorder) PutGroup(context.Context, subjects.Group) error {
-	return r.fail("unexpected PutGroup")
+// PutGroup sets up a group again (GroupChurn): one not in the directory.
+func (r *recorder) PutGroup(_ context.Context, g subjects.Group) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, record{Kind: "putgroup", Group: g.ServiceGroupID})
+	if r.queues[g.ServiceGroupID] != nil {
+		return r.fail("PutGroup of %s, already there", g.ServiceGroupID)
+	}
+	r.queues[g.ServiceGroupID] = queue.New(g.ServiceGroupID)
+	return nil
 }
 
+// RemoveGroup takes a group out (GroupChurn): the simulator has flushed it
+// first, so its queue is empty.
 func (r *recorder) RemoveGroup(_ context.Context, group string) error {
-	return r.fail("unexpected RemoveGroup of %s", group)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, record{Kind: "removegroup", Group: group})
+	q := r.queues[group]
+	switch {
+	case q == nil:
+		return r.fail("RemoveGroup of unknown group %s", group)
+	case q.Len() > 0:
+		return r.fail("RemoveGroup of %s with %d sessions queued", group, q.Len())
+	}
+	delete(r.queues, group)
+	return nil
 }
 
 func (r *recorder) Sync(_ context.Context, group string, _ []queue.Session) error {
@@ -173,6 +203,15 @@ func (r *recorder) checkMatches(t *testing.T, st *router.State) {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	listed := map[string]bool{}
+	for _, g := range st.Groups {
+		listed[g.ServiceGroupID] = true
+	}
+	for id := range r.queues {
+		if !listed[id] { // removed while the link was down
+			delete(r.queues, id)
+		}
+	}
 	for _, g := range st.Groups {
 		q := r.queues[g.ServiceGroupID]
 		if q == nil {
@@ -309,4 +348,30 @@ func checkDirectory(t *testing.T, st *router.State) {
 		}
 		ids[g.ServiceGroupID], names[key] = true, true
 	}
+}
+
+// TestGroupChurn: with GroupChurn, groups close down for good (flushed with
+// ServiceGroupClosed, then removed) and are set up again, link drops
+// between; the handler's queues stay the simulator's throughout.
+func TestGroupChurn(t *testing.T) {
+	r := newRecorder()
+	s := newSim(t, sim.Config{Seed: 9, GroupChurn: true, LinkDrops: true, MaxChanges: 30000})
+	run(t, s, r)
+	calls, _ := r.snapshot()
+	removed, put, closed := 0, 0, 0
+	for _, c := range calls {
+		switch {
+		case c.Kind == "removegroup":
+			removed++
+		case c.Kind == "putgroup":
+			put++
+		case c.Kind == "apply" && c.Change.Cause == queue.CauseServiceGroupClosed:
+			closed++
+		}
+	}
+	if removed < 3 || put < 2 || closed == 0 {
+		t.Fatalf("%d removals, %d set up again, %d sessions closed: want groups to come and go", removed, put, closed)
+	}
+	r.checkMatches(t, s.State())
+	t.Logf("%d removals, %d set up again, %d sessions left with ServiceGroupClosed", removed, put, closed)
 }
