@@ -53,6 +53,18 @@ func (m *Mirror) Apply(e protocol.Message) error {
 	return nil
 }
 
+// filter records whether a group is subscribed with MediaTypes.
+func (m *Mirror) filter(group string, filtered bool) {
+	if !filtered {
+		delete(m.Filtered, group)
+		return
+	}
+	if m.Filtered == nil {
+		m.Filtered = map[string]bool{}
+	}
+	m.Filtered[group] = true
+}
+
 // Drop forgets a group (after Unsubscribe, or before a full resend).
 func (m *Mirror) Drop(group string) {
 	delete(m.Groups, group)

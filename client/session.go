@@ -104,6 +104,9 @@ type Session struct {
 	mu       sync.Mutex
 	mirror   *Mirror
 	wanted   map[string]bool // groups followed, by ServiceGroupID
+	asked    map[string]protocol.Request // what each followed group was subscribed with (Statistics, Sessions, MediaTypes)
+	tenants  map[string]protocol.Request // tenant-wide subscriptions (§10), by TenantID
+	left     map[string]bool             // groups unsubscribed: their late events are not taken for a tenant's new group
 	resuming map[string]bool // groups subscribed again whose reply has not come: their events until it are dropped
 	conn     *Client         // the connection while it has a session
 	ready    chan struct{}   // closed while the session is up
@@ -120,7 +123,7 @@ func Connect(ctx context.Context, cfg SessionConfig) (*Session, error) {
 	}
 	cfg.setDefaults()
 	s := &Session{cfg: cfg, done: make(chan struct{}), mirror: NewMirror(cfg.Positions), wanted: map[string]bool{},
-		resuming: map[string]bool{}, ready: make(chan struct{})}
+		asked: map[string]protocol.Request{}, tenants: map[string]protocol.Request{}, left: map[string]bool{}, resuming: map[string]bool{}, ready: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()
 	if err := s.Ready(ctx); err != nil {
@@ -185,7 +188,10 @@ func (s *Session) Groups() []string {
 }
 
 // Subscribe subscribes to a group (by ServiceGroupID, or TenantID and
-// ServiceGroupName) and follows it from then on, across reconnections.
+// ServiceGroupName), or with AllGroups to every group of a tenant, now and
+// later (§10), and follows them from then on, across reconnections, with
+// the same Statistics, Sessions and MediaTypes. A group removed from the
+// directory is delivered as ServiceGroupRemoved and no longer followed.
 // While the session is between connections it returns ErrNotConnected.
 func (s *Session) Subscribe(ctx context.Context, req protocol.Request) (*protocol.Result, error) {
 	s.mu.Lock()
@@ -202,9 +208,9 @@ func (s *Session) Subscribe(ctx context.Context, req protocol.Request) (*protoco
 	ch := make(chan reply, 1)
 	err := c.Send(req, func(m protocol.Message, ok bool) {
 		res, err := replyOf(m, ok)
-		if err == nil && res != nil && res.ServiceGroupID != "" {
+		if err == nil && res != nil {
 			s.mu.Lock()
-			s.wanted[res.ServiceGroupID] = true
+			s.followLocked(req, res)
 			s.mu.Unlock()
 		}
 		ch <- reply{res, err}
@@ -220,11 +226,61 @@ func (s *Session) Subscribe(ctx context.Context, req protocol.Request) (*protoco
 	}
 }
 
+// followLocked records what a Subscribe answered: the groups it follows
+// and what it asked for them. s.mu is held.
+func (s *Session) followLocked(req protocol.Request, res *protocol.Result) {
+	opts := protocol.Request{Statistics: req.Statistics, Sessions: req.Sessions, MediaTypes: req.MediaTypes}
+	if req.AllGroups != nil && *req.AllGroups {
+		s.tenants[req.TenantID] = opts
+	}
+	groups := res.ServiceGroupIDs
+	if res.ServiceGroupID != "" {
+		groups = append(groups, res.ServiceGroupID)
+	}
+	for _, g := range groups {
+		delete(s.left, g)
+		if !s.wanted[g] {
+			s.wanted[g], s.asked[g] = true, opts
+			s.mirror.filter(g, opts.MediaTypes != nil)
+		}
+	}
+}
+
+// adoptLocked follows a group the gateway subscribed the session to by
+// itself (added to a tenant followed with AllGroups), with the options of
+// a tenant-wide subscription; false when there is none. s.mu is held.
+func (s *Session) adoptLocked(g string) bool {
+	for _, t := range slices.Sorted(maps.Keys(s.tenants)) {
+		opts := s.tenants[t]
+		s.wanted[g], s.asked[g] = true, opts
+		s.mirror.filter(g, opts.MediaTypes != nil)
+		return true
+	}
+	return false
+}
+
+// UnsubscribeTenant ends a tenant-wide subscription and the subscriptions
+// it made; groups subscribed by themselves go on.
+func (s *Session) UnsubscribeTenant(ctx context.Context, tenant string) error {
+	s.mu.Lock()
+	delete(s.tenants, tenant)
+	c := s.conn
+	s.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	yes := true
+	_, err := c.Do(ctx, protocol.Request{Op: protocol.OpUnsubscribe, TenantID: tenant, AllGroups: &yes})
+	return err
+}
+
 // Unsubscribe stops following a group. Nothing of it is delivered after
 // Unsubscribe returns.
 func (s *Session) Unsubscribe(ctx context.Context, group string) error {
 	s.mu.Lock()
 	delete(s.wanted, group)
+	delete(s.asked, group)
+	s.left[group] = true
 	s.mirror.Drop(group)
 	c := s.conn
 	s.mu.Unlock()
@@ -355,12 +411,21 @@ func (s *Session) up(c *Client) {
 	for _, g := range slices.Sorted(maps.Keys(s.wanted)) {
 		s.resubscribeLocked(c, g)
 	}
+	// then the tenants, answered after the groups: only groups added
+	// meanwhile come of them
+	yes := true
+	for _, t := range slices.Sorted(maps.Keys(s.tenants)) {
+		req := s.tenants[t]
+		req.Op, req.TenantID, req.AllGroups = protocol.OpSubscribe, t, &yes
+		_ = c.Send(req, func(protocol.Message, bool) {})
+	}
 }
 
 // resubscribeLocked subscribes to g again: resuming after the mirror's Seq
 // when its view is complete, in full otherwise. s.mu is held.
 func (s *Session) resubscribeLocked(c *Client, g string) {
-	req := protocol.Request{Op: protocol.OpSubscribe, ServiceGroupID: g}
+	req := s.asked[g]
+	req.Op, req.ServiceGroupID = protocol.OpSubscribe, g
 	if s.mirror.Complete[g] {
 		seq := s.mirror.Seq[g]
 		req.ResumeFromSeq = &seq
@@ -410,6 +475,13 @@ func (s *Session) onEvent(m protocol.Message) {
 		s.heartbeat()
 	case protocol.EventRouterDisconnected:
 		s.routerDisconnected()
+	case protocol.EventServiceGroupRemoved:
+		s.mu.Lock()
+		delete(s.wanted, m.ServiceGroupID)
+		delete(s.asked, m.ServiceGroupID)
+		delete(s.left, m.ServiceGroupID) // added again, a tenant's subscription takes it
+		s.mirror.Drop(m.ServiceGroupID)
+		s.mu.Unlock()
 	case protocol.EventSessionsUpdated, protocol.EventInitialDataComplete:
 		if !s.apply(m) {
 			return
@@ -426,8 +498,11 @@ func (s *Session) onEvent(m protocol.Message) {
 func (s *Session) apply(m protocol.Message) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.wanted[m.ServiceGroupID] || s.resuming[m.ServiceGroupID] {
-		return false // a group being unsubscribed, or subscribed again
+	if !s.wanted[m.ServiceGroupID] && (s.left[m.ServiceGroupID] || !s.adoptLocked(m.ServiceGroupID)) {
+		return false // a group being unsubscribed
+	}
+	if s.resuming[m.ServiceGroupID] {
+		return false // subscribed again: its events come after the reply
 	}
 	if err := s.mirror.Apply(m); err != nil {
 		s.stats.Broken++

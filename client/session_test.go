@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,23 +16,42 @@ import (
 	"github.com/sisbridge/sisbridge/internal/stacktest"
 	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/queue"
+	"github.com/sisbridge/sisbridge/subjects"
 )
 
 // gateway runs the stack and a gateway on loopback; it returns the
 // WebSocket URL.
 func gateway(t *testing.T, e *stacktest.Env, cfg bridge.Config) string {
 	t.Helper()
-	srv := e.Gateway(cfg, seats{}, nil)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	return "ws" + strings.TrimPrefix(hs.URL, "http") + protocol.Path
+	_, url := gatewayWith(t, e, cfg, &seats{})
+	return url
 }
 
-// seats never runs out.
-type seats struct{}
+func gatewayWith(t *testing.T, e *stacktest.Env, cfg bridge.Config, st *seats) (*bridge.Server, string) {
+	t.Helper()
+	srv := e.Gateway(cfg, st, nil)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return srv, "ws" + strings.TrimPrefix(hs.URL, "http") + protocol.Path
+}
 
-func (seats) Acquire(context.Context, string) (func(context.Context) error, error) {
+// seats never runs out; it remembers the last session it served.
+type seats struct {
+	mu   sync.Mutex
+	last string
+}
+
+func (s *seats) Acquire(_ context.Context, id string) (func(context.Context) error, error) {
+	s.mu.Lock()
+	s.last = id
+	s.mu.Unlock()
 	return func(context.Context) error { return nil }, nil
+}
+
+func (s *seats) lastID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
 }
 
 func enqueue(e *stacktest.Env, group string, i int) {
@@ -107,5 +127,87 @@ func TestSessionRepairsAGapFromKeepAlive(t *testing.T) {
 			t.Fatal("no live change after the repair")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// viewIs waits until the session holds a group as the router has it.
+func viewIs(t *testing.T, s *client.Session, e *stacktest.Env, group string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, got, complete := s.View(group)
+		want := routerIDs(e.Queues[group])
+		if complete && reflect.DeepEqual(ids(got), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the session holds %v of %s (complete %v), want %v", ids(got), group, complete, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSessionFollowsATenant: a Session subscribed to a tenant with
+// AllGroups follows its groups, one added later, drops a removed one (its
+// ServiceGroupRemoved delivered), and after a reconnection follows a group
+// added while it was away.
+func TestSessionFollowsATenant(t *testing.T) {
+	e := stacktest.New(t)
+	st := &seats{}
+	srv, url := gatewayWith(t, e, bridge.Config{}, st)
+	var removed atomic.Int32
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := client.Connect(ctx, client.SessionConfig{URL: url, Positions: true, OnEvent: func(m protocol.Message) {
+		if m.Event == protocol.EventServiceGroupRemoved {
+			removed.Add(1)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	enqueue(e, "acme-sales", 1)
+	yes := true
+	res, err := s.Subscribe(ctx, protocol.Request{TenantID: "acme", AllGroups: &yes})
+	if err != nil || len(res.ServiceGroupIDs) != 2 {
+		t.Fatalf("tenant-wide Subscribe: %+v %v", res, err)
+	}
+	viewIs(t, s, e, "acme-sales")
+	viewIs(t, s, e, "acme-support")
+
+	add := func(id string) {
+		t.Helper()
+		if err := e.Adapter.PutGroup(e.Ctx, subjects.Group{ServiceGroupID: id, TenantID: "acme", Name: id}); err != nil {
+			t.Fatal(err)
+		}
+		e.Queues[id] = queue.New(id)
+		enqueue(e, id, len(e.Queues)*10)
+	}
+	add("acme-new")
+	viewIs(t, s, e, "acme-new")
+
+	if err := e.Adapter.RemoveGroup(e.Ctx, "acme-support"); err != nil {
+		t.Fatal(err)
+	}
+	for removed.Load() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("no ServiceGroupRemoved")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := s.Groups(); !reflect.DeepEqual(got, []string{"acme-new", "acme-sales"}) {
+		t.Fatalf("the session follows %v", got)
+	}
+
+	// away: the gateway closes the connection; a group is added meanwhile
+	first := st.lastID()
+	srv.SeatLost(first)
+	add("acme-late")
+	viewIs(t, s, e, "acme-late")
+	enqueue(e, "acme-sales", 2)
+	viewIs(t, s, e, "acme-sales")
+	if st.lastID() == first {
+		t.Fatal("no new session")
 	}
 }
