@@ -103,15 +103,15 @@ type Session struct {
 
 	mu       sync.Mutex
 	mirror   *Mirror
-	wanted   map[string]bool // groups followed, by ServiceGroupID
+	wanted   map[string]bool             // groups followed, by ServiceGroupID
 	asked    map[string]protocol.Request // what each followed group was subscribed with (Statistics, Sessions, MediaTypes)
 	tenants  map[string]protocol.Request // tenant-wide subscriptions (§10), by TenantID
 	left     map[string]bool             // groups unsubscribed: their late events are not taken for a tenant's new group
-	resuming map[string]bool // groups subscribed again whose reply has not come: their events until it are dropped
-	conn     *Client         // the connection while it has a session
-	ready    chan struct{}   // closed while the session is up
-	failure  error           // a refusal that retrying cannot mend
-	attempts int             // failed attempts since the last success
+	resuming map[string]bool             // groups subscribed again whose reply has not come: their events until it are dropped
+	conn     *Client                     // the connection while it has a session
+	ready    chan struct{}               // closed while the session is up
+	failure  error                       // a refusal that retrying cannot mend
+	attempts int                         // failed attempts since the last success
 	stats    SessionStats
 }
 
