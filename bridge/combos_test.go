@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -149,7 +150,8 @@ func (k combo) holds(list []protocol.SessionInfo) []string {
 
 // TestEveryKindOfClientUnderTheSimulator: clients of every combination of
 // position updates, media filter and rate cap follow every group of a
-// fast simulator through tenant-wide subscriptions. After each event,
+// fast simulator through tenant-wide subscriptions, while the simulator's
+// groups close down and are set up again. After each event,
 // each client's view of its group is the group's state at that Seq rebuilt
 // from the stream's history (restricted to the media types for filtered
 // clients); a capped client never got more of a group's SessionsUpdated
@@ -158,7 +160,7 @@ func (k combo) holds(list []protocol.SessionInfo) []string {
 func TestEveryKindOfClientUnderTheSimulator(t *testing.T) {
 	e := &env{Env: stacktest.Bare(t)}
 	e.Adapter = e.OpenAdapter()
-	sm, err := sim.New(sim.Config{Seed: 11, Speed: 300, Tenants: 2, GroupsPerTenant: 3, Rate: 3,
+	sm, err := sim.New(sim.Config{Seed: 11, Speed: 300, Tenants: 2, GroupsPerTenant: 3, Rate: 3, GroupChurn: true,
 		Start: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
@@ -193,11 +195,31 @@ func TestEveryKindOfClientUnderTheSimulator(t *testing.T) {
 	if err := e.Adapter.Flush(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
+	// every group there was: those removed (and maybe added again) too
+	kv, err := e.JS.KeyValue(e.Ctx, subjects.BucketDirectory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := subjects.ReadDirectory(e.Ctx, kv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := map[string]subjects.Group{}
+	for _, g := range st.Groups {
+		all[g.ServiceGroupID] = g
+	}
+	for _, g := range dir.Groups {
+		all[g.ServiceGroupID] = g
+	}
+	for _, g := range dir.Removed {
+		all[g.ServiceGroupID] = g
+	}
+	groups := slices.Collect(maps.Values(all))
 	for _, cc := range clients {
 		cc.mu.Lock()
 		events := slices.Clone(cc.events)
 		cc.mu.Unlock()
-		checkCombo(t, e, cc.combo, st.Groups, events)
+		checkCombo(t, e, cc.combo, groups, events)
 	}
 }
 
@@ -212,7 +234,8 @@ func checkCombo(t *testing.T, e *env, k combo, groups []subjects.Group, events [
 		m.Filtered[g.ServiceGroupID] = k.filtered
 	}
 	sent := map[string][]time.Time{}
-	checked := 0
+	checked, removed, again := 0, 0, 0
+	gone := map[string]bool{}
 	for i, r := range events {
 		ev := r.m
 		if ev.Event == protocol.EventKeepAlive {
@@ -222,6 +245,16 @@ func checkCombo(t *testing.T, e *env, k combo, groups []subjects.Group, events [
 				}
 			}
 			continue
+		}
+		if ev.Event == protocol.EventServiceGroupRemoved {
+			removed++
+			gone[ev.ServiceGroupID] = true
+			m.Drop(ev.ServiceGroupID) // added again, it comes with its initial data
+			continue
+		}
+		if ev.Event == protocol.EventInitialDataComplete && gone[ev.ServiceGroupID] {
+			again++
+			delete(gone, ev.ServiceGroupID)
 		}
 		if err := m.Apply(ev); err != nil {
 			t.Fatalf("%s: event %d: %v", k, i, err)
@@ -244,7 +277,10 @@ func checkCombo(t *testing.T, e *env, k combo, groups []subjects.Group, events [
 	if k.perSecond > 0 {
 		checkCap(t, k, sent)
 	}
-	t.Logf("%s: %d events checked", k, checked)
+	if removed == 0 {
+		t.Fatalf("%s: no group was removed while it ran", k)
+	}
+	t.Logf("%s: %d events checked, %d groups removed, %d of them added again", k, checked, removed, again)
 }
 
 // capSlack is how much closer than a second the cap+1-th event may arrive
