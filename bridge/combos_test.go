@@ -22,10 +22,11 @@ import (
 type combo struct {
 	positions, filtered bool
 	perSecond           int
+	format              protocol.Format
 }
 
 func (c combo) String() string {
-	return fmt.Sprintf("positions=%v filtered=%v cap=%d", c.positions, c.filtered, c.perSecond)
+	return fmt.Sprintf("positions=%v filtered=%v cap=%d msgpack=%v", c.positions, c.filtered, c.perSecond, c.format == protocol.Msgpack)
 }
 
 // filter is the filtered clients' MediaTypes.
@@ -49,7 +50,7 @@ func dialCombo(t *testing.T, url string, k combo, tenants []string) *comboClient
 	t.Helper()
 	cc := &comboClient{combo: k}
 	ctx := ctxT(t)
-	c, err := client.Dial(ctx, url, client.Options{OnEvent: func(m protocol.Message) {
+	c, err := client.Dial(ctx, url, client.Options{Format: k.format, OnEvent: func(m protocol.Message) {
 		cc.mu.Lock()
 		cc.events = append(cc.events, recorded{m, time.Now()})
 		cc.mu.Unlock()
@@ -154,7 +155,7 @@ func (k combo) holds(list []protocol.SessionInfo) []string {
 // groups close down and are set up again. After each event,
 // each client's view of its group is the group's state at that Seq rebuilt
 // from the stream's history (restricted to the media types for filtered
-// clients); a capped client never got more of a group's SessionsUpdated
+// clients), in JSON and in msgpack; a capped client never got more of a group's SessionsUpdated
 // than its cap within a second; every KeepAlive's Seqs are what the
 // client holds.
 func TestEveryKindOfClientUnderTheSimulator(t *testing.T) {
@@ -185,7 +186,9 @@ func TestEveryKindOfClientUnderTheSimulator(t *testing.T) {
 	for _, positions := range []bool{false, true} {
 		for _, filtered := range []bool{false, true} {
 			for _, perSecond := range []int{0, 2} {
-				clients = append(clients, dialCombo(t, url, combo{positions, filtered, perSecond}, tenants))
+				for _, f := range []protocol.Format{protocol.JSON, protocol.Msgpack} {
+					clients = append(clients, dialCombo(t, url, combo{positions, filtered, perSecond, f}, tenants))
+				}
 			}
 		}
 	}
