@@ -50,11 +50,15 @@ func dialCombo(t *testing.T, url string, k combo, tenants []string) *comboClient
 	t.Helper()
 	cc := &comboClient{combo: k}
 	ctx := ctxT(t)
-	c, err := client.Dial(ctx, url, client.Options{Format: k.format, OnEvent: func(m protocol.Message) {
+	opts := client.Options{Format: k.format, OnEvent: func(m protocol.Message) {
 		cc.mu.Lock()
 		cc.events = append(cc.events, recorded{m, time.Now()})
 		cc.mu.Unlock()
-	}})
+	}}
+	if k.format == protocol.JSON {
+		opts.OnWire = conforms(t)
+	}
+	c, err := client.Dial(ctx, url, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

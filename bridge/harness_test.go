@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/sisbridge/sisbridge/bridge"
 	"github.com/sisbridge/sisbridge/client"
+	"github.com/sisbridge/sisbridge/internal/asyncapi"
 	"github.com/sisbridge/sisbridge/internal/stacktest"
 	"github.com/sisbridge/sisbridge/protocol"
 	"github.com/sisbridge/sisbridge/queue"
@@ -118,13 +120,74 @@ func dial(t *testing.T, url string, f protocol.Format) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, url, client.Options{Format: f})
+	opts := client.Options{Format: f}
+	if f == protocol.JSON {
+		opts.OnWire = conforms(t)
+	}
+	c, err := client.Dial(ctx, url, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
+
+// schemas are docs/asyncapi.yaml's, loaded once.
+var schemas = sync.OnceValues(asyncapi.Load)
+
+// conforms returns a client's OnWire that checks every JSON message it
+// sends and receives against docs/asyncapi.yaml; a test fails at its end
+// on any that does not conform (the first few are shown).
+func conforms(t testing.TB) func(bool, []byte) {
+	t.Helper()
+	s, err := schemas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var bad []error
+	checked, done := 0, false
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		done = true
+		if _, ok := malformed.Load(t.Name()); ok {
+			bad = slices.DeleteFunc(bad, func(err error) bool { return errors.Is(err, errSent) })
+		}
+		if len(bad) > 0 {
+			t.Errorf("%d of %d messages do not conform to %s, first:\n%v", len(bad), checked, asyncapi.Document, errors.Join(bad[:min(3, len(bad))]...))
+		}
+	})
+	return func(sent bool, data []byte) {
+		check := s.CheckServer
+		if sent {
+			check = s.CheckClient
+		}
+		err := check(data)
+		if err != nil && sent {
+			err = fmt.Errorf("%w: %w", errSent, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return
+		}
+		checked++
+		if err != nil {
+			bad = append(bad, err)
+		}
+	}
+}
+
+// errSent marks a request that does not conform.
+var errSent = errors.New("sent")
+
+// malformed holds the names of tests whose clients send malformed requests
+// on purpose (sendsMalformed): their requests are not held to the
+// document, what the gateway answers is.
+var malformed sync.Map
+
+func sendsMalformed(t testing.TB) { malformed.Store(t.Name(), true) }
 
 func initialized(t *testing.T, url string, positions bool) *client.Client {
 	t.Helper()

@@ -11,6 +11,7 @@ import (
 )
 
 func TestInitializeFaults(t *testing.T) {
+	sendsMalformed(t) // on purpose
 	e := newEnv(t)
 	_, url := e.gateway(bridge.Config{}, nil)
 	c := dial(t, url, protocol.JSON)
@@ -115,6 +116,7 @@ func TestSubscribeInitialDataThenLive(t *testing.T) {
 }
 
 func TestSubscribeFaults(t *testing.T) {
+	sendsMalformed(t) // on purpose
 	e := newEnv(t)
 	_, url := e.gateway(bridge.Config{}, nil)
 	c := initialized(t, url, false)

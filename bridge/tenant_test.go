@@ -112,6 +112,7 @@ func TestTenantWideSubscribe(t *testing.T) {
 }
 
 func TestTenantWideSubscribeIsChecked(t *testing.T) {
+	sendsMalformed(t) // on purpose
 	e := newEnv(t)
 	_, url := e.gateway(bridge.Config{Limits: bridge.Limits{Subscriptions: 2}}, nil)
 	c := initialized(t, url, false)

@@ -36,6 +36,12 @@ type Options struct {
 	// wait for a request's reply: nothing is read while it runs. Default
 	// nil: events go to Events.
 	OnEvent func(protocol.Message)
+	// OnWire, when set, sees every message as it goes over the wire: sent
+	// (each request, as encoded) or received (before it is decoded), for a
+	// protocol log or a check of the messages against docs/asyncapi.yaml.
+	// It runs on the goroutine that sends or reads and must not keep data.
+	// Default nil.
+	OnWire func(sent bool, data []byte)
 }
 
 // Client is one connection to a gateway.
@@ -43,6 +49,7 @@ type Client struct {
 	conn    net.Conn
 	format  protocol.Format
 	onEvent func(protocol.Message)
+	onWire  func(sent bool, data []byte)
 	events  chan protocol.Message
 	done    chan struct{}
 	quit    chan struct{}
@@ -76,7 +83,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		_ = conn.Close()
 		return nil, fmt.Errorf("dial %s: gateway chose subprotocol %q, not %q", url, hs.Protocol, sub)
 	}
-	c := &Client{conn: conn, format: opts.Format, onEvent: opts.OnEvent, events: make(chan protocol.Message, opts.EventBuffer),
+	c := &Client{conn: conn, format: opts.Format, onEvent: opts.OnEvent, onWire: opts.OnWire, events: make(chan protocol.Message, opts.EventBuffer),
 		done: make(chan struct{}), quit: make(chan struct{}), pending: map[int64]replyFunc{}}
 	// Frames are read through a buffer: a frame header alone would
 	// otherwise cost a system call or two.
@@ -145,6 +152,9 @@ func (c *Client) read(src io.Reader) {
 }
 
 func (c *Client) dispatch(data []byte) bool {
+	if c.onWire != nil {
+		c.onWire(false, data)
+	}
 	m, err := protocol.DecodeMessage(c.format, data)
 	if err != nil {
 		c.setErr(err)

@@ -67,6 +67,9 @@ func (c *Client) send(req protocol.Request, onReply replyFunc) (int64, error) {
 	c.mu.Lock()
 	c.pending[id] = onReply
 	c.mu.Unlock()
+	if c.onWire != nil {
+		c.onWire(true, data)
+	}
 	if err := c.SendRaw(data); err != nil {
 		c.mu.Lock()
 		delete(c.pending, id)

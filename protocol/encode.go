@@ -141,7 +141,7 @@ func AppendInitialDataComplete(f Format, dst []byte, group string, seq uint64) [
 // AppendQueueStatistics appends a QueueStatistics event (§9): st's
 // figures at the top level, beside the event's name, group and Seq.
 func AppendQueueStatistics(f Format, dst []byte, group string, seq uint64, st *Statistics) []byte {
-	m := Message{Event: EventQueueStatistics, ServiceGroupID: group, Seq: seq, Statistics: st}
+	m := statisticsEvent{Event: EventQueueStatistics, ServiceGroupID: group, Seq: seq, Statistics: st}
 	var b []byte
 	if f == Msgpack {
 		b, _ = msgpack.Marshal(&m) // plain fields always encode
@@ -149,6 +149,15 @@ func AppendQueueStatistics(f Format, dst []byte, group string, seq uint64, st *S
 		b, _ = json.Marshal(&m)
 	}
 	return append(dst, b...)
+}
+
+// statisticsEvent is a QueueStatistics as it is encoded: Seq is there
+// when 0 too (a group with no change yet), as docs/asyncapi.yaml says.
+type statisticsEvent struct {
+	Event          string `json:"event" msgpack:"event"`
+	ServiceGroupID string `json:"ServiceGroupID" msgpack:"ServiceGroupID"`
+	Seq            uint64 `json:"Seq" msgpack:"Seq"`
+	*Statistics
 }
 
 // AppendKeepAlive appends a KeepAlive with the last Seq sent of each

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -273,6 +274,13 @@ func benchUpdates() []Update {
 // TestQueueStatisticsRoundTrip: a QueueStatistics event decodes, in both
 // formats, to the figures it was made of; the JSON has §9's shape (the
 // figures at the top level, nulls where a figure has no value).
+func TestQueueStatisticsCarriesSeqZero(t *testing.T) {
+	// a group with no change yet is at Seq 0, and says so
+	if got := string(AppendQueueStatistics(JSON, nil, "g", 0, &Statistics{})); !strings.Contains(got, `"Seq":0`) {
+		t.Fatalf("QueueStatistics at Seq 0: %s", got)
+	}
+}
+
 func TestQueueStatisticsRoundTrip(t *testing.T) {
 	at := time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
 	oldest := at.Add(-212 * time.Second)

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sisbridge/sisbridge/internal/asyncapi"
 )
 
 // page is one tab of a headless Chromium, driven over the DevTools protocol
@@ -124,8 +126,36 @@ func openPageSized(t testing.TB, bin, url string, width, height int) *page {
 		if errs := p.problems(); len(errs) > 0 {
 			t.Errorf("the page reported problems:\n%s", strings.Join(errs, "\n"))
 		}
+		p.conforms()
 	})
 	return p
+}
+
+// conforms checks every message the page sent and received against
+// docs/asyncapi.yaml.
+func (p *page) conforms() {
+	p.t.Helper()
+	s, err := asyncapi.Load()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var bad []string
+	for _, f := range p.sent {
+		if err := s.CheckClient([]byte(f)); err != nil {
+			bad = append(bad, err.Error())
+		}
+	}
+	for _, f := range p.frames {
+		if err := s.CheckServer([]byte(f)); err != nil {
+			bad = append(bad, err.Error())
+		}
+	}
+	if len(bad) > 0 {
+		p.t.Errorf("%d of %d messages of the page do not conform to %s, first:\n%s", len(bad), len(p.sent)+len(p.frames),
+			asyncapi.Document, strings.Join(bad[:min(3, len(bad))], "\n"))
+	}
 }
 
 // problems returns the script errors and CSP violations the page reported.
