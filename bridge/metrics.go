@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sisbridge/sisbridge/protocol"
 )
 
 // Registry is where the gateway registers its metrics: a
@@ -28,7 +29,7 @@ func newMetrics(reg Registry) *metrics {
 		reg = prometheus.NewRegistry()
 	}
 	f := promFactory{reg}
-	return &metrics{
+	m := &metrics{
 		gatherer:      reg,
 		connections:   f.gauge("sis_gateway_connections", "Open WebSocket connections."),
 		sessions:      f.gauge("sis_gateway_sessions", "Initialized sessions."),
@@ -53,6 +54,16 @@ func newMetrics(reg Registry) *metrics {
 			Help:    "Time from the adapter accepting a change to the gateway applying it to its view of the group.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5}})),
 	}
+	// every label value there is, from 0: a dashboard's rate sees the
+	// first fault or refusal, and an alert has a series to look at
+	for _, ft := range []protocol.FaultType{protocol.InvalidUserFault, protocol.RouterDisconnectedFault, protocol.NoLicenseFault,
+		protocol.InvalidServiceGroupFault, protocol.InvalidRequestFault} {
+		m.faults.WithLabelValues(string(ft))
+	}
+	for _, l := range []string{limitConnections, limitPerAddress, limitInitialize, limitRequests, limitSubscriptions, limitSignIn} {
+		m.limitHits.WithLabelValues(l)
+	}
+	return m
 }
 
 type promFactory struct{ reg prometheus.Registerer }

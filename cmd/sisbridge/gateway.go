@@ -221,6 +221,7 @@ func serveGateway(ctx context.Context, nc *nats.Conn, gf *gatewayFlags, extra ht
 		return err
 	}
 	defer closeWithin(pool.Close, 5*time.Second)
+	registerSeats(reg, pool, gf.seats)
 	var srv *bridge.Server
 	if err := startStep(ctx, glog, "start the gateway", func(ctx context.Context) (err error) {
 		srv, err = bridge.New(ctx, glog, gf.config(), bridge.Deps{Conn: nc, JetStream: js, Users: users, Seats: seatPool{pool}, Registry: reg})
@@ -416,4 +417,17 @@ func closeWithin(fn func(context.Context) error, d time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	_ = fn(ctx)
+}
+
+// registerSeats exports the license seats: how many there are, and how
+// many are taken cluster-wide as this gateway's pool sees them.
+func registerSeats(reg *prometheus.Registry, pool *seats.Pool, total int) {
+	if reg == nil {
+		return
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sis_seats_total", Help: "SessionInformation license seats (--seats)."},
+			func() float64 { return float64(total) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sis_seats_in_use", Help: "License seats taken by every gateway, as this gateway's seat pool sees the bucket."},
+			func() float64 { return float64(pool.InUse()) }))
 }
