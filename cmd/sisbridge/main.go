@@ -49,6 +49,7 @@ commands:
   replay   record|play|inspect captures of router traffic
   nats-config  the users, permissions and credentials of every role, for a
            NATS server or cluster of your own (docs/security.md)
+  groups   a gateway's tenants and service groups, as a table (or --json)
   healthcheck URL  exit 0 if URL answers 200 within 3 s (a container's health
            check: the image has no shell or curl)
   version  print the version
@@ -108,6 +109,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 		return runReplay(ctx, args[1:], stdin, os.Stdout, stderr)
 	case "nats-config":
 		return runNATSConfig(args[1:], os.Stdout, stderr)
+	case "groups":
+		return runGroups(ctx, args[1:], os.Stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, args[1:])
 	case "version":
