@@ -50,6 +50,8 @@ commands:
   nats-config  the users, permissions and credentials of every role, for a
            NATS server or cluster of your own (docs/security.md)
   groups   a gateway's tenants and service groups, as a table (or --json)
+  watch    groups live in the terminal (--group ID, --tenant T --name N,
+           --tenant T --all), or their events as JSON lines (--json)
   healthcheck URL  exit 0 if URL answers 200 within 3 s (a container's health
            check: the image has no shell or curl)
   version  print the version
@@ -111,6 +113,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 		return runNATSConfig(args[1:], os.Stdout, stderr)
 	case "groups":
 		return runGroups(ctx, args[1:], os.Stdout, stderr)
+	case "watch":
+		return runWatch(ctx, args[1:], os.Stdin, os.Stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, args[1:])
 	case "version":
