@@ -179,7 +179,9 @@ type watchModel struct {
 
 type tick time.Time
 
-func everySecond() tea.Cmd { return tea.Tick(time.Second, func(t time.Time) tea.Msg { return tick(t) }) }
+func everySecond() tea.Cmd {
+	return tea.Tick(time.Second, func(t time.Time) tea.Msg { return tick(t) })
+}
 
 func (m *watchModel) Init() tea.Cmd { return everySecond() }
 

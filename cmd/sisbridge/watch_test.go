@@ -150,7 +150,9 @@ func TestWatchPrintsJSON(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- runWatch(ctx, []string{"--gateway", url, "--tenant", "acme", "--all", "--json"}, nil, &out, &errb) }()
+	go func() {
+		done <- runWatch(ctx, []string{"--gateway", url, "--tenant", "acme", "--all", "--json"}, nil, &out, &errb)
+	}()
 	until(t, "both acme groups' InitialDataComplete", func() bool { return strings.Count(out.String(), `"InitialDataComplete"`) == 2 })
 	cancel()
 	if err := <-done; err != nil {
