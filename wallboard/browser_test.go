@@ -736,3 +736,65 @@ func TestBrowserFollowsTheTenants(t *testing.T) {
 		t.Errorf("gateway holds %d subscriptions, want 3 (acme-sales, acme-new, globex-chat)", st.Subscriptions)
 	}
 }
+
+// TestBrowserSisClient: the JavaScript client module (sis-client.js) in
+// Chromium against a real gateway: it subscribes, mirrors a group in
+// queue order, answers KeepAlives, resumes the group after the gateway
+// closed its connection and after RouterDisconnected, with the changes
+// made meanwhile.
+func TestBrowserSisClient(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t)
+	e.enqueue("acme-sales", "call-1", "+442079460001", queue.MediaVoice, 0, 30*time.Second)
+	e.enqueue("acme-sales", "call-2", "+442079460002", queue.MediaChat, 0, 20*time.Second)
+	srv, base := e.serve(bridge.Config{KeepAlive: 300 * time.Millisecond, HeartbeatTimeout: 2 * time.Second}, nil)
+	p := openPage(t, bin, base+"/sis-client.js") // a page of the gateway's origin
+	p.eval(`(async () => {
+		const { SisClient } = await import('/sis-client.js');
+		window.sis = new SisClient({ url: 'ws://' + location.host + '/sis/v1', positions: true, minBackoff: 50, maxBackoff: 500 });
+		await sis.connect();
+		await sis.subscribe({ ServiceGroupID: 'acme-sales', Statistics: true });
+		return true;
+	})()`, nil)
+	held := func() string {
+		var s string
+		p.eval(`(() => { const v = sis.view('acme-sales'); return v.complete ? v.sessions.map(s => s.CallID + '@' + s.QueuePosition).join(',') : ''; })()`, &s)
+		return s
+	}
+	want := func() string {
+		var ids []string
+		for i, s := range e.Queues["acme-sales"].Sessions() {
+			ids = append(ids, fmt.Sprintf("%s@%d", s.CallID, i+1))
+		}
+		return strings.Join(ids, ",")
+	}
+	holds := func(what string) {
+		t.Helper()
+		waitFor(t, what, func() bool { return held() == want() })
+	}
+	holds("the initial data")
+	e.enqueue("acme-sales", "call-3", "+442079460003", queue.MediaSMS, 0, 0)
+	e.Apply("acme-sales", queue.Change{Op: queue.OpMove, CallID: "call-3", Position: 1})
+	holds("the live changes")
+
+	// the gateway closes the connection; the router goes on meanwhile
+	srv.SeatLost(e.seats.last())
+	e.remove("acme-sales", "call-1", queue.CauseSessionAllocatedToAgent)
+	holds("the group after a reconnection")
+
+	// RouterDisconnected: the router changes its queue while the link is down
+	e.Adapter.LinkDown(e.Ctx, "test cut the link")
+	e.ApplyUnheard("acme-sales", queue.Change{Op: queue.OpRemove, CallID: "call-2", Cause: queue.CauseDisconnect})
+	e.linkUp()
+	holds("the group after RouterDisconnected")
+
+	time.Sleep(time.Second) // KeepAlives go on being answered: the session stays
+	var stats struct{ Connects, Resumed, Resent, RouterDisconnects int }
+	p.eval(`({Connects: sis.stats.connects, Resumed: sis.stats.resumed, Resent: sis.stats.resent, RouterDisconnects: sis.stats.routerDisconnects})`, &stats)
+	if stats.Connects != 3 || stats.Resumed+stats.Resent != 2 || stats.RouterDisconnects != 1 {
+		t.Errorf("stats %+v: want 3 sessions, 2 groups taken up again, 1 RouterDisconnected", stats)
+	}
+	if st := srv.Stats(); st.Sessions != 1 || st.Subscriptions != 1 {
+		t.Errorf("gateway holds %+v, want 1 session with 1 subscription", st)
+	}
+}

@@ -100,7 +100,7 @@ func TestAssetsStaySelfContained(t *testing.T) {
 }
 
 // modules are the page's script modules.
-var modules = []string{"app.js", "connection.js", "board.js", "detail.js", "format.js", "settings.js"}
+var modules = []string{"app.js", "connection.js", "board.js", "detail.js", "format.js", "settings.js", "sis-client.js"}
 
 func checkCSP(t *testing.T, path, csp string) {
 	t.Helper()
