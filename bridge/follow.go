@@ -114,7 +114,6 @@ func (v *view) install(st subjects.GroupState, k *stats.Keeper, loadErr error) b
 		return false
 	}
 	v.keeper = k
-	v.st.frames = [2][]byte{} // of the keeper replaced
 	v.installs++
 	if v.q == nil {
 		v.q, v.seq, v.streamSeq = st.Queue, st.Seq, st.StreamSeq

@@ -20,9 +20,13 @@ type session struct {
 	srv *Server
 	t   *transport
 
-	mu    sync.Mutex // guards the two below and every login's subs
+	mu    sync.Mutex // guards the four below and every login's subs and tenants
 	gen   uint64     // generation of the newest login
 	login *login     // nil before Initialize and after the session ended
+	// added are groups added to a followed tenant, to subscribe to; adding
+	// while a goroutine does (followAddedGroups)
+	added  []addedGroup
+	adding bool
 
 	lastRequest atomic.Int64 // unix nanos
 	keepAliveAt atomic.Int64 // when the next KeepAlive is due

@@ -154,15 +154,12 @@ func (v *view) catchUpStats(ctx context.Context, k *stats.Keeper, seq, streamSeq
 	}
 }
 
-// keep feeds one applied event to the statistics; v.mu is held. The
-// frames made before it are of an older Seq: a subscriber joining now must
-// get the figures at this one.
+// keep feeds one applied event to the statistics; v.mu is held.
 func (v *view) keep(e *event) {
 	if v.keeper == nil {
 		return
 	}
 	v.keeper.Apply(e.RouterAt(), e.Change)
-	v.st.frames = [2][]byte{}
 }
 
 // statsState is a view's statistics as last sent; guarded by v.mu.
@@ -170,7 +167,11 @@ type statsState struct {
 	subs    int       // subscribers that asked for statistics
 	printed string    // the figures last offered, At left out
 	frames  [2][]byte // the latest QueueStatistics, per format (made on demand)
-	timer   *time.Timer
+	// the frames are those of this keeper at this Seq: any other (a change
+	// applied, a view loaded anew) makes them again
+	madeAt uint64
+	madeOf *stats.Keeper
+	timer  *time.Timer
 }
 
 // offerStats offers the latest figures to the statistics subscribers after
@@ -184,7 +185,7 @@ func (v *view) offerStats(now time.Time) {
 	}
 	f := v.keeper.Figures()
 	if p := fingerprint(f); p != v.st.printed {
-		v.st.printed, v.st.frames = p, [2][]byte{}
+		v.st.printed = p
 		for _, s := range v.subs {
 			if s.stats {
 				s.statsDue = true
@@ -226,8 +227,12 @@ func (v *view) statsTimer() {
 	}
 }
 
-// statsFrame returns the latest QueueStatistics in a format; v.mu is held.
+// statsFrame returns the QueueStatistics of the view's keeper at the
+// view's Seq in a format, made once for every subscriber; v.mu is held.
 func (v *view) statsFrame(f protocol.Format) []byte {
+	if v.st.madeAt != v.seq || v.st.madeOf != v.keeper {
+		v.st.frames, v.st.madeAt, v.st.madeOf = [2][]byte{}, v.seq, v.keeper
+	}
 	if v.st.frames[f] == nil {
 		st := WireStatistics(v.keeper.Figures())
 		v.st.frames[f] = protocol.AppendQueueStatistics(f, nil, v.group.ServiceGroupID, v.seq, &st)

@@ -35,11 +35,12 @@ func (s *session) subscribeTenant(l *login, req *protocol.Request) *protocol.Fau
 		ids[i] = g.ServiceGroupID
 	}
 	fresh, already, fault := s.claimTenant(l, req.TenantID, w, groups)
-	if fault != nil || already {
+	switch {
+	case fault != nil:
+		return fault
+	case already:
 		no := false
-		return orFault(fault, func() *protocol.Fault {
-			return s.reply(l, req, &protocol.Result{Succeeded: &no, ServiceGroupIDs: ids})
-		})
+		return s.reply(l, req, &protocol.Result{Succeeded: &no, ServiceGroupIDs: ids})
 	}
 	joins, err := s.joinAll(l, fresh, w, req.TenantID)
 	if err != nil {
@@ -64,13 +65,6 @@ func (s *session) subscribeTenant(l *login, req *protocol.Request) *protocol.Fau
 		s.begin(l, j)
 	}
 	return nil
-}
-
-func orFault(f *protocol.Fault, otherwise func() *protocol.Fault) *protocol.Fault {
-	if f != nil {
-		return f
-	}
-	return otherwise()
 }
 
 // tenantWants checks a tenant-wide Subscribe and says what it asks for.
@@ -207,27 +201,57 @@ func (s *session) unsubscribeTenant(l *login, req *protocol.Request) *protocol.F
 
 // groupAdded subscribes the sessions with a tenant-wide subscription of
 // its tenant to a group added to the directory: initial data, then live.
+// Each session takes its added groups one after another, in a goroutine
+// of its own while it has some: a directory that gains thousands of groups
+// at once costs a goroutine per session, not one per session and group.
 func (s *Server) groupAdded(g subjects.Group) {
 	s.eachSession(func(ss *session) {
 		ss.mu.Lock()
+		defer ss.mu.Unlock()
 		l := ss.login
-		var w wants
-		ok := l != nil && l.tenants != nil
-		if ok {
-			w, ok = l.tenants[g.TenantID]
-			_, already := l.subs[g.ServiceGroupID]
-			ok = ok && !already
-		}
-		ss.mu.Unlock()
-		if !ok {
+		if l == nil || l.tenants == nil {
 			return
 		}
+		w, follows := l.tenants[g.TenantID]
+		if _, already := l.subs[g.ServiceGroupID]; !follows || already {
+			return
+		}
+		ss.added = append(ss.added, addedGroup{l: l, g: g, w: w})
+		if ss.adding {
+			return
+		}
+		ss.adding = true
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			ss.followAdded(l, g, w)
+			ss.followAddedGroups()
 		}()
 	})
+}
+
+// addedGroup is a group added to a tenant a session follows, waiting to be
+// subscribed.
+type addedGroup struct {
+	l *login
+	g subjects.Group
+	w wants
+}
+
+// followAddedGroups subscribes the session to the groups added to its
+// tenants, one at a time, until none waits.
+func (s *session) followAddedGroups() {
+	for {
+		s.mu.Lock()
+		if len(s.added) == 0 {
+			s.adding = false
+			s.mu.Unlock()
+			return
+		}
+		a := s.added[0]
+		s.added = s.added[1:]
+		s.mu.Unlock()
+		s.followAdded(a.l, a.g, a.w)
+	}
 }
 
 // followAdded subscribes a tenant-wide subscriber to a group added later.

@@ -1,6 +1,8 @@
 package bridge_test
 
 import (
+	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -141,5 +143,41 @@ func TestTenantWideSubscribeIsChecked(t *testing.T) {
 	}
 	if res, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales"}); err != nil || !*res.Succeeded {
 		t.Fatalf("the refused tenant-wide Subscribe left something behind: %+v %v", res, err)
+	}
+}
+
+// TestTenantWideSubscribeRacesAdditions: groups added to a tenant in a
+// burst, while a tenant-wide Subscribe of it is being answered: every
+// group is subscribed exactly once, with one InitialDataComplete each.
+func TestTenantWideSubscribeRacesAdditions(t *testing.T) {
+	e := newEnv(t)
+	srv, url := e.gateway(bridge.Config{}, nil)
+	c := initialized(t, url, false)
+	const added = 30
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for i := range added {
+			err = errors.Join(err, e.Adapter.PutGroup(e.Ctx, subjects.Group{ServiceGroupID: fmt.Sprintf("acme-new-%d", i), TenantID: "acme", Name: fmt.Sprintf("New %d", i)}))
+		}
+		done <- err
+	}()
+	if _, err := c.Subscribe(ctxT(t), allGroups("acme")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	complete := map[string]int{}
+	for len(complete) < 2+added {
+		if ev := next(t, c); ev.Event == protocol.EventInitialDataComplete {
+			complete[ev.ServiceGroupID]++
+		}
+	}
+	waitFor(t, "every group subscribed once", func() bool { return srv.Stats().Subscriptions == 2+added })
+	for g, n := range complete {
+		if n != 1 {
+			t.Errorf("%s: %d InitialDataComplete", g, n)
+		}
 	}
 }

@@ -248,15 +248,16 @@ func (s *Session) followLocked(req protocol.Request, res *protocol.Result) {
 
 // adoptLocked follows a group the gateway subscribed the session to by
 // itself (added to a tenant followed with AllGroups), with the options of
-// a tenant-wide subscription; false when there is none. s.mu is held.
+// a tenant-wide subscription (the first tenant's: an event does not say
+// its tenant); false when there is none. s.mu is held.
 func (s *Session) adoptLocked(g string) bool {
-	for _, t := range slices.Sorted(maps.Keys(s.tenants)) {
-		opts := s.tenants[t]
-		s.wanted[g], s.asked[g] = true, opts
-		s.mirror.filter(g, opts.MediaTypes != nil)
-		return true
+	if len(s.tenants) == 0 {
+		return false
 	}
-	return false
+	opts := s.tenants[slices.Min(slices.Collect(maps.Keys(s.tenants)))]
+	s.wanted[g], s.asked[g] = true, opts
+	s.mirror.filter(g, opts.MediaTypes != nil)
+	return true
 }
 
 // UnsubscribeTenant ends a tenant-wide subscription and the subscriptions

@@ -34,7 +34,7 @@ func dialNATS(ctx context.Context, nf *natsFlags, name string, log zerolog.Logge
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", redact(url), err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", access.Redact(url), err)
 	}
 	if err := awaitConnected(ctx, nc, url, log); err != nil {
 		nc.Close()
@@ -55,15 +55,15 @@ func awaitConnected(ctx context.Context, nc *nats.Conn, url string, log zerolog.
 	lastLog := start
 	for !nc.IsConnected() {
 		if err := refused(nc.LastError()); err != nil {
-			return fmt.Errorf("connect to NATS at %s: %w", redact(url), err)
+			return fmt.Errorf("connect to NATS at %s: %w", access.Redact(url), err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("connect to NATS at %s: gave up after %s: %w", redact(url), time.Since(start).Round(time.Second), ctx.Err())
+			return fmt.Errorf("connect to NATS at %s: gave up after %s: %w", access.Redact(url), time.Since(start).Round(time.Second), ctx.Err())
 		case now := <-poll.C:
 			if now.Sub(lastLog) >= waitLogEvery {
 				lastLog = now
-				log.Warn().Str("nats", redact(url)).Dur("waited", now.Sub(start).Round(time.Second)).Msg("waiting for the NATS server to accept connections")
+				log.Warn().Str("nats", access.Redact(url)).Dur("waited", now.Sub(start).Round(time.Second)).Msg("waiting for the NATS server to accept connections")
 			}
 		}
 	}
@@ -84,9 +84,9 @@ func requireJetStream(ctx context.Context, nc *nats.Conn, url string) error {
 	_, err = js.AccountInfo(actx)
 	switch {
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount), errors.Is(err, nats.ErrNoResponders):
-		return fmt.Errorf("NATS at %s: %w", redact(url), errNoJetStream)
+		return fmt.Errorf("NATS at %s: %w", access.Redact(url), errNoJetStream)
 	case err != nil:
-		return fmt.Errorf("NATS at %s: JetStream account: %w", redact(url), err)
+		return fmt.Errorf("NATS at %s: JetStream account: %w", access.Redact(url), err)
 	}
 	return nil
 }
@@ -114,7 +114,7 @@ func checkURLs(raw string) error {
 	parts := strings.Split(raw, ",")
 	for i, p := range parts {
 		if u, err := url.Parse(strings.TrimSpace(p)); err != nil || u.Host == "" {
-			return fmt.Errorf("--nats: URL %d of %d is malformed (%s): want nats://[user:password@]host:port", i+1, len(parts), redactOne(strings.TrimSpace(p)))
+			return fmt.Errorf("--nats: URL %d of %d is malformed (%s): want nats://[user:password@]host:port", i+1, len(parts), access.Redact(strings.TrimSpace(p)))
 		}
 	}
 	return nil
@@ -161,21 +161,9 @@ func (n *natsFlags) options() ([]nats.Option, error) {
 		}
 		user, password = s.User, s.Password
 	}
-	opts := asRole(n.role, access.Secret{User: user, Password: password})
+	opts := access.Options(n.role, access.Secret{User: user, Password: password})
 	tlsOpts, err := n.tlsOptions()
 	return append(opts, tlsOpts...), err
-}
-
-// asRole are the options of a connection as role with secret s: its user
-// (none when s has none) and the role's inbox prefix, the only replies its
-// permissions let it read. The handshake may take 10 s (nats.go's default
-// is 2 s): a busy server checking a bcrypt hash can take longer than that.
-func asRole(role access.Role, s access.Secret) []nats.Option {
-	opts := []nats.Option{nats.CustomInboxPrefix(role.Inbox()), nats.Timeout(10 * time.Second)}
-	if s.User != "" {
-		opts = append(opts, nats.UserInfo(s.User, s.Password))
-	}
-	return opts
 }
 
 // tlsOptions are the TLS options of the flags, each file checked now.

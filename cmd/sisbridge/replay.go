@@ -189,14 +189,14 @@ func replayRecord(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	nc, err := nats.Connect(nf.url, opts...)
 	if err != nil {
-		return fmt.Errorf("replay record: connect to NATS at %s: %w", redact(nf.url), err)
+		return fmt.Errorf("replay record: connect to NATS at %s: %w", access.Redact(nf.url), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
 	}
-	rec, err := replay.NewRecorder(ctx, js, replay.RecordConfig{Filter: ff.filter(), Source: redact(nf.url), Log: log})
+	rec, err := replay.NewRecorder(ctx, js, replay.RecordConfig{Filter: ff.filter(), Source: access.Redact(nf.url), Log: log})
 	if err != nil {
 		return fmt.Errorf("replay record: %w", err)
 	}
@@ -398,7 +398,7 @@ func playConn(nf *natsFlags, embedded bool, listen string, log zerolog.Logger, s
 		}
 		nc, err := nats.Connect(nf.url, opts...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("replay play: connect to NATS at %s: %w", redact(nf.url), err)
+			return nil, nil, fmt.Errorf("replay play: connect to NATS at %s: %w", access.Redact(nf.url), err)
 		}
 		return nc, nc.Close, nil
 	}

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -212,7 +210,7 @@ func runRouter(ctx context.Context, args []string, stdin io.Reader, stderr io.Wr
 		return err
 	}
 	defer nc.Close()
-	log.Info().Str("nats", redact(nf.url)).Str("source", rf.source).Msg("router adapter starting")
+	log.Info().Str("nats", access.Redact(nf.url)).Str("source", rf.source).Msg("router adapter starting")
 	return serveAdapter(ctx, nc, rf.af.config(), src, log, adapterObs{reg: processRegistry(), ln: ln})
 }
 
@@ -294,30 +292,4 @@ func reportProgress(ctx context.Context, a *router.Node, log zerolog.Logger) fun
 		}
 	}()
 	return func() { cancel(); <-done }
-}
-
-// redact hides the password of a NATS URL.
-func redact(raw string) string {
-	parts := strings.Split(raw, ",")
-	for i, p := range parts {
-		parts[i] = redactOne(strings.TrimSpace(p))
-	}
-	return strings.Join(parts, ",")
-}
-
-// redactOne hides the password of one URL, even of one that does not
-// parse (whatever stands between "//" and the last "@" is hidden).
-func redactOne(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		if u.User == nil {
-			return raw
-		}
-		return u.Redacted()
-	}
-	start := strings.Index(raw, "//")
-	at := strings.LastIndex(raw, "@")
-	if start < 0 || at < start {
-		return raw
-	}
-	return raw[:start+2] + "***" + raw[at:]
 }

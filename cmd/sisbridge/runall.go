@@ -164,7 +164,7 @@ func runCredentials(dir string) (access.Credentials, error) {
 // connectAs connects to the embedded server as role (over TLS with
 // clientTLS, when set).
 func connectAs(url string, creds access.Credentials, role access.Role, clientTLS *tls.Config) (*nats.Conn, error) {
-	opts := append(asRole(role, creds[role]), nats.Name("sisbridge-run-"+string(role)))
+	opts := append(access.Options(role, creds[role]), nats.Name("sisbridge-run-"+string(role)))
 	if clientTLS != nil {
 		opts = append(opts, nats.Secure(clientTLS))
 	}

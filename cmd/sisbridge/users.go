@@ -174,7 +174,7 @@ func openUsers(ctx context.Context, nf *natsFlags, replicas int) (*users.Store, 
 	}
 	nc, err := nats.Connect(nf.url, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot reach NATS at %s (is the server running? --nats sets the URL): %w", redact(nf.url), err)
+		return nil, nil, fmt.Errorf("cannot reach NATS at %s (is the server running? --nats sets the URL): %w", access.Redact(nf.url), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -184,7 +184,7 @@ func openUsers(ctx context.Context, nf *natsFlags, replicas int) (*users.Store, 
 	kv, err := users.OpenBucket(ctx, js, subjects.Config{Replicas: replicas})
 	if err != nil {
 		nc.Close()
-		return nil, nil, fmt.Errorf("NATS at %s: %w", redact(nf.url), err)
+		return nil, nil, fmt.Errorf("NATS at %s: %w", access.Redact(nf.url), err)
 	}
 	st, err := users.New(kv, users.Config{})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -134,6 +135,7 @@ type watchView struct {
 	stats   map[string]*protocol.Statistics
 	names   map[string]string
 	program *tea.Program
+	redraw  atomic.Bool // a redraw is on its way to the program
 }
 
 func newWatchView() *watchView {
@@ -157,8 +159,10 @@ func (v *watchView) event(m protocol.Message) {
 	}
 	p := v.program
 	v.mu.Unlock()
-	if p != nil {
-		go p.Send(changed{}) // Send blocks until the program takes it
+	// one redraw at a time on its way (Send waits for the program): a
+	// busy group's events do not pile up goroutines
+	if p != nil && v.redraw.CompareAndSwap(false, true) {
+		go p.Send(changed{})
 	}
 }
 
@@ -195,6 +199,8 @@ func (m *watchModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.width, m.height = msg.Width, msg.Height
 	case tick:
 		return m, everySecond()
+	case changed:
+		m.v.redraw.Store(false) // drawn after this: later events send again
 	}
 	return m, nil
 }

@@ -21,7 +21,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -96,7 +95,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 // dial connects, with the role's credentials when given.
 func dial(o options) (*nats.Conn, error) {
-	opts := []nats.Option{nats.Name("natsconsumer"), nats.Timeout(10 * time.Second)}
+	opts := []nats.Option{nats.Name("natsconsumer")}
 	if o.credentials != "" {
 		creds, err := access.Load(o.credentials)
 		if err != nil {
@@ -112,23 +111,13 @@ func dial(o options) (*nats.Conn, error) {
 		if !ok {
 			return nil, fmt.Errorf("--nats-credentials %s has no role %q (give --nats-user)", o.credentials, role)
 		}
-		opts = append(opts, nats.UserInfo(c.User, c.Password), nats.CustomInboxPrefix(role.Inbox()))
+		opts = append(opts, access.Options(role, c)...)
 	}
 	nc, err := nats.Connect(o.url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", redact(o.url), err)
+		return nil, fmt.Errorf("connect to %s: %w", access.Redact(o.url), err)
 	}
 	return nc, nil
-}
-
-// redact leaves out the user information of a URL, if it has any.
-func redact(url string) string {
-	if at := strings.LastIndex(url, "@"); at >= 0 {
-		if scheme := strings.Index(url, "://"); scheme >= 0 && scheme < at {
-			return url[:scheme+3] + "…@" + url[at+1:]
-		}
-	}
-	return url
 }
 
 // follower keeps one group's queue.
