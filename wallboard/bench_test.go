@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/performance"
+
 	"github.com/sisbridge/sisbridge/bridge"
 	"github.com/sisbridge/sisbridge/queue"
 )
@@ -51,13 +54,7 @@ func (c *churn) step() {
 
 // metrics are Chromium's counters of the page (Performance.getMetrics).
 func metrics(p *page) map[string]float64 {
-	var r struct {
-		Metrics []struct {
-			Name  string  `json:"name"`
-			Value float64 `json:"value"`
-		} `json:"metrics"`
-	}
-	p.call("Performance.getMetrics", nil, &r)
+	r := cdpCall(p, performance.GetMetrics, cdp.Empty{})
 	m := map[string]float64{}
 	for _, x := range r.Metrics {
 		m[x.Name] = x.Value
@@ -104,7 +101,7 @@ func benchWallboard(b *testing.B, rate int, list bool) {
 	}
 	_, base := e.serve(bridge.Config{}, nil)
 	p := openPageSized(b, bin, base+"/", 1920, 1080)
-	p.call("Performance.enable", map[string]any{"timeDomain": "threadTicks"}, nil)
+	cdpCall(p, performance.Enable, performance.EnableParams{TimeDomain: performance.EnableTimeDomainThreadTicks})
 	p.waitDOM("the tiles", []string{live, fmt.Sprintf(`<dd id="total-groups">%d</dd>`, groups)})
 	if list {
 		click(p, `.tile[data-group="g000"]`)

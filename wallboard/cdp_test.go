@@ -1,56 +1,51 @@
 package wallboard_test
 
 import (
-	"bufio"
+	"cmp"
 	"context"
-	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/css"
+	"github.com/chromedp/cdproto/dom"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
 	"github.com/sisbridge/sisbridge/internal/asyncapi"
 )
 
-// page is one tab of a headless Chromium, driven over the DevTools protocol
-// on a pipe (--remote-debugging-pipe: the browser reads commands on fd 3
-// and writes answers on fd 4, each a JSON object ended by a NUL byte).
+// page is the one tab of a headless Chromium, driven with chromedp over
+// the DevTools protocol.
 //
 // Why not --dump-dom with --virtual-time-budget: virtual time does not wait
 // for WebSocket traffic, so the dump races the gateway's replies and often
-// shows the page still "connecting". Over the pipe the test waits, in real
+// shows the page still "connecting". Over DevTools the test waits, in real
 // time, for what it expects, and can change the queues while the page runs.
 type page struct {
-	t       testing.TB
-	out     *os.File // commands to the browser
-	mu      sync.Mutex
-	nextID  int
-	waiting map[int]chan cdpAnswer
-	session string
-	stderr  *tail
-	errs    []string // problems the page reported
-	frames  []string // WebSocket frames the page received
-	sent    []string // and those it sent
+	t      testing.TB
+	ctx    context.Context // the tab's; the browser lives as long as it
+	output *tail           // the browser's stdout and stderr
+	mu     sync.Mutex
+	errs   []string // problems the page reported
+	frames []string // WebSocket frames the page received
+	sent   []string // and those it sent
 }
 
-type cdpAnswer struct {
-	ID     int             `json:"id"`
-	Method string          `json:"method"` // events
-	Params json.RawMessage `json:"params"`
-	Result json.RawMessage `json:"result"`
-	Error  *struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-// browserTimeout bounds each browser's whole life.
-const browserTimeout = 60 * time.Second
+// browserTimeout bounds each browser's whole life, callTimeout each
+// command to its tab.
+const browserTimeout, callTimeout = 60 * time.Second, 20 * time.Second
 
 // openPage starts a headless Chromium and opens url in a 1400×900 tab.
 func openPage(t testing.TB, bin, url string) *page {
@@ -58,77 +53,81 @@ func openPage(t testing.TB, bin, url string) *page {
 	return openPageSized(t, bin, url, 1400, 900)
 }
 
-// openPageSized opens url in a tab of width×height CSS pixels.
+// openPageSized starts a headless Chromium and opens url in a tab of
+// width×height CSS pixels. At cleanup, the problems the page reported fail
+// the test, every frame it sent and received is checked against
+// docs/asyncapi.yaml, and the browser is closed and waited for.
 func openPageSized(t testing.TB, bin, url string, width, height int) *page {
 	t.Helper()
-	toBrowser, browserIn, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	browserOut, fromBrowser, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+t.TempDir(), fmt.Sprintf("--window-size=%d,%d", width, height), "--hide-scrollbars",
-		"--remote-debugging-pipe", "about:blank")
-	cmd.ExtraFiles = []*os.File{toBrowser, fromBrowser} // fd 3, fd 4
-	p := &page{t: t, out: browserIn, waiting: map[int]chan cdpAnswer{}, stderr: &tail{max: 8 << 10}}
-	cmd.Stderr = p.stderr
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start chromium: %v", err)
-	}
-	_ = toBrowser.Close()
-	_ = fromBrowser.Close()
-	read := make(chan struct{})
-	go p.readLoop(browserOut, read)
+	p := &page{t: t, output: &tail{max: 8 << 10}}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(bin),
+		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(width, height), chromedp.CombinedOutput(p.output))
+	life, lcancel := context.WithTimeout(actx, browserTimeout)
+	// the listener sees the tab's events from its first message on
+	ctx, cancel := chromedp.NewContext(life, chromedp.WithListener(p.note))
+	p.ctx = ctx
 	t.Cleanup(func() {
-		c := make(chan cdpAnswer, 1)
-		_ = p.send("Browser.close", nil, "", c)
-		select {
-		case <-c:
-		case <-time.After(5 * time.Second):
+		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+		defer ccancel()
+		if err := chromedp.Cancel(cctx); err != nil && ctx.Err() == nil { // closes the browser gracefully
+			t.Logf("closing chromium: %v", err)
 		}
-		_ = browserIn.Close()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cancel()
-			<-done
-		}
-		cancel()
-		<-read
-		_ = browserOut.Close()
+		cancel() // kills it if it is still there, and waits for it
+		lcancel()
+		acancel() // waits for the allocator's goroutines
 	})
 
-	var target struct {
-		TargetID string `json:"targetId"`
+	// The first run starts the browser, whose life is then ctx's: give it
+	// no shorter deadline. Enable what reports script errors and CSP
+	// violations before the page loads.
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err1 := cdp.Call(ctx, tg, runtime.Enable, cdp.Empty{})
+		_, err2 := cdp.Call(ctx, tg, log.Enable, cdp.Empty{})
+		_, err3 := cdp.Call(ctx, tg, network.Enable, network.EnableParams{})
+		_, err4 := cdp.Call(ctx, tg, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+			Width: int64(width), Height: int64(height), DeviceScaleFactor: 1, Mobile: false})
+		// chromedp enables DOM and CSS too, which the page pays for in frames
+		_, err5 := cdp.Call(ctx, tg, css.Disable, cdp.Empty{})
+		_, err6 := cdp.Call(ctx, tg, dom.Disable, cdp.Empty{})
+		return errors.Join(err1, err2, err3, err4, err5, err6)
+	}))
+	if err != nil {
+		t.Fatalf("start chromium: %v\nchromium output:\n%s", err, p.output)
 	}
-	p.call("Target.createTarget", map[string]any{"url": "about:blank"}, &target)
-	var attached struct {
-		SessionID string `json:"sessionId"`
-	}
-	p.call("Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &attached)
-	p.session = attached.SessionID
-	// report script errors and CSP violations from the first byte on
-	p.call("Runtime.enable", nil, nil)
-	p.call("Log.enable", nil, nil)
-	p.call("Network.enable", nil, nil)
-	p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}, nil)
-	p.call("Page.navigate", map[string]any{"url": url}, nil)
 	t.Cleanup(func() {
 		if errs := p.problems(); len(errs) > 0 {
 			t.Errorf("the page reported problems:\n%s", strings.Join(errs, "\n"))
 		}
 		p.conforms()
 	})
+	cdpRun(p, "navigate to "+url, chromedp.Navigate(url)) // until the load event; the WebSocket may stay open
 	return p
+}
+
+// cdpRun runs action in p's tab within callTimeout and returns its value;
+// an error fails the test.
+func cdpRun[T any](p *page, what string, action chromedp.Action[T]) T {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, callTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, action)
+	if errors.As(err, new(*chromedp.ExceptionError)) {
+		p.t.Fatalf("%s: %v", what, err) // the page's fault, not the browser's
+	} else if err != nil {
+		p.t.Fatalf("%s: %v\nchromium output:\n%s", what, err, p.output)
+	}
+	return v
+}
+
+// cdpCall sends one DevTools command to p's tab and returns its result; an
+// error fails the test.
+func cdpCall[P, R any](p *page, c cdp.Command[P, R], params P) R {
+	p.t.Helper()
+	return cdpRun(p, c.Method, func(ctx context.Context, tg *chromedp.Target) (R, error) { return cdp.Call(ctx, tg, c, params) })
 }
 
 // conforms checks every message the page sent and received against
@@ -165,152 +164,45 @@ func (p *page) problems() []string {
 	return append([]string(nil), p.errs...)
 }
 
-// noteEvent keeps the events that mean the page went wrong: an uncaught
-// exception, console.error, a console entry of the browser other than a
-// failed request (the login test's 401 is expected), e.g. a CSP violation.
-func (p *page) noteEvent(method string, params json.RawMessage) {
-	var ev struct {
-		ExceptionDetails *struct {
-			Text      string `json:"text"`
-			Exception struct {
-				Description string `json:"description"`
-			} `json:"exception"`
-		} `json:"exceptionDetails"`
-		Type  string            `json:"type"`
-		Args  []json.RawMessage `json:"args"`
-		Entry struct {
-			Source string `json:"source"`
-			Level  string `json:"level"`
-			Text   string `json:"text"`
-		} `json:"entry"`
-	}
-	if json.Unmarshal(params, &ev) != nil {
-		return
-	}
-	if method == "Network.webSocketFrameReceived" || method == "Network.webSocketFrameSent" {
-		var f struct {
-			Response struct {
-				PayloadData string `json:"payloadData"`
-			} `json:"response"`
-		}
-		if json.Unmarshal(params, &f) == nil {
-			p.mu.Lock()
-			if method == "Network.webSocketFrameSent" {
-				p.sent = append(p.sent, f.Response.PayloadData)
-			} else {
-				p.frames = append(p.frames, f.Response.PayloadData)
-			}
-			p.mu.Unlock()
-		}
-		return
-	}
-	var problem string
-	switch {
-	case method == "Runtime.exceptionThrown" && ev.ExceptionDetails != nil:
-		problem = "exception: " + ev.ExceptionDetails.Text + " " + ev.ExceptionDetails.Exception.Description
-	case method == "Runtime.consoleAPICalled" && ev.Type == "error":
-		problem = fmt.Sprintf("console.error: %s", ev.Args)
-	case method == "Log.entryAdded" && ev.Entry.Source != "network" && (ev.Entry.Level == "error" || ev.Entry.Level == "warning"):
-		problem = ev.Entry.Source + " " + ev.Entry.Level + ": " + ev.Entry.Text
-	}
-	if problem != "" {
-		p.mu.Lock()
-		p.errs = append(p.errs, problem)
-		p.mu.Unlock()
-	}
-}
-
-func (p *page) readLoop(r *os.File, done chan<- struct{}) {
-	defer close(done)
-	br := bufio.NewReaderSize(r, 1<<20)
-	for {
-		msg, err := br.ReadBytes(0)
-		if err != nil {
-			return
-		}
-		var a cdpAnswer
-		if json.Unmarshal(msg[:len(msg)-1], &a) != nil {
-			continue
-		}
-		if a.ID == 0 {
-			p.noteEvent(a.Method, a.Params)
-			continue
-		}
-		p.mu.Lock()
-		c := p.waiting[a.ID]
-		delete(p.waiting, a.ID)
-		p.mu.Unlock()
-		if c != nil {
-			c <- a
-		}
-	}
-}
-
-func (p *page) send(method string, params any, session string, c chan cdpAnswer) error {
+// note keeps the WebSocket frames and the events that mean the page went
+// wrong: an uncaught exception, console.error, a log entry of the browser
+// other than a failed request (the login test's 401 is expected), e.g. a
+// CSP violation. It runs on the goroutine reading the tab's messages.
+func (p *page) note(ev any) {
 	p.mu.Lock()
-	p.nextID++
-	id := p.nextID
-	p.waiting[id] = c
-	p.mu.Unlock()
-	msg := map[string]any{"id": id, "method": method}
-	if params != nil {
-		msg["params"] = params
-	}
-	if session != "" {
-		msg["sessionId"] = session
-	}
-	b, err := json.Marshal(msg)
-	if err != nil {
-		return err
-	}
-	_, err = p.out.Write(append(b, 0))
-	return err
-}
-
-// call runs one DevTools command (on the tab once attached) and decodes its
-// result into out.
-func (p *page) call(method string, params, out any) {
-	p.t.Helper()
-	c := make(chan cdpAnswer, 1)
-	if err := p.send(method, params, p.session, c); err != nil {
-		p.t.Fatalf("%s: %v\nchromium stderr:\n%s", method, err, p.stderr)
-	}
-	select {
-	case a := <-c:
-		if a.Error != nil {
-			p.t.Fatalf("%s: %s", method, a.Error.Message)
+	defer p.mu.Unlock()
+	switch ev := ev.(type) {
+	case *network.EventWebSocketFrameReceived:
+		p.frames = append(p.frames, string(ev.Response.PayloadData))
+	case *network.EventWebSocketFrameSent:
+		p.sent = append(p.sent, string(ev.Response.PayloadData))
+	case *runtime.EventExceptionThrown:
+		if ev.ExceptionDetails != nil {
+			p.errs = append(p.errs, (&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error())
 		}
-		if out != nil {
-			if err := json.Unmarshal(a.Result, out); err != nil {
-				p.t.Fatalf("%s: %v", method, err)
+	case *runtime.EventConsoleAPICalled:
+		if ev.Type == runtime.ConsoleAPICalledTypeError {
+			args := make([]string, len(ev.Args))
+			for i, a := range ev.Args {
+				args[i] = cmp.Or(string(a.Value), a.Description)
 			}
+			p.errs = append(p.errs, "console.error: "+strings.Join(args, " "))
 		}
-	case <-time.After(20 * time.Second):
-		p.t.Fatalf("%s: no answer within 20s\nchromium stderr:\n%s", method, p.stderr)
+	case *log.EventEntryAdded:
+		if e := ev.Entry; e.Source != log.EntrySourceNetwork && (e.Level == log.EntryLevelError || e.Level == log.EntryLevelWarning) {
+			p.errs = append(p.errs, fmt.Sprintf("%s %s: %s", e.Source, e.Level, e.Text))
+		}
 	}
 }
 
-// eval evaluates a JavaScript expression in the page and returns its value
-// as JSON-decoded into out.
+// eval evaluates a JavaScript expression in the page, awaiting a promise,
+// and decodes its value, as JSON, into out (if not nil). An exception fails
+// the test.
 func (p *page) eval(expr string, out any) {
 	p.t.Helper()
-	var r struct {
-		Result struct {
-			Value json.RawMessage `json:"value"`
-		} `json:"result"`
-		ExceptionDetails *struct {
-			Text      string `json:"text"`
-			Exception struct {
-				Description string `json:"description"`
-			} `json:"exception"`
-		} `json:"exceptionDetails"`
-	}
-	p.call("Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}, &r)
-	if r.ExceptionDetails != nil {
-		p.t.Fatalf("eval %q: %s %s", expr, r.ExceptionDetails.Text, r.ExceptionDetails.Exception.Description)
-	}
-	if out != nil && len(r.Result.Value) > 0 {
-		if err := json.Unmarshal(r.Result.Value, out); err != nil {
+	v := cdpRun(p, fmt.Sprintf("eval %q", expr), chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
+	if out != nil && len(v) > 0 {
+		if err := json.Unmarshal(v, out); err != nil {
 			p.t.Fatalf("eval %q: %v", expr, err)
 		}
 	}
@@ -377,19 +269,12 @@ func (p *page) screenshot(name string) {
 	if dir == "" {
 		return
 	}
-	var r struct {
-		Data string `json:"data"`
-	}
-	p.call("Page.captureScreenshot", map[string]any{"format": "png"}, &r)
-	b, err := base64.StdEncoding.DecodeString(r.Data)
-	if err != nil {
-		p.t.Fatal(err)
-	}
+	r := cdpCall(p, cdppage.CaptureScreenshot, cdppage.CaptureScreenshotParams{Format: cdppage.CaptureScreenshotFormatPng})
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		p.t.Fatal(err)
 	}
 	file := filepath.Join(dir, strings.ReplaceAll(p.t.Name(), "/", "_")+"-"+name+".png")
-	if err := os.WriteFile(file, b, 0o644); err != nil {
+	if err := os.WriteFile(file, r.Data, 0o644); err != nil {
 		p.t.Fatal(err)
 	}
 	p.t.Logf("screenshot: %s", file)
@@ -402,6 +287,7 @@ type tail struct {
 	b   []byte
 }
 
+// Write keeps b, dropping what comes before the last max bytes.
 func (w *tail) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -412,6 +298,7 @@ func (w *tail) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// String returns the bytes kept.
 func (w *tail) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
