@@ -18,8 +18,8 @@ func TestHandlerServesAssets(t *testing.T) {
 	}{
 		{"/", "text/html; charset=utf-8", `<script type="module" src="app.js"`},
 		{"/index.html", "text/html; charset=utf-8", `<link rel="stylesheet" href="style.css">`},
-		{"/app.js", "text/javascript; charset=utf-8", `from './connection.js'`},
-		{"/connection.js", "text/javascript; charset=utf-8", `'sis.v1.json'`},
+		{"/app.js", "text/javascript; charset=utf-8", `from './sis-client.js'`},
+		{"/sis-client.js", "text/javascript; charset=utf-8", `'sis.v1.json'`},
 		{"/board.js", "text/javascript; charset=utf-8", `export class Board`},
 		{"/detail.js", "text/javascript; charset=utf-8", `export class Detail`},
 		{"/format.js", "text/javascript; charset=utf-8", `export function mask`},
@@ -100,7 +100,7 @@ func TestAssetsStaySelfContained(t *testing.T) {
 }
 
 // modules are the page's script modules.
-var modules = []string{"app.js", "connection.js", "board.js", "detail.js", "format.js", "settings.js", "sis-client.js"}
+var modules = []string{"app.js", "board.js", "detail.js", "format.js", "settings.js", "sis-client.js"}
 
 func checkCSP(t *testing.T, path, csp string) {
 	t.Helper()

@@ -5,6 +5,8 @@ package stacktest
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -181,4 +183,32 @@ func WaitFor(tb testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// PutGroup adds a group to the router's directory, with an empty queue, and
+// reports it to the adapter; a later LinkUp lists it.
+func (e *Env) PutGroup(g subjects.Group) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.Queues[g.ServiceGroupID]; !ok {
+		e.dir.Groups = append(slices.Clone(e.dir.Groups), g) // not the shared Directory's array
+		e.Queues[g.ServiceGroupID] = queue.New(g.ServiceGroupID)
+	}
+	if err := e.Adapter.PutGroup(e.Ctx, g); err != nil {
+		return fmt.Errorf("put group %s: %w", g.ServiceGroupID, err)
+	}
+	return nil
+}
+
+// RemoveGroup takes a group out of the router's directory and has the
+// adapter remove it.
+func (e *Env) RemoveGroup(id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.Queues, id)
+	e.dir.Groups = slices.DeleteFunc(slices.Clone(e.dir.Groups), func(g subjects.Group) bool { return g.ServiceGroupID == id })
+	if err := e.Adapter.RemoveGroup(e.Ctx, id); err != nil {
+		return fmt.Errorf("remove group %s: %w", id, err)
+	}
+	return nil
 }

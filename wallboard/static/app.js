@@ -5,7 +5,7 @@
 // reaches the page through textContent or setAttribute, never as HTML.
 'use strict';
 
-import { Gateway, Closed } from './connection.js';
+import { SisClient, Closed } from './sis-client.js';
 import { Board } from './board.js';
 import { Detail } from './detail.js';
 import { parse, query, DEFAULTS } from './settings.js';
@@ -74,8 +74,6 @@ function applyTheme() {
 // after another)}
 const groups = new Map();
 let opened = null; // the group whose sessions are listed
-let openedSeq = 0; // the Seq of its last SessionsUpdated or InitialDataComplete
-let repairs = 0; // lists loaded again after a KeepAlive showed a missed event
 
 const board = new Board(ui.board, { box: $('pager'), text: $('pager-text'), bar: $('pager-bar') }, (g) => openDetail(g), () => routerNow(Date.now()));
 const detail = new Detail($('detail'), () => closeDetail());
@@ -106,41 +104,48 @@ function updateTotals() {
   ui.empty.hidden = t.groups > 0;
 }
 
-// The router's clock, from the replies to Initialize and Heartbeat: the
-// simulator's (or a capture played faster) is not this machine's, and
-// waits are measured by it.
-const routerClock = { at: 0, local: 0, rate: 1 };
-function setClock(result) {
-  const t = result && Date.parse(result.RouterTime);
-  if (!t) return;
-  routerClock.at = t;
-  routerClock.local = Date.now();
-  routerClock.rate = typeof result.RouterClockRate === 'number' ? result.RouterClockRate : 1;
-  ui.routerTime.textContent = clock(routerNow(Date.now()));
-}
-function routerNow(now) {
-  return routerClock.at ? routerClock.at + routerClock.rate * (now - routerClock.local) : now;
-}
-
 // ---- the session ----------------------------------------------------
 
-const gw = new Gateway({
-  state: setState,
-  event: onEvent,
-  ready: onReady,
-  lost: onLost,
+// The page's WebSocket; tests may have it lose events (window.wallboard.lose).
+let lose = null;
+class PageSocket extends WebSocket {
+  set onmessage(fn) {
+    super.onmessage = (ev) => {
+      if (lose && typeof ev.data === 'string' && lose(JSON.parse(ev.data))) return;
+      fn(ev);
+    };
+  }
+}
+
+const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
+const client = new SisClient({
+  url: scheme + location.host + '/sis/v1',
+  positions: true,
+  maxEventsPerSecond: PER_SECOND,
+  WebSocket: PageSocket,
+  minBackoff: 1000,
+  maxBackoff: 15000,
   login: askLogin,
-  clock: setClock,
-  keepAlive: onKeepAlive,
-}, PER_SECOND);
+  onState: setState,
+  onEvent: onEvent,
+  onReset: (id) => opened && opened.id === id && detail.reset(),
+  onError: (id, err) => unavailable(id, err),
+});
+// The router's clock (RouterTime and RouterClockRate of the gateway's
+// replies): the simulator's, or a capture played faster, is not this
+// machine's, and waits are measured by it.
+const routerNow = (now) => client.routerNow(now);
 
 let downSince = 0;
 let inSession = false; // a session is initialized (its subscriptions may be under way)
 
-function setState(state, text, reason) {
+function setState(state, reason) {
+  const last = client.lastClose;
+  const parts = reason ? [reason] : [];
+  if (last && state !== 'router') parts.push('last close: ' + last.code + (last.reason ? ' ' + last.reason : '') + ' at ' + last.at.toLocaleTimeString());
   ui.status.dataset.state = state;
   ui.statusText.textContent = STATE_TEXT[state] || state;
-  ui.statusDetail.textContent = text;
+  ui.statusDetail.textContent = parts.join(' · ');
   document.body.dataset.state = state;
   const down = state === 'router';
   if (down && !downSince) downSince = Date.now();
@@ -151,35 +156,29 @@ function setState(state, text, reason) {
     ui.downReason.textContent = reason || 'asking the gateway why…';
     ui.downSince.textContent = 'Queues unknown since ' + clock(downSince) + '; trying again every 2 s.';
   }
-  if (state === 'live') ui.login.hidden = true;
-}
-
-async function onReady(mine) {
-  inSession = true;
-  ui.login.hidden = true;
-  await syncDirectory(mine, true);
-  clearInterval(onReady.timer);
-  onReady.timer = setInterval(() => {
-    if (gw.stale(mine)) clearInterval(onReady.timer);
-    else syncDirectory(mine, false).catch(() => {});
-  }, DIRECTORY_REFRESH_MS);
+  if (state === 'live') {
+    ui.login.hidden = true;
+    inSession = true;
+    syncDirectory().catch((err) => !(err instanceof Closed) && setState('error', err.message));
+  } else if (inSession && (state === 'router' || state === 'reconnecting')) {
+    onLost();
+  }
 }
 
 // onLost: the socket closed or the router disconnected; every figure is
-// unknown until a new session's subscriptions bring them again.
+// unknown until the next session's subscriptions bring them again (the
+// client takes them up by itself, the listed group resumed from its Seq).
 function onLost() {
   inSession = false;
   for (const g of groups.values()) {
     g.stats = null;
     g.unavailable = '';
-    g.chain = Promise.resolve();
     markDirty(g);
   }
-  if (opened) {
-    detail.reset();
-    markDirty(detail);
-  }
+  if (opened) detail.setState('the queue is unknown until the gateway is back…');
 }
+
+setInterval(() => inSession && syncDirectory().catch(() => {}), DIRECTORY_REFRESH_MS);
 
 // select picks the groups the settings choose from the directory, in the
 // order to show them: as listed in groups=, else by tenant and name.
@@ -210,47 +209,46 @@ function select(dir) {
 }
 
 // syncDirectory brings the tiles and subscriptions in line with the
-// directory and the settings. fresh: a new session, subscribe to every
-// group; otherwise only to groups that appeared.
-// With no groups= setting the page follows whole tenants (Subscribe with
-// AllGroups, protocol section 10): the gateway subscribes it to the groups
-// added later by itself, and ends removed ones with ServiceGroupRemoved.
+// directory and the settings: it subscribes to every chosen group (or
+// tenant) the client does not follow yet, and drops the tiles of groups
+// gone. With no groups= setting the page follows whole tenants (Subscribe
+// with AllGroups, protocol section 10): the gateway subscribes it to the
+// groups added later by itself, and ends removed ones with
+// ServiceGroupRemoved.
 const tenantWide = () => settings.groups.length === 0;
-let followed = new Set(); // tenants subscribed with AllGroups in this session
 const early = new Map(); // figures of groups subscribed before their tile exists
 let syncSoon = 0;
 
-async function syncDirectory(mine, fresh) {
-  const dir = await gw.directory();
-  if (gw.stale(mine)) return;
+async function syncDirectory() {
+  const dir = await client.directory();
   const chosen = select(dir);
   showNotice();
-  if (fresh) followed = new Set();
   const tenants = tenantWide() ? chosenTenants(dir) : [];
   const keep = new Set(chosen.map((c) => c.id));
   for (const [id, g] of groups) {
     if (keep.has(id)) continue;
     groups.delete(id);
     if (opened === g) closeDetail(true);
-    if (!fresh) queue(g, () => gw.request('Unsubscribe', { ServiceGroupID: id })).catch(() => {});
+    if (client.wanted.has(id)) queue(g, () => client.unsubscribe(id)).catch(() => {});
   }
   const subscribing = [];
   const shown = chosen.map((c) => {
     let g = groups.get(c.id);
-    const isNew = !g;
-    if (isNew) {
+    if (!g) {
       g = { id: c.id, stats: early.get(c.id) || null, unavailable: '', tile: null, chain: Promise.resolve() };
       early.delete(c.id);
       groups.set(c.id, g);
     }
     Object.assign(g, { name: c.name, tenantID: c.tenantID, tenantName: c.tenantName });
-    if ((isNew || fresh) && !tenants.includes(c.tenantID)) subscribing.push(subscribe(g, mine));
+    if (!tenants.includes(c.tenantID)) subscribing.push(subscribe(g));
     return g;
   });
-  for (const t of tenants) if (!followed.has(t)) subscribing.push(subscribeTenant(t, mine));
+  for (const t of tenants) if (!client.tenants.has(t) && !tenantPending.has(t)) subscribing.push(subscribeTenant(t));
   board.show(shown);
   updateTotals();
   await Promise.all(subscribing);
+  // a list opened while the gateway was away: its sessions too
+  if (opened && !(client.wanted.get(opened.id) || {}).Sessions) resubscribe(opened);
 }
 
 // chosenTenants lists the tenants the settings choose, by TenantID.
@@ -263,22 +261,27 @@ function chosenTenants(dir) {
 
 // subscribeTenant follows every group of a tenant, statistics only; a
 // group whose sessions are listed is subscribed again with them.
-async function subscribeTenant(tenant, mine) {
+const tenantPending = new Set(); // tenants whose Subscribe is under way
+async function subscribeTenant(tenant) {
+  tenantPending.add(tenant);
   try {
-    await gw.request('Subscribe', { TenantID: tenant, AllGroups: true, Statistics: true, Sessions: false });
-    followed.add(tenant);
+    await client.subscribe({ TenantID: tenant, AllGroups: true, Statistics: true, Sessions: false });
   } catch (err) {
-    if (gw.stale(mine) || err instanceof Closed) throw err;
-    if (err.type === 'RouterDisconnectedFault') return;
-    for (const g of groups.values()) {
-      if (g.tenantID === tenant) {
-        g.unavailable = err.message || err.type;
-        markDirty(g);
-      }
-    }
+    for (const g of groups.values()) if (g.tenantID === tenant) unavailable(g.id, err);
     return;
+  } finally {
+    tenantPending.delete(tenant);
   }
   if (opened && opened.tenantID === tenant) resubscribe(opened);
+}
+
+// unavailable shows on its tile why a group cannot be followed.
+function unavailable(id, err) {
+  const g = groups.get(id);
+  if (!g || err instanceof Closed || err.type === 'RouterDisconnectedFault') return; // taken up again with the next session
+  g.unavailable = err.message || err.type;
+  if (opened === g) detail.failed(g.unavailable);
+  markDirty(g);
 }
 
 // onGroupRemoved drops a group the directory no longer has.
@@ -296,20 +299,10 @@ function onGroupRemoved(id) {
 function unknownGroup(m) {
   if (m.event === 'QueueStatistics') early.set(m.ServiceGroupID, m);
   if (syncSoon) return;
-  const mine = gw.epoch;
   syncSoon = setTimeout(() => {
     syncSoon = 0;
-    if (!gw.stale(mine)) syncDirectory(mine, false).catch(() => {});
+    if (inSession) syncDirectory().catch(() => {});
   }, NEW_GROUP_SYNC_MS);
-}
-
-// onKeepAlive checks the listed group's Seq (protocol section 11): one
-// that differs missed an event, and the list is loaded again.
-function onKeepAlive(seqs) {
-  const g = opened;
-  if (!g || !detail.complete || !(g.id in seqs) || seqs[g.id] === openedSeq) return;
-  repairs++;
-  resubscribe(g);
 }
 
 // queue runs a group's requests one after another (a Subscribe waits for
@@ -320,21 +313,20 @@ function queue(g, fn) {
   return run;
 }
 
-function subscribe(g, mine) {
+// subscribe follows a group the client does not follow yet: statistics,
+// and its sessions while they are listed.
+function subscribe(g) {
   return queue(g, async () => {
-    if (gw.stale(mine)) return;
+    if (!inSession || client.wanted.has(g.id)) return;
     const sessions = opened === g;
     if (sessions) detail.reset();
     try {
-      await gw.request('Subscribe', { ServiceGroupID: g.id, Statistics: true, Sessions: sessions });
+      await client.subscribe({ ServiceGroupID: g.id, Statistics: true, Sessions: sessions });
       g.unavailable = '';
+      markDirty(g);
     } catch (err) {
-      if (gw.stale(mine) || err instanceof Closed) throw err;
-      if (err.type === 'RouterDisconnectedFault') return; // the RouterDisconnected event follows
-      g.unavailable = err.message || err.type;
-      if (sessions) detail.failed(g.unavailable);
+      unavailable(g.id, err);
     }
-    markDirty(g);
   });
 }
 
@@ -342,16 +334,14 @@ function subscribe(g, mine) {
 // then Subscribe anew (a session subscribes to a group once).
 function resubscribe(g) {
   if (!inSession) return; // the next session subscribes as the detail asks
-  const mine = gw.epoch;
-  queue(g, () => gw.request('Unsubscribe', { ServiceGroupID: g.id })).catch(() => {});
-  subscribe(g, mine).catch(() => {});
+  queue(g, () => client.unsubscribe(g.id)).catch(() => {});
+  subscribe(g).catch(() => {});
 }
 
 function openDetail(g) {
   if (opened === g) return;
   if (opened) closeDetail();
   opened = g;
-  openedSeq = 0;
   detail.open(g);
   resubscribe(g);
 }
@@ -370,8 +360,7 @@ function closeDetail(gone) {
 function onEvent(m) {
   if (m.event === 'ServiceGroupRemoved') return onGroupRemoved(m.ServiceGroupID);
   const g = groups.get(m.ServiceGroupID);
-  if (!g) return unknownGroup(m);
-  if (opened === g && (m.event === 'SessionsUpdated' || m.event === 'InitialDataComplete')) openedSeq = m.Seq;
+  if (!g) return m.event === 'RouterDisconnected' ? undefined : unknownGroup(m);
   switch (m.event) {
     case 'QueueStatistics':
       g.stats = m;
@@ -484,7 +473,10 @@ function changeSettings(next) {
   applyTheme();
   board.setSettings(settings);
   detail.setSettings(settings);
-  if (chosen && inSession) gw.restart('settings changed'); // every subscription anew
+  if (chosen) {
+    client.restart(); // every subscription anew, on a new connection
+    for (const g of groups.values()) g.chain = Promise.resolve();
+  }
   showNotice();
 }
 
@@ -505,16 +497,16 @@ setInterval(tick, 1000);
 document.addEventListener('keydown', (ev) => {
   if (ev.key === 'Escape' && opened && !ui.settings.open) closeDetail();
 });
-gw.connect();
+client.connect().catch(() => {});
 
 // for the browser tests and the smoothness benchmark: read-only views
 window.wallboard = Object.freeze({
   groups: () => Array.from(groups.values()).map((g) => ({ id: g.id, stats: g.stats, unavailable: g.unavailable })),
   page: () => ({ page: board.page + 1, pages: board.plan.pages, perPage: board.plan.perPage }),
   settings: () => settings,
-  repairs: () => repairs,
+  repairs: () => client.stats.gaps,
   // a test hook: the page drops the events for which lose returns true, as if the network had lost them
   lose: (fn) => {
-    gw.lose = fn;
+    lose = fn;
   },
 });
