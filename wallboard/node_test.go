@@ -36,6 +36,9 @@ func TestNodeClient(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	files, _ := filepath.Glob(filepath.Join("node", "*.test.mjs"))
+	if len(files) == 0 {
+		t.Fatal("no node/*.test.mjs to run")
+	}
 	cmd := exec.CommandContext(ctx, node, append(flags, append([]string{"--test", "--test-reporter=tap"}, files...)...)...)
 	cmd.Env = append(os.Environ(), "SIS_URL="+wsURL(base), "SIS_AUTH_URL="+wsURL(authBase), "SIS_CONTROL="+ctl.URL)
 	var out bytes.Buffer
