@@ -12,6 +12,7 @@ package oracle
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"sync"
@@ -84,6 +85,11 @@ type Oracle struct {
 	// too old to check; Events the events read from the stream.
 	Verified, Unverified, Events atomic.Int64
 
+	// what Follow did: the stream sequence read last, the consumers
+	// opened, and the last reason one ended.
+	read, opened atomic.Uint64
+	ended        atomic.Value // string
+
 	mu     sync.Mutex
 	groups map[string]*group
 }
@@ -103,8 +109,11 @@ func (o *Oracle) group(id string) *group {
 }
 
 // Follow reads every event of the stream from its start until ctx ends
-// (then it returns nil). A consumer that stalls (subjects.WatchStall) is
-// replaced by one from the message after the last read.
+// (then it returns nil). It reads through a consumer of its own that it
+// replaces, from the message after the last it read, whenever a read
+// fails, skips a message or stops short of the stream's end: every call
+// to the cluster has a deadline, so a node killed under it costs a few
+// seconds, never the rest of the run.
 func (o *Oracle) Follow(ctx context.Context, js jetstream.JetStream) error {
 	stream, err := js.Stream(ctx, subjects.StreamEvents)
 	if err != nil {
@@ -116,42 +125,96 @@ func (o *Oracle) Follow(ctx context.Context, js jetstream.JetStream) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil && n == next {
-			time.Sleep(200 * time.Millisecond) // not even opened: the cluster may be electing
+		o.ended.Store(fmt.Sprintf("%s: from %d to %d: %v", time.Now().Format("15:04:05.000"), next, n, err))
+		if n == next {
+			pause(ctx, 200*time.Millisecond) // nothing read: the cluster may be electing
 		}
 		next = n
 	}
 	return nil
 }
 
-// follow reads from stream sequence from until the consumer ends or
-// stalls; it returns the sequence to go on from.
+// follow reads from stream sequence from until a read fails, skips or
+// stalls; it returns the sequence to go on from and why it stopped.
 func (o *Oracle) follow(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, from uint64) (uint64, error) {
-	cons, err := js.OrderedConsumer(ctx, subjects.StreamEvents, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subjects.AllEvents}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from})
+	cons, err := openConsumer(ctx, js, from)
 	if err != nil {
 		return from, err
 	}
-	it, err := cons.Messages(jetstream.PullHeartbeat(time.Second))
-	if err != nil {
-		return from, err
-	}
-	var last atomic.Uint64
-	last.Store(from - 1)
-	wctx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	go subjects.WatchStall(wctx, stream, last.Load, func(uint64, uint64) { it.Stop() })
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	for {
-		m, err := it.Next()
+	o.opened.Add(1)
+	defer dropConsumer(js, cons)
+	next, delivered := from, uint64(0)
+	for ctx.Err() == nil {
+		fctx, cancel := context.WithTimeout(ctx, fetchWait)
+		batch, err := cons.Fetch(fetchBatch, jetstream.FetchContext(fctx))
 		if err != nil {
-			return last.Load() + 1, nil
+			cancel()
+			return next, fmt.Errorf("fetch: %w", err)
 		}
-		if md, err := m.Metadata(); err == nil {
-			last.Store(md.Sequence.Stream)
+		got := 0
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil || md.Sequence.Consumer != delivered+1 {
+				cancel()
+				return next, fmt.Errorf("consumer skipped from %d (%v)", delivered, err)
+			}
+			delivered, next, got = md.Sequence.Consumer, md.Sequence.Stream+1, got+1
+			o.read.Store(md.Sequence.Stream)
+			o.Message(m.Subject(), m.Data())
 		}
-		o.Message(m.Subject(), m.Data())
+		cancel()
+		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return next, fmt.Errorf("fetch: %w", err)
+		}
+		if got == 0 && behind(ctx, stream, next) {
+			return next, errors.New("consumer stalled short of the stream's end")
+		}
+	}
+	return next, nil
+}
+
+const (
+	fetchBatch = 512             // messages asked for per fetch
+	fetchWait  = 2 * time.Second // how long one fetch waits for them
+)
+
+// openConsumer creates an ephemeral consumer of every group's events
+// from stream sequence from.
+func openConsumer(ctx context.Context, js jetstream.JetStream, from uint64) (jetstream.Consumer, error) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return js.CreateConsumer(cctx, subjects.StreamEvents, jetstream.ConsumerConfig{
+		FilterSubjects: []string{subjects.AllEvents},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
+		AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: 30 * time.Second,
+		MemoryStorage: true, Replicas: 1,
+	})
+}
+
+// dropConsumer deletes a replaced consumer; one it cannot reach expires
+// by itself once idle.
+func dropConsumer(js jetstream.JetStream, cons jetstream.Consumer) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = js.DeleteConsumer(ctx, subjects.StreamEvents, cons.CachedInfo().Name)
+}
+
+// behind reports whether the stream holds messages from next on, or
+// cannot say (then the consumer is replaced to be safe).
+func behind(ctx context.Context, stream jetstream.Stream, next uint64) bool {
+	ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	info, err := stream.Info(ictx)
+	return err != nil || info.State.LastSeq >= next
+}
+
+// pause waits d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 
@@ -252,6 +315,16 @@ func (o *Oracle) Waiting() int {
 	}
 	return n
 }
+
+// State says how far Follow has read the stream, how many consumers it
+// opened, and why the last one ended: for a test that finds it behind.
+func (o *Oracle) State() string {
+	ended, _ := o.ended.Load().(string)
+	return fmt.Sprintf("read to stream sequence %d, %d consumers opened, the last ended %q", o.read.Load(), o.opened.Load(), ended)
+}
+
+// Read returns the stream sequence of the last message Follow read.
+func (o *Oracle) Read() uint64 { return o.read.Load() }
 
 // Last returns the last Seq of a group the oracle has read.
 func (o *Oracle) Last(group string) uint64 {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -188,8 +189,9 @@ func subscribe(t *testing.T, c *fleetClient, g string) {
 // converge waits until every client has applied an event of each of its
 // groups newer than what the stream held when the fault happened, and
 // returns how long each needed from the fault.
-func converge(t *testing.T, fleet []*fleetClient, orc *oracle.Oracle, groups []string, fault time.Time) []time.Duration {
+func converge(t *testing.T, fleet []*fleetClient, orc *oracle.Oracle, js jetstream.JetStream, groups []string, fault time.Time) []time.Duration {
 	t.Helper()
+	oracleCaughtUp(t, orc, js)
 	target := map[string]uint64{}
 	for _, g := range groups {
 		target[g] = orc.Last(g)
@@ -215,6 +217,39 @@ func converge(t *testing.T, fleet []*fleetClient, orc *oracle.Oracle, groups []s
 		time.Sleep(10 * time.Millisecond)
 	}
 	return took
+}
+
+// oracleCaughtUp waits until the oracle has read what the stream holds
+// now, so that targets taken from it are not stale.
+func oracleCaughtUp(t *testing.T, orc *oracle.Oracle, js jetstream.JetStream) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var last uint64
+	for last == 0 || orc.Read() < last {
+		if time.Now().After(deadline) {
+			t.Fatalf("the oracle is behind the stream (%d): it %s; the stream %s", last, orc.State(), streamState(js))
+		}
+		if last == 0 {
+			last = streamLast(js)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// streamLast returns the events stream's last sequence, or 0 when the
+// cluster cannot say yet.
+func streamLast(js jetstream.JetStream) uint64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, subjects.StreamEvents)
+	if err != nil {
+		return 0
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0
+	}
+	return info.State.LastSeq
 }
 
 func (c *fleetClient) lastSeqs() map[string]uint64 {
@@ -262,7 +297,7 @@ func TestTopology(t *testing.T) {
 	t.Cleanup(func() { stopOracle(); <-oracleDone })
 	groups := directoryGroups(t, js)
 	fleet := startFleet(t, st, orc, groups)
-	converge(t, fleet, orc, groups, time.Now())
+	converge(t, fleet, orc, js, groups, time.Now())
 	found.check(t, "the start")
 
 	steps := []struct {
@@ -290,12 +325,12 @@ func TestTopology(t *testing.T) {
 	}
 	for _, step := range steps {
 		fault, after := step.do(t)
-		took := converge(t, fleet, orc, groups, fault)
+		took := converge(t, fleet, orc, js, groups, fault)
 		after()
 		found.check(t, step.name)
 		t.Logf("%s: clients caught up %s", step.name, summary(took))
 	}
-	finalCheck(t, fleet, orc, &found)
+	finalCheck(t, fleet, orc, js, &found)
 }
 
 // kill sends sig to p and returns when.
@@ -465,7 +500,7 @@ func checkFenced(t *testing.T, js jetstream.JetStream, oldWriter, newWriter stri
 
 // finalCheck checks every client's view once more against the stream and
 // waits until the oracle has judged them all.
-func finalCheck(t *testing.T, fleet []*fleetClient, orc *oracle.Oracle, found *findings) {
+func finalCheck(t *testing.T, fleet []*fleetClient, orc *oracle.Oracle, js jetstream.JetStream, found *findings) {
 	t.Helper()
 	for _, c := range fleet {
 		for _, g := range c.groups {
@@ -480,8 +515,38 @@ func finalCheck(t *testing.T, fleet []*fleetClient, orc *oracle.Oracle, found *f
 		time.Sleep(20 * time.Millisecond)
 	}
 	if n := orc.Waiting(); n > 0 {
-		t.Fatalf("%d views at Seqs the stream never reached", n)
+		t.Fatalf("%d views at Seqs the stream never reached; the oracle %s; the stream %s; its goroutines:\n%s",
+			n, orc.State(), streamState(js), stacksOf("oracle"))
 	}
 	found.check(t, "the end")
 	t.Logf("views checked against the stream: %d (unverified %d), stream events read %d", orc.Verified.Load(), orc.Unverified.Load(), orc.Events.Load())
+}
+
+// streamState says how far the events stream goes, for a failure's message.
+func streamState(js jetstream.JetStream) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, subjects.StreamEvents)
+	if err != nil {
+		return err.Error()
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("holds %d to %d, leader %s", info.State.FirstSeq, info.State.LastSeq, info.Cluster.Leader)
+}
+
+// stacksOf returns the stacks of the goroutines running code whose name
+// holds word, for a failure's message.
+func stacksOf(word string) string {
+	buf := make([]byte, 8<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, word) {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }
