@@ -6,9 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/sisbridge/sisbridge/bridge"
 )
 
@@ -44,7 +47,7 @@ func (o *fanoutOpts) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long the router driver runs, per system")
 	fs.StringVar(&o.format, "format", "json", "gateway subprotocol: json or msgpack")
 	fs.DurationVar(&o.coalesce, "coalesce", 10*time.Millisecond, "gateway Coalesce (space its delivery rounds this far apart; negative: back to back)")
-	fs.StringVar(&o.only, "only", "", "run one system only: gateway or nats")
+	fs.StringVar(&o.only, "only", "", "run these systems only, comma-separated: gateway, nats, centrifuge")
 	fs.StringVar(&o.jsonFile, "json", "", "also write the results to this JSON file")
 	fs.IntVar(&o.procs, "client-procs", -1, "child processes running the clients; -1: in this process unless the open-file limit is too low for both ends")
 	fs.IntVar(&o.buffer, "client-buffer", 128, "events a gateway client buffers before it stops reading")
@@ -67,8 +70,8 @@ func (o *fanoutOpts) validate() error {
 	if o.rate <= 0 || o.duration <= 0 {
 		errs = append(errs, errors.New("rate and duration: want more than 0"))
 	}
-	if o.only != "" && o.only != kindGateway && o.only != kindNATS {
-		errs = append(errs, fmt.Errorf("only %q: want gateway or nats", o.only))
+	if _, err := parseSystems(o.only); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := parseFormat(o.format); err != nil {
 		errs = append(errs, err)
@@ -145,22 +148,50 @@ func runFanout(ctx context.Context, o fanoutOpts, stderr io.Writer) ([]runResult
 	}
 	base := fleetConfig{NatsURL: st.ClientURL(), Tenant: loadTenant, Assign: assign, Format: o.format, Statistics: o.stats,
 		Buffer: o.buffer, Parallel: o.parallel, Setup: o.setup}
+	systems, _ := parseSystems(o.only)
 	var out []runResult
-	if o.only != kindNATS {
-		r, err := gatewayRun(ctx, st, o, base, procs, stderr)
+	for _, sys := range systems {
+		r, err := systemRun(ctx, sys, st, o, base, procs, stderr)
 		if err != nil {
-			return out, fmt.Errorf("gateway run: %w", err)
-		}
-		out = append(out, r)
-	}
-	if o.only != kindGateway {
-		r, err := natsRun(ctx, st, o, base, procs, stderr)
-		if err != nil {
-			return out, fmt.Errorf("nats websocket run: %w", err)
+			return out, fmt.Errorf("%s run: %w", systemLabel(sys), err)
 		}
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// allSystems are the systems measured side by side, in table order.
+var allSystems = []string{kindGateway, kindNATS, kindCentrifuge}
+
+// parseSystems reads --only: empty is every system.
+func parseSystems(only string) ([]string, error) {
+	if only == "" {
+		return allSystems, nil
+	}
+	asked := strings.Split(only, ",")
+	for _, s := range asked {
+		if !slices.Contains(allSystems, strings.TrimSpace(s)) {
+			return nil, fmt.Errorf("only %q: want a comma-separated list of gateway, nats, centrifuge", only)
+		}
+	}
+	var out []string
+	for _, s := range allSystems {
+		if slices.ContainsFunc(asked, func(a string) bool { return strings.TrimSpace(a) == s }) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// systemRun measures one system.
+func systemRun(ctx context.Context, sys string, st *stack, o fanoutOpts, cfg fleetConfig, procs int, stderr io.Writer) (runResult, error) {
+	switch sys {
+	case kindGateway:
+		return gatewayRun(ctx, st, o, cfg, procs, stderr)
+	case kindNATS:
+		return natsRun(ctx, st, o, cfg, procs, stderr)
+	}
+	return centrifugeRun(ctx, st, o, cfg, procs, stderr)
 }
 
 // fdHeadroom is what the process needs besides the clients' connections:
@@ -215,6 +246,23 @@ func natsRun(ctx context.Context, st *stack, o fanoutOpts, cfg fleetConfig, proc
 	return connectAndMeasure(ctx, st, o, cfg, procs, stderr)
 }
 
+// centrifugeRun measures a centrifuge node relaying the same events, its
+// write delay the gateway's Coalesce.
+func centrifugeRun(ctx context.Context, st *stack, o fanoutOpts, cfg fleetConfig, procs int, stderr io.Writer) (runResult, error) {
+	nc, err := nats.Connect(st.ClientURL(), nats.Name("sisload-centrifuge"))
+	if err != nil {
+		return runResult{}, fmt.Errorf("connect the relay to NATS: %w", err)
+	}
+	defer nc.Close()
+	cf, err := startCentrifuge(nc, loadTenant, st.groups, o.coalesce)
+	if err != nil {
+		return runResult{}, err
+	}
+	defer cf.close()
+	cfg.Kind, cfg.URL = kindCentrifuge, cf.url
+	return connectAndMeasure(ctx, st, o, cfg, procs, stderr)
+}
+
 // connectAndMeasure connects cfg's fleet, measures it and closes it.
 func connectAndMeasure(ctx context.Context, st *stack, o fanoutOpts, cfg fleetConfig, procs int, stderr io.Writer) (runResult, error) {
 	label := cfg.Kind
@@ -248,7 +296,7 @@ func measure(ctx context.Context, name string, st *stack, fl fleet, o fanoutOpts
 	p, err := st.driver.run(ctx, o.rate, o.duration)
 	var fs fleetStats
 	if err == nil {
-		fs, err = fl.Finish(ctx, p.Final, o.drain)
+		fs, err = fl.Finish(ctx, changedGroups(p.Final, startSeq), o.drain)
 	}
 	window := time.Since(t0)
 	cpu := cpuTime() - cpu0
@@ -277,6 +325,21 @@ func measure(ctx context.Context, name string, st *stack, fl fleet, o fanoutOpts
 		Dropped: fs.Dropped, SlowConsumer: fs.SlowConsumer, ServerSlow: serverSlowConsumers(st.ns) - slow0,
 		CPU: cpu + fs.CPU, ClientCPU: fs.CPU, OtherCPU: others, Heap: liveHeap(), ClientHeap: fs.Heap,
 	}, nil
+}
+
+// changedGroups returns the groups final holds beyond start: the ones a
+// client must have caught up in. A group the run did not change is left
+// out, since a client of nats-server or centrifuge learns no Seq of it
+// (it gets no initial data), and would otherwise hold the drain open to
+// its deadline, lengthening that system's window.
+func changedGroups(final, start map[string]uint64) map[string]uint64 {
+	out := make(map[string]uint64, len(final))
+	for g, seq := range final {
+		if seq > start[g] {
+			out[g] = seq
+		}
+	}
+	return out
 }
 
 // serverSlowConsumers returns how many clients nats-server has closed as

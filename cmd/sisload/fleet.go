@@ -17,14 +17,17 @@ import (
 const (
 	kindGateway = "gateway" // client.Dial to our gateway
 	kindNATS    = "nats"    // nats.go over nats-server's WebSocket listener
+	// kindCentrifuge: raw protobuf clients of a centrifuge node (cfserver.go)
+	kindCentrifuge = "centrifuge"
 )
 
 // fleetConfig says what clients a fleet runs; a child process gets it as
 // JSON.
 type fleetConfig struct {
-	// Kind is kindGateway or kindNATS.
+	// Kind is kindGateway, kindNATS or kindCentrifuge.
 	Kind string `json:"kind"`
-	// URL is the gateway's WebSocket URL, or the NATS server's ws:// URL.
+	// URL is the gateway's WebSocket URL, the NATS server's ws:// URL or
+	// the centrifuge node's.
 	URL string `json:"url"`
 	// NatsURL is the NATS client URL a gateway fleet subscribes to for the
 	// acceptance time of each change.

@@ -36,8 +36,8 @@ type idleOpts struct {
 
 func (o *idleOpts) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.clients, "clients", 5000, "idle connections per system")
-	fs.StringVar(&o.only, "only", "", "measure one system only: gateway or nats")
-	fs.BoolVar(&o.subscribe, "subscribe", false, "gateway clients also subscribe to one group (NATS clients always hold one subscription)")
+	fs.StringVar(&o.only, "only", "", "measure these systems only, comma-separated: gateway, nats, centrifuge")
+	fs.BoolVar(&o.subscribe, "subscribe", false, "gateway clients also subscribe to one group (NATS and centrifuge clients always hold one subscription)")
 	fs.DurationVar(&o.setup, "setup-timeout", 5*time.Minute, "bound on opening every connection")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "bound on the whole command")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the embedded server, adapter and gateway")
@@ -60,8 +60,12 @@ type idleResult struct {
 // runIdle measures, in this process, the memory that o.clients idle
 // connections held by a child process cost each system.
 func runIdle(ctx context.Context, o idleOpts, stderr io.Writer) ([]idleResult, error) {
-	if o.clients < 1 || (o.only != "" && o.only != kindGateway && o.only != kindNATS) {
-		return nil, errors.New("want clients ≥ 1 and only empty, gateway or nats")
+	systems, err := parseSystems(o.only)
+	if err != nil {
+		return nil, err
+	}
+	if o.clients < 1 {
+		return nil, errors.New("want clients ≥ 1")
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -79,21 +83,28 @@ func runIdle(ctx context.Context, o idleOpts, stderr io.Writer) ([]idleResult, e
 	defer st.Close()
 	base := st.ns.NumClients()
 	var out []idleResult
-	if o.only != kindNATS {
-		r, err := idleGateway(ctx, st, o, stderr)
-		if err != nil {
-			return out, fmt.Errorf("gateway: %w", err)
+	for _, sys := range systems {
+		if err := waitUntil(ctx, 30*time.Second, func() bool { return st.ns.NumClients() <= base }); err != nil {
+			return out, fmt.Errorf("the NATS connections of the run before %s did not go: %w", systemLabel(sys), err)
 		}
-		out = append(out, r)
-	}
-	if o.only != kindGateway {
-		r, err := idleNATS(ctx, st, o, base, stderr)
+		r, err := idleSystem(ctx, sys, st, o, stderr)
 		if err != nil {
-			return out, fmt.Errorf("nats websocket: %w", err)
+			return out, fmt.Errorf("%s: %w", systemLabel(sys), err)
 		}
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// idleSystem measures one system's idle connections.
+func idleSystem(ctx context.Context, sys string, st *stack, o idleOpts, stderr io.Writer) (idleResult, error) {
+	switch sys {
+	case kindGateway:
+		return idleGateway(ctx, st, o, stderr)
+	case kindNATS:
+		return idleNATS(ctx, st, o, stderr)
+	}
+	return idleCentrifuge(ctx, st, o, stderr)
 }
 
 // idleGateway measures initialized, idle gateway sessions.
@@ -117,17 +128,34 @@ func idleGateway(ctx context.Context, st *stack, o idleOpts, stderr io.Writer) (
 }
 
 // idleNATS measures nats-server WebSocket connections with one
-// subscription each. It first waits until the server holds only the base
-// connections it held before the gateway's run.
-func idleNATS(ctx context.Context, st *stack, o idleOpts, base int, stderr io.Writer) (idleResult, error) {
-	if err := waitUntil(ctx, 30*time.Second, func() bool { return st.ns.NumClients() <= base }); err != nil {
-		return idleResult{}, fmt.Errorf("the gateway's NATS connections did not go: %w", err)
-	}
+// subscription each.
+func idleNATS(ctx context.Context, st *stack, o idleOpts, stderr io.Writer) (idleResult, error) {
 	clients0, subs0 := st.ns.NumClients(), st.ns.NumSubscriptions()
 	cond := func() bool {
 		return st.ns.NumClients() >= clients0+o.clients && st.ns.NumSubscriptions() >= subs0+uint32(o.clients)
 	}
 	r, err := idleMeasure(ctx, o, kindNATS, []string{"--url", st.WebsocketURL(), "--group", st.groups[0]}, cond, stderr)
+	r.Subscribed = true
+	return r, err
+}
+
+// idleCentrifuge measures connections to a centrifuge node, each
+// subscribed to one group's channel; the node and its relay are running
+// before the first measure.
+func idleCentrifuge(ctx context.Context, st *stack, o idleOpts, stderr io.Writer) (idleResult, error) {
+	nc, err := nats.Connect(st.ClientURL(), nats.Name("sisload-centrifuge"))
+	if err != nil {
+		return idleResult{}, fmt.Errorf("connect the relay to NATS: %w", err)
+	}
+	defer nc.Close()
+	cf, err := startCentrifuge(nc, loadTenant, st.groups, 0)
+	if err != nil {
+		return idleResult{}, err
+	}
+	defer cf.close()
+	g := st.groups[0]
+	cond := func() bool { return cf.clients() >= o.clients && cf.subscribers(g) >= o.clients }
+	r, err := idleMeasure(ctx, o, kindCentrifuge, []string{"--url", cf.url, "--group", g}, cond, stderr)
 	r.Subscribed = true
 	return r, err
 }
@@ -205,7 +233,7 @@ func (c *idleChild) stop() { endChild(c.cmd, c.stdin, nil) }
 func runIdleChild(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet(idleChildCommand, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	kind := fs.String("kind", kindGateway, "gateway or nats")
+	kind := fs.String("kind", kindGateway, "gateway, nats or centrifuge")
 	url := fs.String("url", "", "URL to connect to")
 	n := fs.Int("n", 1, "connections")
 	group := fs.String("group", "", "group to subscribe to (gateway: empty for none)")
@@ -218,6 +246,9 @@ func runIdleChild(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	ctx, cancel := context.WithTimeout(ctx, *life)
 	defer cancel()
 	h := &idleHolder{kind: *kind, url: *url, group: *group}
+	if *kind == kindCentrifuge {
+		h.cf = idleCentrifugeFleet(*url, *group, *n)
+	}
 	defer h.close()
 	sctx, scancel := context.WithTimeout(ctx, *setup)
 	err := forEachParallel(sctx, *n, 64, h.open)
@@ -245,13 +276,27 @@ type idleHolder struct {
 	mu               sync.Mutex
 	gw               []*client.Client
 	nc               []*nats.Conn
+	cf               *cfFleet
 	wg               sync.WaitGroup
+}
+
+// idleCentrifugeFleet is a fleet of n centrifuge clients subscribed to
+// group, never counting.
+func idleCentrifugeFleet(url, group string, n int) *cfFleet {
+	assign := make([][]string, n)
+	for i := range assign {
+		assign[i] = []string{group}
+	}
+	return &cfFleet{cfg: fleetConfig{Kind: kindCentrifuge, URL: url, Assign: assign}, clients: make([]*cfClient, n)}
 }
 
 // open opens one connection: a gateway session (Initialize, and Subscribe
 // when a group is set) or a NATS WebSocket connection with one
 // subscription.
 func (h *idleHolder) open(ctx context.Context, i int) error {
+	if h.cf != nil {
+		return h.cf.connect(ctx, i)
+	}
 	if h.kind == kindNATS {
 		nc, err := nats.Connect(h.url, nats.Name(fmt.Sprintf("sisload-idle-%d", i)), nats.NoReconnect(), nats.Timeout(30*time.Second))
 		if err != nil {
@@ -311,6 +356,9 @@ func (h *idleHolder) close() {
 	}
 	for _, nc := range h.nc {
 		nc.Close()
+	}
+	if h.cf != nil {
+		h.cf.Close()
 	}
 	h.wg.Wait()
 }

@@ -3,7 +3,10 @@
 // adapter and gateways then run as sisbridge processes, docs/security.md):
 //
 //	sisload fanout     fan-out by the gateway and, side by side, by
-//	                   nats-server's own WebSocket listener
+//	                   nats-server's own WebSocket listener and by a
+//	                   centrifuge node
+//	sisload curve      fanout as the clients and the change rate grow,
+//	                   as a table and charts
 //	sisload subscribe  time from Subscribe to InitialDataComplete on a deep queue
 //	sisload idle       memory per idle connection, clients in a child process
 //	sisload herd       many clients subscribing to one deep group at once
@@ -29,8 +32,11 @@ import (
 const usage = `usage: sisload <command> [flags]
 
 commands:
-  fanout     fan-out of router changes to WebSocket clients: our gateway and
-             nats-server's WebSocket listener, side by side
+  fanout     fan-out of router changes to WebSocket clients: our gateway,
+             nats-server's WebSocket listener and a centrifuge node (the
+             engine of Centrifugo), side by side
+  curve      fanout as the clients grow and as the change rate grows: a
+             table, the gateway's ratios to the best peer, PNG charts
   subscribe  time from Subscribe to InitialDataComplete on a deep queue
   idle       memory per idle connection of each system
   floor      CPU time of one small loopback TCP write and its read: the
@@ -109,6 +115,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return idleCommand(ctx, args[1:], stdout, stderr)
 	case "floor":
 		return floorCommand(ctx, args[1:], stdout, stderr)
+	case "curve":
+		return curveCommand(ctx, args[1:], stdout, stderr)
 	case "herd":
 		return herdCommand(ctx, args[1:], stdout, stderr)
 	case "groups":
@@ -231,16 +239,16 @@ func idleCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // printIdle prints the idle table.
 func printIdle(w io.Writer, rs []idleResult) {
 	fmt.Fprintf(w, "\nidle: memory of idle connections in the serving process (clients in a child process)\n")
-	fmt.Fprintf(w, "%-8s %8s %-24s %14s %12s %12s %14s %16s\n", "system", "conns", "each connection", "heap+stack/conn", "heap/conn", "stack/conn", "goroutines/conn", "total MiB (+)")
+	fmt.Fprintf(w, "%-10s %8s %-24s %14s %12s %12s %14s %16s\n", "system", "conns", "each connection", "heap+stack/conn", "heap/conn", "stack/conn", "goroutines/conn", "total MiB (+)")
 	for _, r := range rs {
 		what := "initialized"
-		if r.System == kindNATS {
+		if r.System == kindNATS || r.System == kindCentrifuge {
 			what = "1 subscription"
 		} else if r.Subscribed {
 			what = "initialized, 1 group"
 		}
 		total := (float64(r.After.Bytes()) - float64(r.Before.Bytes())) / (1 << 20)
-		fmt.Fprintf(w, "%-8s %8d %-24s %14.0f %12.0f %12.0f %14.2f %16.1f\n", systemLabel(r.System), r.Clients, what,
+		fmt.Fprintf(w, "%-10s %8d %-24s %14.0f %12.0f %12.0f %14.2f %16.1f\n", systemLabel(r.System), r.Clients, what,
 			r.BytesPerConn, r.HeapPerConn, r.StackPerConn, r.GoroutinesPer, total)
 	}
 }

@@ -68,6 +68,8 @@ func startLocalFleet(ctx context.Context, cfg fleetConfig) (fleet, error) {
 		return startGatewayFleet(ctx, cfg)
 	case kindNATS:
 		return startNATSFleet(ctx, cfg)
+	case kindCentrifuge:
+		return startCentrifugeFleet(ctx, cfg)
 	}
 	return nil, fmt.Errorf("fleet kind %q", cfg.Kind)
 }

@@ -11,8 +11,11 @@ import (
 
 // systemLabel names a system in the tables.
 func systemLabel(kind string) string {
-	if kind == kindNATS {
+	switch kind {
+	case kindNATS:
 		return "nats-ws"
+	case kindCentrifuge:
+		return "centrifuge"
 	}
 	return "gateway"
 }

@@ -5,14 +5,17 @@ import (
 	"context"
 	"flag"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sisbridge/sisbridge/internal/natstest"
 )
 
-// TestFanoutTiny runs a tiny fan-out against both systems, clients in this
-// process, and checks that each delivered every change to every subscriber
-// with no drop and no closed client.
+// TestFanoutTiny runs a tiny fan-out against the three systems, clients
+// in this process, and checks that each delivered every change to every
+// subscriber with no drop and no closed client.
 func TestFanoutTiny(t *testing.T) {
 	fs := flag.NewFlagSet("fanout", flag.ContinueOnError)
 	var o fanoutOpts
@@ -29,8 +32,8 @@ func TestFanoutTiny(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}
-	if len(rs) != 2 {
-		t.Fatalf("got %d results, want 2", len(rs))
+	if len(rs) != len(allSystems) {
+		t.Fatalf("got %d results, want %d", len(rs), len(allSystems))
 	}
 	for _, r := range rs {
 		if r.Deliveries == 0 || r.Changes == 0 {
@@ -51,6 +54,43 @@ func TestFanoutTiny(t *testing.T) {
 	gw := rs[0]
 	if gw.Stages == nil || gw.Stages.Writes == 0 || gw.Stages.Frames < gw.Stages.Writes || gw.Stages.ToView.N == 0 {
 		t.Errorf("gateway stages %+v: want writes, frames and timed changes", gw.Stages)
+	}
+}
+
+// TestChangedGroups: the drain waits only for groups the run changed; an
+// unchanged one (whose Seq a nats or centrifuge client never learns) is
+// left out.
+func TestChangedGroups(t *testing.T) {
+	got := changedGroups(map[string]uint64{"a": 5, "b": 3, "c": 9}, map[string]uint64{"a": 2, "b": 3})
+	if len(got) != 2 || got["a"] != 5 || got["c"] != 9 {
+		t.Fatalf("changed %v, want a:5 c:9", got)
+	}
+	p := newProgress([]string{"a", "b"})
+	p.last[0].Store(5)
+	if !p.caughtUp(got) {
+		t.Fatal("a client at a's final Seq that never saw unchanged b is not caught up")
+	}
+}
+
+// TestParseSystems: --only takes a list in any order and gives the table
+// order; an unknown system is refused.
+func TestParseSystems(t *testing.T) {
+	cases := []struct {
+		only string
+		want string
+		ok   bool
+	}{
+		{"", "gateway,nats,centrifuge", true},
+		{"centrifuge, gateway", "gateway,centrifuge", true},
+		{"nats", "nats", true},
+		{"gateway,redis", "", false},
+		{",", "", false},
+	}
+	for _, c := range cases {
+		got, err := parseSystems(c.only)
+		if (err == nil) != c.ok || strings.Join(got, ",") != c.want {
+			t.Errorf("parseSystems(%q) = %v, %v; want %q, ok %v", c.only, got, err, c.want, c.ok)
+		}
 	}
 }
 
@@ -242,5 +282,119 @@ func TestFailoverTiny(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "takeover after a kill: median") || strings.Count(out.String(), "\n    ") < 2 {
 		t.Fatalf("no table of two kills:\n%s", out.String())
+	}
+}
+
+// TestCentrifugeIdleHolder: the idle child's holder opens connections to
+// a centrifuge node, each subscribed to one channel, which the node then
+// holds; closing the holder ends them all.
+func TestCentrifugeIdleHolder(t *testing.T) {
+	ns := natstest.Server(t)
+	nc, _ := natstest.Connect(t, ns)
+	cf, err := startCentrifuge(nc, loadTenant, []string{"g1"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cf.close)
+	h := &idleHolder{kind: kindCentrifuge, cf: idleCentrifugeFleet(cf.url, "g1", 5)}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := forEachParallel(ctx, 5, 2, h.open); err != nil {
+		t.Fatal(err)
+	}
+	if n, s := cf.clients(), cf.subscribers("g1"); n != 5 || s != 5 {
+		t.Fatalf("node holds %d clients, %d subscribers of g1; want 5 and 5", n, s)
+	}
+	h.close()
+	if err := waitUntil(ctx, 10*time.Second, func() bool { return cf.clients() == 0 }); err != nil {
+		t.Fatalf("%d clients left after close", cf.clients())
+	}
+}
+
+// TestCentrifugeBadHandshake: a client whose Subscribe the node rejects
+// (an empty channel: the node closes the connection) fails to connect,
+// saying why, instead of hanging.
+func TestCentrifugeBadHandshake(t *testing.T) {
+	ns := natstest.Server(t)
+	nc, _ := natstest.Connect(t, ns)
+	cf, err := startCentrifuge(nc, loadTenant, []string{"g1"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cf.close)
+	f := idleCentrifugeFleet(cf.url, "", 1)
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = f.connect(ctx, 0)
+	if err == nil || !strings.Contains(err.Error(), "before the handshake's replies") {
+		t.Fatalf("connect with an empty channel: %v, want the handshake's failure", err)
+	}
+}
+
+// TestCurveTiny runs a two-point curve (a point on both curves is run
+// once), prints the table and the targets, and draws both charts.
+func TestCurveTiny(t *testing.T) {
+	var o curveOpts
+	fs := flag.NewFlagSet("curve", flag.ContinueOnError)
+	o.register(fs)
+	charts := t.TempDir() + "/curve"
+	args := []string{"--clients", "10,20", "--clients-rate", "50", "--rates", "50", "--rate-clients", "10", "--groups", "5",
+		"--per-client", "2", "--duration", "1s", "--drain", "5s", "--client-procs", "0", "--floor-conns", "10", "--charts", charts}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	res, err := runCurve(ctx, o, &progress)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	if len(res.ByClients) != 2 || len(res.ByRate) != 1 || res.FloorPerWrite <= 0 {
+		t.Fatalf("%d + %d points, floor %s; want 2 + 1 and a floor", len(res.ByClients), len(res.ByRate), res.FloorPerWrite)
+	}
+	if n := strings.Count(progress.String(), "[curve] 10 clients"); n != 1 {
+		t.Errorf("the shared point ran %d times, want once", n)
+	}
+	for _, p := range res.ByClients {
+		if len(p.Results) != len(allSystems) {
+			t.Fatalf("%d clients: %d systems", p.Clients, len(p.Results))
+		}
+		for _, r := range p.Results {
+			if r.Deliveries != r.Expected || r.Deliveries == 0 {
+				t.Errorf("%d clients, %s: %d of %d deliveries", p.Clients, r.System, r.Deliveries, r.Expected)
+			}
+		}
+	}
+	var out bytes.Buffer
+	printCurve(&out, o, res)
+	for _, want := range []string{"centrifuge", "gateway p99 ÷ best peer", "targets (worst point)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	if err := writeCharts(charts, res); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{charts + "-clients.png", charts + "-rate.png"} {
+		data, err := os.ReadFile(f)
+		if err != nil || !bytes.HasPrefix(data, []byte("\x89PNG")) {
+			t.Errorf("%s: not a PNG (%v)", f, err)
+		}
+	}
+}
+
+// TestCurveFlags: bad lists are refused.
+func TestCurveFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"curve", "--clients", "0,10"}, {"curve", "--rates", "a"}, {"curve", "--only", "redis"}, {"curve", "--floor-conns", "0"},
+	} {
+		if err := run(context.Background(), args, nil, io.Discard, io.Discard); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
 	}
 }

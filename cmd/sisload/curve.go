@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// curveOpts are the flags of sisload curve: fanout's, run at each point
+// of two curves.
+type curveOpts struct {
+	f           fanoutOpts
+	clientsList string
+	clientsRate float64
+	ratesList   string
+	rateClients int
+	charts      string
+	floorConns  int
+	total       time.Duration
+}
+
+func (o *curveOpts) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.clientsList, "clients", "500,1000,2000,5000,10000", "clients at each point of the clients curve")
+	fs.Float64Var(&o.clientsRate, "clients-rate", 200, "router changes per second on the clients curve (each client sees rate x per-client / groups of them a second)")
+	fs.StringVar(&o.ratesList, "rates", "200,1000,2000,3000,4000", "router changes per second at each point of the rate curve")
+	fs.IntVar(&o.rateClients, "rate-clients", 2000, "clients on the rate curve")
+	fs.StringVar(&o.charts, "charts", "", "write the charts as PNG files with this path prefix (PREFIX-clients.png, PREFIX-rate.png)")
+	fs.IntVar(&o.floorConns, "floor-conns", 2000, "connections of the floor measured first (sisload floor)")
+	fs.DurationVar(&o.total, "timeout", 90*time.Minute, "bound on the whole command")
+	f := &o.f
+	fs.IntVar(&f.groups, "groups", 100, "service groups in the directory")
+	fs.IntVar(&f.perClient, "per-client", 10, "distinct random groups each client subscribes to")
+	fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long the router driver runs, per system and point")
+	fs.DurationVar(&f.drain, "drain", 5*time.Second, "after the driver stops, how long clients may take to catch up")
+	fs.StringVar(&f.format, "format", "msgpack", "gateway subprotocol: json or msgpack")
+	fs.DurationVar(&f.coalesce, "coalesce", 10*time.Millisecond, "gateway Coalesce, and centrifuge's WriteDelay")
+	fs.StringVar(&f.only, "only", "", "run these systems only, comma-separated: gateway, nats, centrifuge")
+	fs.StringVar(&f.jsonFile, "json", "", "also write the results to this JSON file")
+	fs.IntVar(&f.procs, "client-procs", 1, "child processes running the clients (0: in this process); one keeps the serving process's CPU apart at every point")
+	fs.IntVar(&f.buffer, "client-buffer", 128, "events a gateway client buffers before it stops reading")
+	fs.IntVar(&f.parallel, "dial-parallel", 64, "clients connecting at once")
+	fs.IntVar(&f.prefill, "depth", 20, "sessions per group, before and during the run")
+	fs.DurationVar(&f.setup, "setup-timeout", 5*time.Minute, "bound on connecting and subscribing every client")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed of the group assignment")
+	fs.StringVar(&f.logLevel, "log-level", "warn", "log level of the embedded server, adapter and gateway")
+}
+
+// validate checks the lists and fanout's flags at the first point.
+func (o *curveOpts) validate() error {
+	o.f.clients, o.f.rate, o.f.timeout = o.rateClients, o.clientsRate, o.total
+	errs := []error{o.f.validate()}
+	if _, err := parseInts(o.clientsList); err != nil {
+		errs = append(errs, fmt.Errorf("clients: %w", err))
+	}
+	if _, err := parseInts(o.ratesList); err != nil {
+		errs = append(errs, fmt.Errorf("rates: %w", err))
+	}
+	if o.floorConns < 1 {
+		errs = append(errs, errors.New("floor-conns: want at least 1"))
+	}
+	return errors.Join(errs...)
+}
+
+// parseInts reads a comma-separated list of positive whole numbers.
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q: want positive whole numbers, comma-separated", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// curvePoint is one fanout run of every system.
+type curvePoint struct {
+	Clients int         `json:"clients"`
+	Rate    float64     `json:"targetChangesPerSec"`
+	Results []runResult `json:"results"`
+}
+
+// curveResult is what sisload curve measured.
+type curveResult struct {
+	// FloorPerWrite is sisload floor's CPU per loopback write and its read.
+	FloorPerWrite time.Duration `json:"floorPerWriteNs"`
+	// ByClients and ByRate are the two curves.
+	ByClients []curvePoint `json:"byClients"`
+	ByRate    []curvePoint `json:"byRate"`
+}
+
+// runCurve measures the floor, then every point of both curves; a point
+// on both is run once.
+func runCurve(ctx context.Context, o curveOpts, stderr io.Writer) (curveResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.total)
+	defer cancel()
+	var out curveResult
+	fl, err := runFloor(ctx, floorOpts{conns: o.floorConns, size: 300, rounds: 200, pause: 2 * time.Millisecond})
+	if err != nil {
+		return out, fmt.Errorf("floor: %w", err)
+	}
+	out.FloorPerWrite = fl.CPU / time.Duration(fl.Writes)
+	fmt.Fprintf(stderr, "[curve] floor: %s of CPU per loopback write and its read\n", out.FloorPerWrite)
+	clients, _ := parseInts(o.clientsList)
+	rates, _ := parseInts(o.ratesList)
+	done := map[[2]float64]curvePoint{}
+	point := func(n int, rate float64) (curvePoint, error) {
+		if p, ok := done[[2]float64{float64(n), rate}]; ok {
+			return p, nil
+		}
+		p, err := curveRun(ctx, o.f, n, rate, stderr)
+		done[[2]float64{float64(n), rate}] = p
+		return p, err
+	}
+	for _, n := range clients {
+		p, err := point(n, o.clientsRate)
+		if err != nil {
+			return out, err
+		}
+		out.ByClients = append(out.ByClients, p)
+	}
+	for _, r := range rates {
+		p, err := point(o.rateClients, float64(r))
+		if err != nil {
+			return out, err
+		}
+		out.ByRate = append(out.ByRate, p)
+	}
+	return out, nil
+}
+
+// curveRun runs fanout at one point.
+func curveRun(ctx context.Context, f fanoutOpts, clients int, rate float64, stderr io.Writer) (curvePoint, error) {
+	f.clients, f.rate, f.jsonFile = clients, rate, ""
+	if dl, ok := ctx.Deadline(); ok {
+		f.timeout = time.Until(dl)
+	}
+	fmt.Fprintf(stderr, "[curve] %d clients, %.0f changes/s\n", clients, rate)
+	rs, err := runFanout(ctx, f, stderr)
+	if err != nil {
+		return curvePoint{}, fmt.Errorf("%d clients at %.0f changes/s: %w", clients, rate, err)
+	}
+	return curvePoint{Clients: clients, Rate: rate, Results: rs}, nil
+}
+
+// curveCommand runs sisload curve: the table, the targets, the charts.
+func curveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o curveOpts
+	if err := parseCommand("sisload curve", &o, args, stderr); err != nil {
+		return err
+	}
+	res, err := runCurve(ctx, o, stderr)
+	printCurve(stdout, o, res)
+	if err != nil {
+		return err
+	}
+	if o.charts != "" {
+		if err := writeCharts(o.charts, res); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "[curve] charts: %s-clients.png, %s-rate.png\n", o.charts, o.charts)
+	}
+	return writeJSON(o.f.jsonFile, res)
+}

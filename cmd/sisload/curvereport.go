@@ -1,0 +1,159 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"text/tabwriter"
+	"time"
+)
+
+// serverCPUPerDelivery is the serving process's CPU (NATS server,
+// adapter, router driver and the system measured) per delivery; with the
+// clients in this process, theirs too.
+func serverCPUPerDelivery(r runResult) time.Duration {
+	if r.Deliveries == 0 {
+		return 0
+	}
+	return (r.CPU - r.ClientCPU) / time.Duration(r.Deliveries)
+}
+
+// clientCPUPerDelivery is the client processes' CPU per delivery (0 with
+// the clients in the serving process).
+func clientCPUPerDelivery(r runResult) time.Duration {
+	if r.Deliveries == 0 {
+		return 0
+	}
+	return r.ClientCPU / time.Duration(r.Deliveries)
+}
+
+// msgsPerWrite is what the gateway's metrics say a write carried; 0 for
+// the other systems, which do not say.
+func msgsPerWrite(r runResult) float64 {
+	if r.Stages == nil || r.Stages.Writes == 0 {
+		return 0
+	}
+	return r.Stages.Frames / r.Stages.Writes
+}
+
+// pointRatios compares the gateway at one point with the best peer: the
+// peer delivering most for deliveries, the one with the lowest p99 for
+// p99. ok is false without both the gateway and a peer.
+type pointRatios struct {
+	Deliveries, P99 float64
+	// CPU is the gateway's serving CPU per delivery over the floor's
+	// limit (floor per write / messages per write); Limit that limit.
+	CPU   float64
+	Limit time.Duration
+	ok    bool
+}
+
+func ratiosAt(p curvePoint, floor time.Duration) pointRatios {
+	var gw *runResult
+	bestD, bestP99 := 0.0, time.Duration(math.MaxInt64)
+	for i, r := range p.Results {
+		if r.System == kindGateway {
+			gw = &p.Results[i]
+			continue
+		}
+		bestD = max(bestD, r.DeliveriesPerSec)
+		bestP99 = min(bestP99, r.P99)
+	}
+	if gw == nil || bestD == 0 {
+		return pointRatios{}
+	}
+	out := pointRatios{Deliveries: gw.DeliveriesPerSec / bestD, P99: float64(gw.P99) / float64(max(bestP99, 1)), ok: true}
+	if mpw := msgsPerWrite(*gw); mpw > 0 {
+		out.Limit = time.Duration(float64(floor) / mpw)
+		out.CPU = float64(serverCPUPerDelivery(*gw)) / float64(max(out.Limit, 1))
+	}
+	return out
+}
+
+// printCurve prints both curves, each point's ratios and the targets.
+func printCurve(w io.Writer, o curveOpts, res curveResult) {
+	fmt.Fprintf(w, "\ncurve: %d of %d groups per client, gateway format %s, coalesce/write delay %s, %s per point and system, clients in %s; floor %s per write\n",
+		o.f.perClient, o.f.groups, o.f.format, o.f.coalesce, o.f.duration, procsLabel(o.f.procs), res.FloorPerWrite)
+	printCurveTable(w, fmt.Sprintf("as clients grow, %.0f changes/s", o.clientsRate), res.ByClients, res.FloorPerWrite)
+	printCurveTable(w, fmt.Sprintf("as the change rate grows, %d clients", o.rateClients), res.ByRate, res.FloorPerWrite)
+	printTargets(w, append(append([]curvePoint{}, res.ByClients...), res.ByRate...), res.FloorPerWrite)
+}
+
+// printCurveTable prints one curve: a row per point and system, then the
+// gateway's ratios at each point.
+func printCurveTable(w io.Writer, title string, ps []curvePoint, floor time.Duration) {
+	if len(ps) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%s\n", title)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "clients\tchanges/s\tsystem\tdeliveries/s\tdelivered\tp50\tp99\tserver µs/delivery\tclient µs/delivery\tmsgs/write\tclosed\t")
+	for _, p := range ps {
+		for _, r := range p.Results {
+			fmt.Fprintf(tw, "%d\t%.0f\t%s\t%.0f\t%s\t%s\t%s\t%.2f\t%.2f\t%s\t%d\t\n", p.Clients, r.ChangesPerSec, systemLabel(r.System),
+				r.DeliveriesPerSec, percent(r.Deliveries, r.Expected), ms(r.P50), ms(r.P99),
+				us(serverCPUPerDelivery(r)), us(clientCPUPerDelivery(r)), mpwLabel(r), r.Closed)
+		}
+	}
+	_ = tw.Flush()
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "clients\tchanges/s asked\tgateway deliveries/s ÷ best peer\tgateway p99 ÷ best peer\tgateway server µs/delivery ÷ limit (limit µs)\t")
+	for _, p := range ps {
+		if r := ratiosAt(p, floor); r.ok {
+			fmt.Fprintf(tw, "%d\t%.0f\t%.2f\t%.2f\t%.2f (%.2f)\t\n", p.Clients, p.Rate, r.Deliveries, r.P99, r.CPU, us(r.Limit))
+		}
+	}
+	_ = tw.Flush()
+}
+
+// printTargets says, over every point, how the gateway stands against
+// each target: the worst ratio and where.
+func printTargets(w io.Writer, ps []curvePoint, floor time.Duration) {
+	var worstD, worstP, worstC pointRatios
+	var atD, atP, atC curvePoint
+	worstD.Deliveries = math.Inf(1)
+	for _, p := range ps {
+		r := ratiosAt(p, floor)
+		if !r.ok {
+			continue
+		}
+		if r.Deliveries < worstD.Deliveries {
+			worstD, atD = r, p
+		}
+		if r.P99 > worstP.P99 {
+			worstP, atP = r, p
+		}
+		if r.CPU > worstC.CPU {
+			worstC, atC = r, p
+		}
+	}
+	if math.IsInf(worstD.Deliveries, 1) {
+		return
+	}
+	fmt.Fprintln(w, "\ntargets (worst point):")
+	fmt.Fprintf(w, "  deliveries/s ≥ 1.0× the best peer: %.2f× at %s  %s\n", worstD.Deliveries, pointLabel(atD), verdict(worstD.Deliveries >= 1))
+	fmt.Fprintf(w, "  p99 ≤ 0.5× the best peer's:        %.2f× at %s  %s\n", worstP.P99, pointLabel(atP), verdict(worstP.P99 <= 0.5))
+	fmt.Fprintf(w, "  server CPU per delivery ≤ 2× floor ÷ messages per write: %.2f× at %s  %s\n", worstC.CPU, pointLabel(atC), verdict(worstC.CPU <= 2))
+}
+
+func pointLabel(p curvePoint) string {
+	return fmt.Sprintf("%d clients, %.0f changes/s", p.Clients, p.Rate)
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT MET"
+}
+
+// us is a duration in microseconds.
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// mpwLabel is the messages per write column: "-" where unknown.
+func mpwLabel(r runResult) string {
+	if m := msgsPerWrite(r); m > 0 {
+		return fmt.Sprintf("%.2f", m)
+	}
+	return "-"
+}
