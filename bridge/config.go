@@ -60,14 +60,21 @@ type Config struct {
 	// (it goes 64 KiB at a time) before the connection is closed: it bounds
 	// a stall, not the time a slow but reading client takes. Default 10 s.
 	WriteTimeout time.Duration
-	// Coalesce spaces the gateway's delivery rounds at least this far
-	// apart. A round applies the changes that arrived for each group (one
+	// Coalesce is the most the gateway spaces its delivery rounds apart. A
+	// round applies the changes that arrived for each group (one
 	// SessionsUpdated per group and kind of subscriber) and writes each
 	// client's events in one system call; spacing them lets more changes
-	// share an event and a write, for up to that much latency (the first
-	// change after a quiet spell goes at once). Negative: rounds run back to
-	// back while changes arrive. Default 10 ms.
+	// share an event and a write, for up to that much latency. Rounds are
+	// spaced by the load: the next waits three times as long as the last
+	// took, up to Coalesce, so a lightly loaded gateway writes each change
+	// at once and a busy one gathers them (see FixedRounds). Negative:
+	// rounds run back to back while changes arrive. Default 10 ms.
 	Coalesce time.Duration
+	// FixedRounds spaces delivery rounds exactly Coalesce apart, however
+	// short they are (the first change after a quiet spell still goes at
+	// once): the fewest writes, for up to Coalesce of latency at any
+	// load. Default false.
+	FixedRounds bool
 	// InitialChunk is how many sessions one initial-data SessionsUpdated
 	// carries at most. Default 500.
 	InitialChunk int

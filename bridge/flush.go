@@ -14,15 +14,20 @@ import (
 // system call, without blocking: a connection whose socket is full is
 // handed to a goroutine of its own until its backlog is written.
 //
-// Rounds run at most one per interval (back to back while work waits when
-// the interval is not positive), the first after a quiet spell at once: the
-// busier the gateway, the more each round carries, and the fewer goroutines
-// wake per change. One goroutine runs the rounds (a round's writes are
+// Rounds are spaced by the load: the next starts once the last has been
+// over for spacingFactor times as long as it took, and never waits more
+// than interval (with fixed, rounds run exactly one per interval; back to
+// back while work waits when the interval is not positive). A lightly
+// loaded gateway, whose rounds take microseconds, so writes each change at
+// once; a busy one, whose rounds take milliseconds, lets up to interval of
+// changes gather: the busier the gateway, the more each round carries, and
+// the fewer goroutines wake per change. One goroutine runs the rounds (a round's writes are
 // spread over one worker per CPU, which apply the changes that arrived
 // meanwhile between chunks), so a change waits behind no more than one
 // round.
 type flusher struct {
 	interval time.Duration
+	fixed    bool
 
 	mu      sync.Mutex
 	views   []*view
@@ -41,10 +46,24 @@ type flusher struct {
 // flushChunk is how many connections a round's worker takes at a time.
 const flushChunk = 64
 
+// spacingFactor is how many times as long as the last round took the
+// flusher waits after it before the next (up to its interval): rounds take
+// at most a quarter of the time.
+const spacingFactor = 3
+
 // newFlusher returns a flusher whose rounds write with up to workers
-// goroutines at once.
-func newFlusher(interval time.Duration, workers int) *flusher {
-	return &flusher{interval: interval, wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1), bufs: make([][]byte, max(workers, 1))}
+// goroutines at once; fixed spaces them interval apart whatever they take.
+func newFlusher(interval time.Duration, fixed bool, workers int) *flusher {
+	return &flusher{interval: interval, fixed: fixed, wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1), bufs: make([][]byte, max(workers, 1))}
+}
+
+// spacing is how long after the start of a round that took took the next
+// may start.
+func (f *flusher) spacing(took time.Duration) time.Duration {
+	if f.fixed {
+		return f.interval
+	}
+	return min(f.interval, took*(1+spacingFactor))
 }
 
 // addView registers a view with new changes; false once the flusher has
@@ -89,19 +108,21 @@ func (f *flusher) signal() {
 func (f *flusher) run(ctx context.Context) {
 	defer f.stop()
 	var last time.Time
+	var took time.Duration
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-f.wake:
 		}
-		if wait := time.Until(last.Add(f.interval)); f.interval > 0 && wait > 0 {
+		if wait := time.Until(last.Add(f.spacing(took))); f.interval > 0 && wait > 0 {
 			if !f.pause(ctx, wait) {
 				return
 			}
 		}
 		last = time.Now()
 		f.round()
+		took = time.Since(last)
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 // the next delivery round urges the flusher, whose wait between rounds
 // then ends at once instead of after the coalescing interval.
 func TestUrgeCutsTheWaitShort(t *testing.T) {
-	f := newFlusher(time.Hour, 1)
+	f := newFlusher(time.Hour, true, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan bool, 1)

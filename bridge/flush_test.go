@@ -19,13 +19,13 @@ import (
 )
 
 // TestCoalesceGathersChangesAndWrites spaces delivery rounds a second
-// apart: changes to three groups made within one interval reach the client
+// apart (FixedRounds): changes to three groups made within one interval reach the client
 // as one SessionsUpdated per group, all three in one write, while replies
 // do not wait for a round.
 func TestCoalesceGathersChangesAndWrites(t *testing.T) {
 	e := newEnv(t)
 	groups := []string{"acme-sales", "acme-support", "globex-chat"}
-	_, url := e.gateway(bridge.Config{Coalesce: time.Second}, nil)
+	_, url := e.gateway(bridge.Config{Coalesce: time.Second, FixedRounds: true}, nil)
 	c := initialized(t, url, false)
 	m := client.NewMirror(false)
 	for _, g := range groups {
@@ -74,6 +74,27 @@ func TestCoalesceGathersChangesAndWrites(t *testing.T) {
 	defer cancel()
 	if err := c.Heartbeat(ctx); err != nil {
 		t.Fatalf("a Heartbeat reply waited for the round: %v", err)
+	}
+}
+
+// TestRoundsFollowTheLoad: with rounds spaced by the load (the default),
+// a lightly loaded gateway writes each change at once, even with an hour
+// of Coalesce: the short round before it holds the next back for
+// microseconds, not the interval.
+func TestRoundsFollowTheLoad(t *testing.T) {
+	e := newEnv(t)
+	_, url := e.gateway(bridge.Config{Coalesce: time.Hour}, nil)
+	c := initialized(t, url, false)
+	m := client.NewMirror(false)
+	if _, err := c.Subscribe(ctxT(t), protocol.Request{ServiceGroupID: "acme-sales"}); err != nil {
+		t.Fatal(err)
+	}
+	untilComplete(t, c, m, "acme-sales")
+	for seq := uint64(1); seq <= 5; seq++ {
+		e.enqueue("acme-sales", 1)
+		if ev := next(t, c); ev.Seq != seq {
+			t.Fatalf("change %d: got Seq %d", seq, ev.Seq)
+		}
 	}
 }
 

@@ -107,7 +107,7 @@ func New(ctx context.Context, log zerolog.Logger, cfg Config, deps Deps) (*Serve
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hub = newHub(s)
 	s.budget = newBudget(cfg.InitialBudget, cfg.InitialConcurrency)
-	s.flush = newFlusher(cfg.Coalesce, runtime.GOMAXPROCS(0))
+	s.flush = newFlusher(cfg.Coalesce, cfg.FixedRounds, runtime.GOMAXPROCS(0))
 	if s.dir, err = watchDirectory(ctx, s); err != nil {
 		s.cancel()
 		return nil, err

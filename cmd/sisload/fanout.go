@@ -24,6 +24,7 @@ type fanoutOpts struct {
 	duration  time.Duration
 	format    string
 	coalesce  time.Duration
+	fixed     bool
 	only      string
 	jsonFile  string
 	procs     int
@@ -46,7 +47,8 @@ func (o *fanoutOpts) register(fs *flag.FlagSet) {
 	fs.Float64Var(&o.rate, "rate", 2000, "router changes per second, spread at random over the groups")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long the router driver runs, per system")
 	fs.StringVar(&o.format, "format", "json", "gateway subprotocol: json or msgpack")
-	fs.DurationVar(&o.coalesce, "coalesce", 10*time.Millisecond, "gateway Coalesce (space its delivery rounds this far apart; negative: back to back)")
+	fs.DurationVar(&o.coalesce, "coalesce", 10*time.Millisecond, "gateway Coalesce (space its delivery rounds at most this far apart; negative: back to back), and centrifuge's WriteDelay")
+	fs.BoolVar(&o.fixed, "fixed-rounds", false, "gateway FixedRounds: space its rounds exactly --coalesce apart")
 	fs.StringVar(&o.only, "only", "", "run these systems only, comma-separated: gateway, nats, centrifuge")
 	fs.StringVar(&o.jsonFile, "json", "", "also write the results to this JSON file")
 	fs.IntVar(&o.procs, "client-procs", -1, "child processes running the clients; -1: in this process unless the open-file limit is too low for both ends")
@@ -225,7 +227,7 @@ func procsLabel(procs int) string {
 
 // gatewayRun measures our gateway.
 func gatewayRun(ctx context.Context, st *stack, o fanoutOpts, cfg fleetConfig, procs int, stderr io.Writer) (runResult, error) {
-	gw, err := st.startGateway(ctx, bridge.Config{Coalesce: o.coalesce}, o.clients+10)
+	gw, err := st.startGateway(ctx, bridge.Config{Coalesce: o.coalesce, FixedRounds: o.fixed}, o.clients+10)
 	if err != nil {
 		return runResult{}, err
 	}
