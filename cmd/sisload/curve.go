@@ -40,6 +40,7 @@ func (o *curveOpts) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.format, "format", "msgpack", "gateway subprotocol: json or msgpack")
 	fs.DurationVar(&f.coalesce, "coalesce", 10*time.Millisecond, "gateway Coalesce, and centrifuge's WriteDelay")
 	fs.BoolVar(&f.fixed, "fixed-rounds", false, "gateway FixedRounds: space its rounds exactly --coalesce apart")
+	fs.DurationVar(&f.cfDelay, "write-delay", -1, "centrifuge's WriteDelay (0: write each message at once, its default); negative: --coalesce")
 	fs.StringVar(&f.only, "only", "", "run these systems only, comma-separated: gateway, nats, centrifuge")
 	fs.StringVar(&f.jsonFile, "json", "", "also write the results to this JSON file")
 	fs.IntVar(&f.procs, "client-procs", 1, "child processes running the clients (0: in this process); one keeps the serving process's CPU apart at every point")
@@ -85,6 +86,9 @@ type curvePoint struct {
 	Clients int         `json:"clients"`
 	Rate    float64     `json:"targetChangesPerSec"`
 	Results []runResult `json:"results"`
+	// Failed says why a system's run at this point failed (the systems
+	// after it were not run); empty when every system ran.
+	Failed string `json:"failed,omitempty"`
 }
 
 // curveResult is what sisload curve measured.
@@ -144,10 +148,15 @@ func curveRun(ctx context.Context, f fanoutOpts, clients int, rate float64, stde
 	}
 	fmt.Fprintf(stderr, "[curve] %d clients, %.0f changes/s\n", clients, rate)
 	rs, err := runFanout(ctx, f, stderr)
-	if err != nil {
-		return curvePoint{}, fmt.Errorf("%d clients at %.0f changes/s: %w", clients, rate, err)
+	p := curvePoint{Clients: clients, Rate: rate, Results: rs}
+	if err != nil && ctx.Err() != nil {
+		return p, fmt.Errorf("%d clients at %.0f changes/s: %w", clients, rate, err)
 	}
-	return curvePoint{Clients: clients, Rate: rate, Results: rs}, nil
+	if err != nil {
+		p.Failed = err.Error()
+		fmt.Fprintf(stderr, "[curve] %d clients at %.0f changes/s: %v; going on\n", clients, rate, err)
+	}
+	return p, nil
 }
 
 // curveCommand runs sisload curve: the table, the targets, the charts.

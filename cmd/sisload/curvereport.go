@@ -72,8 +72,8 @@ func ratiosAt(p curvePoint, floor time.Duration) pointRatios {
 
 // printCurve prints both curves, each point's ratios and the targets.
 func printCurve(w io.Writer, o curveOpts, res curveResult) {
-	fmt.Fprintf(w, "\ncurve: %d of %d groups per client, gateway format %s, coalesce/write delay %s, %s per point and system, clients in %s; floor %s per write\n",
-		o.f.perClient, o.f.groups, o.f.format, o.f.coalesce, o.f.duration, procsLabel(o.f.procs), res.FloorPerWrite)
+	fmt.Fprintf(w, "\ncurve: %d of %d groups per client, gateway format %s, coalesce %s (fixed rounds %v), centrifuge write delay %s, %s per point and system, clients in %s; floor %s per write\n",
+		o.f.perClient, o.f.groups, o.f.format, o.f.coalesce, o.f.fixed, o.f.writeDelay(), o.f.duration, procsLabel(o.f.procs), res.FloorPerWrite)
 	printCurveTable(w, fmt.Sprintf("as clients grow, %.0f changes/s", o.clientsRate), res.ByClients, res.FloorPerWrite)
 	printCurveTable(w, fmt.Sprintf("as the change rate grows, %d clients", o.rateClients), res.ByRate, res.FloorPerWrite)
 	printTargets(w, append(append([]curvePoint{}, res.ByClients...), res.ByRate...), res.FloorPerWrite)
@@ -96,6 +96,11 @@ func printCurveTable(w io.Writer, title string, ps []curvePoint, floor time.Dura
 		}
 	}
 	_ = tw.Flush()
+	for _, p := range ps {
+		if p.Failed != "" {
+			fmt.Fprintf(w, "%d clients, %.0f changes/s: %s\n", p.Clients, p.Rate, p.Failed)
+		}
+	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "clients\tchanges/s asked\tgateway deliveries/s ÷ best peer\tgateway p99 ÷ best peer\tgateway server µs/delivery ÷ limit (limit µs)\t")
 	for _, p := range ps {

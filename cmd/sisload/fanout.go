@@ -25,6 +25,7 @@ type fanoutOpts struct {
 	format    string
 	coalesce  time.Duration
 	fixed     bool
+	cfDelay   time.Duration
 	only      string
 	jsonFile  string
 	procs     int
@@ -49,6 +50,7 @@ func (o *fanoutOpts) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.format, "format", "json", "gateway subprotocol: json or msgpack")
 	fs.DurationVar(&o.coalesce, "coalesce", 10*time.Millisecond, "gateway Coalesce (space its delivery rounds at most this far apart; negative: back to back), and centrifuge's WriteDelay")
 	fs.BoolVar(&o.fixed, "fixed-rounds", false, "gateway FixedRounds: space its rounds exactly --coalesce apart")
+	fs.DurationVar(&o.cfDelay, "write-delay", -1, "centrifuge's WriteDelay (0: write each message at once, its default); negative: --coalesce")
 	fs.StringVar(&o.only, "only", "", "run these systems only, comma-separated: gateway, nats, centrifuge")
 	fs.StringVar(&o.jsonFile, "json", "", "also write the results to this JSON file")
 	fs.IntVar(&o.procs, "client-procs", -1, "child processes running the clients; -1: in this process unless the open-file limit is too low for both ends")
@@ -61,6 +63,15 @@ func (o *fanoutOpts) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "bound on the whole command")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the group assignment")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the embedded server, adapter and gateway")
+}
+
+// writeDelay is centrifuge's WriteDelay: --write-delay, or else the
+// gateway's Coalesce.
+func (o *fanoutOpts) writeDelay() time.Duration {
+	if o.cfDelay < 0 {
+		return max(o.coalesce, 0)
+	}
+	return o.cfDelay
 }
 
 // validate reports bad flag values.
@@ -249,14 +260,14 @@ func natsRun(ctx context.Context, st *stack, o fanoutOpts, cfg fleetConfig, proc
 }
 
 // centrifugeRun measures a centrifuge node relaying the same events, its
-// write delay the gateway's Coalesce.
+// write delay --write-delay or else the gateway's Coalesce.
 func centrifugeRun(ctx context.Context, st *stack, o fanoutOpts, cfg fleetConfig, procs int, stderr io.Writer) (runResult, error) {
 	nc, err := nats.Connect(st.ClientURL(), nats.Name("sisload-centrifuge"))
 	if err != nil {
 		return runResult{}, fmt.Errorf("connect the relay to NATS: %w", err)
 	}
 	defer nc.Close()
-	cf, err := startCentrifuge(nc, loadTenant, st.groups, o.coalesce)
+	cf, err := startCentrifuge(nc, loadTenant, st.groups, o.writeDelay())
 	if err != nil {
 		return runResult{}, err
 	}

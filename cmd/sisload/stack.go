@@ -68,7 +68,7 @@ func startStackTenants(ctx context.Context, log zerolog.Logger, groups, prefill,
 	if st.js, err = jetstream.New(st.nc); err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if st.adapter, err = router.Open(ctx, st.js, log.With().Str("component", "adapter").Logger(), router.Config{}); err != nil {
+	if st.adapter, err = router.Open(ctx, st.js, log.With().Str("component", "adapter").Logger(), loadAdapterConfig); err != nil {
 		return nil, fmt.Errorf("open the router adapter: %w", err)
 	}
 	st.groups = groupNames(groups)
@@ -83,6 +83,13 @@ func startStackTenants(ctx context.Context, log zerolog.Logger, groups, prefill,
 	}
 	return st, nil
 }
+
+// loadAdapterConfig is the adapter's configuration in the tool: a lease
+// of 30 s, since no standby waits to take over, and a system that stalls
+// the adapter's connection (nats-server fans messages out on the
+// publishing connection) should slow the router, as it would in
+// production, not fail it.
+var loadAdapterConfig = router.Config{Bus: subjects.Config{AdapterLeaseTTL: 30 * time.Second}}
 
 // groupNames returns n ServiceGroupIDs.
 func groupNames(n int) []string {
