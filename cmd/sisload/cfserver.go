@@ -10,7 +10,6 @@ import (
 
 	"github.com/centrifugal/centrifuge"
 	"github.com/nats-io/nats.go"
-	"github.com/sisbridge/sisbridge/subjects"
 )
 
 // cfServer is the third system of fanout and idle: a node of centrifuge
@@ -35,7 +34,7 @@ const cfPath = "/connection/websocket"
 // of groups (of tenant) from nc. writeDelay is the batching delay of every
 // connection (centrifuge's WriteDelay: messages collected that long go out
 // in one frame; 0 writes each at once).
-func startCentrifuge(nc *nats.Conn, tenant string, groups []string, writeDelay time.Duration) (s *cfServer, err error) {
+func startCentrifuge(nc *nats.Conn, subject func(tenant, group string) string, tenant string, groups []string, writeDelay time.Duration) (s *cfServer, err error) {
 	node, err := centrifuge.New(centrifuge.Config{LogLevel: centrifuge.LogLevelError})
 	if err != nil {
 		return nil, fmt.Errorf("centrifuge node: %w", err)
@@ -54,7 +53,7 @@ func startCentrifuge(nc *nats.Conn, tenant string, groups []string, writeDelay t
 	if err := s.listen(); err != nil {
 		return nil, err
 	}
-	return s, s.relay(nc, tenant, groups)
+	return s, s.relay(nc, subject, tenant, groups)
 }
 
 // cfConnecting accepts every connection as one load user, with the
@@ -100,9 +99,9 @@ func (s *cfServer) listen() error {
 // relay subscribes to each group's events and publishes every message to
 // the group's channel. One subscription a group, as the gateway and the
 // NATS clients have, so groups are relayed in parallel.
-func (s *cfServer) relay(nc *nats.Conn, tenant string, groups []string) error {
+func (s *cfServer) relay(nc *nats.Conn, subject func(tenant, group string) string, tenant string, groups []string) error {
 	for _, g := range groups {
-		sub, err := nc.Subscribe(subjects.Events(tenant, g), func(m *nats.Msg) {
+		sub, err := nc.Subscribe(subject(tenant, g), func(m *nats.Msg) {
 			_, _ = s.node.Publish(g, m.Data)
 		})
 		if err != nil {

@@ -41,6 +41,7 @@ func (o *curveOpts) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.coalesce, "coalesce", 10*time.Millisecond, "gateway Coalesce, and centrifuge's WriteDelay")
 	fs.BoolVar(&f.fixed, "fixed-rounds", false, "gateway FixedRounds: space its rounds exactly --coalesce apart")
 	fs.DurationVar(&f.cfDelay, "write-delay", -1, "centrifuge's WriteDelay (0: write each message at once, its default); negative: --coalesce")
+	fs.StringVar(&f.peers, "peers-follow", peersIngest, peersFollowUsage)
 	fs.StringVar(&f.only, "only", "", "run these systems only, comma-separated: gateway, nats, centrifuge")
 	fs.StringVar(&f.jsonFile, "json", "", "also write the results to this JSON file")
 	fs.IntVar(&f.procs, "client-procs", 1, "child processes running the clients (0: in this process); one keeps the serving process's CPU apart at every point")

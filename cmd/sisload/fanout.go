@@ -26,6 +26,7 @@ type fanoutOpts struct {
 	coalesce  time.Duration
 	fixed     bool
 	cfDelay   time.Duration
+	peers     string
 	only      string
 	jsonFile  string
 	procs     int
@@ -51,6 +52,7 @@ func (o *fanoutOpts) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.coalesce, "coalesce", 10*time.Millisecond, "gateway Coalesce (space its delivery rounds at most this far apart; negative: back to back), and centrifuge's WriteDelay")
 	fs.BoolVar(&o.fixed, "fixed-rounds", false, "gateway FixedRounds: space its rounds exactly --coalesce apart")
 	fs.DurationVar(&o.cfDelay, "write-delay", -1, "centrifuge's WriteDelay (0: write each message at once, its default); negative: --coalesce")
+	fs.StringVar(&o.peers, "peers-follow", peersIngest, peersFollowUsage)
 	fs.StringVar(&o.only, "only", "", "run these systems only, comma-separated: gateway, nats, centrifuge")
 	fs.StringVar(&o.jsonFile, "json", "", "also write the results to this JSON file")
 	fs.IntVar(&o.procs, "client-procs", -1, "child processes running the clients; -1: in this process unless the open-file limit is too low for both ends")
@@ -74,6 +76,19 @@ func (o *fanoutOpts) writeDelay() time.Duration {
 	return o.cfDelay
 }
 
+// The --peers-follow values: what the peers (nats-server's WebSocket
+// clients, the centrifuge relay) subscribe to.
+const (
+	// peersIngest: each event as the adapter publishes it, before the
+	// stream has stored it (the gateway follows stored events only).
+	peersIngest = "ingest"
+	// peersStored: the live subjects the events stream republishes each
+	// event on once stored, as the gateway does.
+	peersStored = "stored"
+
+	peersFollowUsage = "what nats-ws clients and the centrifuge relay follow: ingest (events as published, before they are stored) or stored (the live subjects, as the gateway)"
+)
+
 // validate reports bad flag values.
 func (o *fanoutOpts) validate() error {
 	var errs []error
@@ -85,6 +100,9 @@ func (o *fanoutOpts) validate() error {
 	}
 	if _, err := parseSystems(o.only); err != nil {
 		errs = append(errs, err)
+	}
+	if o.peers != peersIngest && o.peers != peersStored {
+		errs = append(errs, fmt.Errorf("peers-follow: want %s or %s (got %q)", peersIngest, peersStored, o.peers))
 	}
 	if _, err := parseFormat(o.format); err != nil {
 		errs = append(errs, err)
@@ -160,7 +178,7 @@ func runFanout(ctx context.Context, o fanoutOpts, stderr io.Writer) ([]runResult
 		return nil, err
 	}
 	base := fleetConfig{NatsURL: st.ClientURL(), Tenant: loadTenant, Assign: assign, Format: o.format, Statistics: o.stats,
-		Buffer: o.buffer, Parallel: o.parallel, Setup: o.setup}
+		Stored: o.peers == peersStored, Buffer: o.buffer, Parallel: o.parallel, Setup: o.setup}
 	systems, _ := parseSystems(o.only)
 	var out []runResult
 	for _, sys := range systems {
@@ -267,7 +285,7 @@ func centrifugeRun(ctx context.Context, st *stack, o fanoutOpts, cfg fleetConfig
 		return runResult{}, fmt.Errorf("connect the relay to NATS: %w", err)
 	}
 	defer nc.Close()
-	cf, err := startCentrifuge(nc, loadTenant, st.groups, o.writeDelay())
+	cf, err := startCentrifuge(nc, peerSubject(o.peers == peersStored), loadTenant, st.groups, o.writeDelay())
 	if err != nil {
 		return runResult{}, err
 	}

@@ -46,6 +46,9 @@ type fleetConfig struct {
 	Setup time.Duration `json:"setup"`
 	// Statistics makes each gateway client ask for QueueStatistics too.
 	Statistics bool `json:"statistics"`
+	// Stored has NATS clients follow the live (stored) subjects instead of
+	// the events as published.
+	Stored bool `json:"stored"`
 }
 
 // fleetStats is what a fleet counted over a measured window.

@@ -148,7 +148,7 @@ func idleCentrifuge(ctx context.Context, st *stack, o idleOpts, stderr io.Writer
 		return idleResult{}, fmt.Errorf("connect the relay to NATS: %w", err)
 	}
 	defer nc.Close()
-	cf, err := startCentrifuge(nc, loadTenant, st.groups, 0)
+	cf, err := startCentrifuge(nc, peerSubject(false), loadTenant, st.groups, 0)
 	if err != nil {
 		return idleResult{}, err
 	}

@@ -57,7 +57,7 @@ func (f *natsFleet) connect(ctx context.Context, i int) error {
 	c := &natsClient{nc: nc, p: p}
 	f.clients[i] = c
 	for j, g := range c.p.groups {
-		sub, err := nc.Subscribe(subjects.Events(f.cfg.Tenant, g), func(m *nats.Msg) { f.onMsg(c.p, j, m) })
+		sub, err := nc.Subscribe(peerSubject(f.cfg.Stored)(f.cfg.Tenant, g), func(m *nats.Msg) { f.onMsg(c.p, j, m) })
 		if err != nil {
 			return fmt.Errorf("client %d: subscribe to %s: %w", i, g, err)
 		}
@@ -139,4 +139,12 @@ func (f *natsFleet) Close() {
 		}
 	}
 	wg.Wait()
+}
+
+// peerSubject is the subject the peers follow for a group's events.
+func peerSubject(stored bool) func(tenant, group string) string {
+	if stored {
+		return subjects.Live
+	}
+	return subjects.Events
 }

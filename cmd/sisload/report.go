@@ -26,8 +26,8 @@ func printFanout(w io.Writer, o fanoutOpts, rs []runResult) {
 	if len(rs) > 0 && rs[0].ClientProcs > 0 {
 		where = fmt.Sprintf("clients in %d child process(es)", rs[0].ClientProcs)
 	}
-	fmt.Fprintf(w, "\nfan-out: %d clients x %d of %d groups, target %.0f changes/s for %s, gateway format %s, coalesce %s (fixed rounds %v), centrifuge write delay %s, %s\n",
-		o.clients, o.perClient, o.groups, o.rate, o.duration, o.format, o.coalesce, o.fixed, o.writeDelay(), where)
+	fmt.Fprintf(w, "\nfan-out: %d clients x %d of %d groups, target %.0f changes/s for %s, gateway format %s, coalesce %s (fixed rounds %v), centrifuge write delay %s, peers follow events %s, %s\n",
+		o.clients, o.perClient, o.groups, o.rate, o.duration, o.format, o.coalesce, o.fixed, o.writeDelay(), o.peers, where)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "system\tclients\tgroups/client\tchanges/s\tdeliveries/s\tdelivered\tp50\tp99\tp99.9\tmax\tclosed (4009)\tdrops\tlagging\tcpu\tcpu/wall\tothers\theap MiB\t")
 	for _, r := range rs {

@@ -291,7 +291,7 @@ func TestFailoverTiny(t *testing.T) {
 func TestCentrifugeIdleHolder(t *testing.T) {
 	ns := natstest.Server(t)
 	nc, _ := natstest.Connect(t, ns)
-	cf, err := startCentrifuge(nc, loadTenant, []string{"g1"}, 0)
+	cf, err := startCentrifuge(nc, peerSubject(false), loadTenant, []string{"g1"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +317,7 @@ func TestCentrifugeIdleHolder(t *testing.T) {
 func TestCentrifugeBadHandshake(t *testing.T) {
 	ns := natstest.Server(t)
 	nc, _ := natstest.Connect(t, ns)
-	cf, err := startCentrifuge(nc, loadTenant, []string{"g1"}, 0)
+	cf, err := startCentrifuge(nc, peerSubject(false), loadTenant, []string{"g1"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,14 +333,16 @@ func TestCentrifugeBadHandshake(t *testing.T) {
 }
 
 // TestCurveTiny runs a two-point curve (a point on both curves is run
-// once), prints the table and the targets, and draws both charts.
+// once), the peers following the stored events, prints the table and the
+// targets, and draws both charts.
 func TestCurveTiny(t *testing.T) {
 	var o curveOpts
 	fs := flag.NewFlagSet("curve", flag.ContinueOnError)
 	o.register(fs)
 	charts := t.TempDir() + "/curve"
 	args := []string{"--clients", "10,20", "--clients-rate", "50", "--rates", "50", "--rate-clients", "10", "--groups", "5",
-		"--per-client", "2", "--duration", "1s", "--drain", "5s", "--client-procs", "0", "--floor-conns", "10", "--charts", charts}
+		"--per-client", "2", "--duration", "1s", "--drain", "5s", "--client-procs", "0", "--floor-conns", "10", "--charts", charts,
+		"--peers-follow", "stored"}
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
