@@ -119,7 +119,7 @@ func (v *view) deliverCapped(s *sub, list []protocol.Update, shared []byte, born
 	ok, _ := c.room(now)
 	if ok && !s.holding && c.pending.empty() {
 		c.note(now)
-		v.deliver(s, frame{data: shared, op: s.t.opcode, gen: s.gen, born: born, group: v.group.ServiceGroupID, seq: v.seq})
+		v.deliver(s, frame{data: shared, op: s.t.opcode, gen: s.gen, born: born, mark: s.mark, seq: v.seq})
 		return
 	}
 	if s.media != 0 {
@@ -150,7 +150,7 @@ func (v *view) sendMerged(s *sub, now time.Time) {
 	}
 	c.note(now)
 	data := protocol.AppendSessionsUpdated(s.t.format, nil, v.group.ServiceGroupID, seq, updates)
-	v.deliver(s, frame{data: data, op: s.t.opcode, gen: s.gen, born: born, group: v.group.ServiceGroupID, seq: seq})
+	v.deliver(s, frame{data: data, op: s.t.opcode, gen: s.gen, born: born, mark: s.mark, seq: seq})
 }
 
 // mergedDue runs when a capped subscriber's second allows its merged

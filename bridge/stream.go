@@ -7,10 +7,10 @@ import (
 // stream is one subscription's initial data (or resumed changes), made a
 // frame at a time by the connection's writer as the client takes them.
 type stream struct {
-	gen   uint64 // session generation the subscription belongs to
-	p     producer
-	group string // the subscription's group
-	seq   uint64 // the Seq of its InitialDataComplete
+	gen  uint64 // session generation the subscription belongs to
+	p    producer
+	mark *groupSeq // the subscription's KeepAlive record (its group)
+	seq  uint64    // the Seq of its InitialDataComplete
 }
 
 // producer makes a subscription's initial data one frame at a time. next
@@ -72,7 +72,7 @@ func (t *transport) queueProduced(s *stream, data []byte, last bool) bool {
 	t.queued += len(data)
 	if last {
 		t.streams = t.streams[1:]
-		t.completeLocked(s.group, s.seq)
+		t.completeLocked(s.mark, s.seq)
 	}
 	return true
 }

@@ -154,7 +154,7 @@ func (s *session) join(ctx context.Context, l *login, v *view, req *protocol.Req
 
 // begin queues a joined subscription's initial data, after its reply.
 func (s *session) begin(l *login, j *joined) {
-	st := &stream{gen: l.gen, p: j.p, group: j.v.group.ServiceGroupID, seq: j.seq}
+	st := &stream{gen: l.gen, p: j.p, mark: j.sb.mark, seq: j.seq}
 	if j.v.setStream(j.sb, st) {
 		s.t.stream(st)
 	}

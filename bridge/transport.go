@@ -27,13 +27,15 @@ import (
 // connection itself): once a generation has ended, its frames are refused,
 // so nothing of a session can follow its RouterDisconnected.
 type transport struct {
-	srv    *Server
-	nc     net.Conn
-	raw    syscall.RawConn // nc's descriptor for writes that must not block; nil if none (TLS)
-	src    io.Reader
-	format protocol.Format
-	opcode ws.OpCode
+	srv *Server
+	nc  net.Conn
+	raw syscall.RawConn // nc's descriptor for writes that must not block; nil if none (TLS)
+	src io.Reader
 
+	// format and opcode are read with mu for every frame queued: they
+	// share its cache line.
+	format     protocol.Format
+	opcode     ws.OpCode
 	mu         sync.Mutex // guards the state below
 	queue      []frame
 	spare      []frame
@@ -44,12 +46,12 @@ type transport struct {
 	budgetWait bool      // registered with the initial-data budget, waiting for room
 	served     bool      // holds a place in the initial-data budget
 	ended      uint64    // generations up to this one have ended
-	// seqs is the Seq of the last SessionsUpdated (or the
-	// InitialDataComplete) queued for each group whose InitialDataComplete
-	// is queued, in the current session: what its KeepAlive says (§11).
-	// The queue is written in order, so it is what the client has when it
+	// seqs holds, for each group whose InitialDataComplete is queued in
+	// the current session, the Seq of the last SessionsUpdated (or the
+	// InitialDataComplete) queued: what its KeepAlive says (§11). The
+	// queue is written in order, so it is what the client has when it
 	// reads the KeepAlive.
-	seqs      map[string]uint64
+	seqs      map[string]*groupSeq
 	closing   bool
 	closeCode ws.StatusCode
 	closeWhy  string
@@ -62,8 +64,17 @@ type frame struct {
 	gen     uint64    // session generation; 0: the connection's own
 	initial bool      // initial data: its bytes count against the gateway's budget
 	born    time.Time // oldest router change in it, for the latency histogram
-	group   string    // the group of an event with a Seq, "" for others
+	mark    *groupSeq // the subscription's KeepAlive record, for an event with a Seq; nil for others
 	seq     uint64    // its Seq
+}
+
+// groupSeq is one subscription's entry in its connection's KeepAlive: the
+// Seq of the last event of the group queued. Its frames point at it, so
+// queueing one costs no lookup; t.mu guards it.
+type groupSeq struct {
+	group  string
+	seq    uint64
+	listed bool // in the transport's seqs: InitialDataComplete queued, not forgotten since
 }
 
 // Who writes a connection's frames.
@@ -236,7 +247,11 @@ func (t *transport) enqueue(f frame, live bool) bool {
 // keepAlive queues a KeepAlive with the Seqs of what is queued before it.
 func (t *transport) keepAlive() bool {
 	t.mu.Lock()
-	return t.enqueueLocked(frame{data: protocol.AppendKeepAlive(t.format, nil, t.seqs), op: t.opcode}, false)
+	seqs := make(map[string]uint64, len(t.seqs))
+	for g, m := range t.seqs {
+		seqs[g] = m.seq
+	}
+	return t.enqueueLocked(frame{data: protocol.AppendKeepAlive(t.format, nil, seqs), op: t.opcode}, false)
 }
 
 // enqueueLocked is enqueue with t.mu held; it unlocks it.
@@ -266,28 +281,38 @@ func (t *transport) enqueueLocked(f frame, live bool) bool {
 // noteLocked records the Seq of a queued event of a group whose
 // InitialDataComplete is queued; t.mu is held.
 func (t *transport) noteLocked(f *frame) {
-	if f.group == "" {
-		return
-	}
-	if _, ok := t.seqs[f.group]; ok {
-		t.seqs[f.group] = f.seq
+	if m := f.mark; m != nil && m.listed {
+		m.seq = f.seq
 	}
 }
 
-// completeLocked records a group's InitialDataComplete, queued; t.mu is held.
-func (t *transport) completeLocked(group string, seq uint64) {
+// completeLocked records a subscription's InitialDataComplete, of Seq
+// seq, queued; t.mu is held.
+func (t *transport) completeLocked(m *groupSeq, seq uint64) {
 	if t.seqs == nil {
-		t.seqs = map[string]uint64{}
+		t.seqs = map[string]*groupSeq{}
 	}
-	t.seqs[group] = seq
+	if old := t.seqs[m.group]; old != nil {
+		old.listed = false
+	}
+	m.seq, m.listed = seq, true
+	t.seqs[m.group] = m
 }
 
 // forget drops a group from the KeepAlive's Seqs: its subscription ended,
 // and nothing more of it is queued.
 func (t *transport) forget(group string) {
 	t.mu.Lock()
-	delete(t.seqs, group)
+	t.unlistLocked(group)
 	t.mu.Unlock()
+}
+
+// unlistLocked drops a group from the KeepAlive's Seqs; t.mu is held.
+func (t *transport) unlistLocked(group string) {
+	if m := t.seqs[group]; m != nil {
+		m.listed = false
+		delete(t.seqs, group)
+	}
 }
 
 // acceptsLocked says whether a frame of generation gen may still be queued.
@@ -430,7 +455,9 @@ func (t *transport) dropStreamLocked(s *stream) bool {
 func (t *transport) endGeneration(gen uint64) {
 	t.mu.Lock()
 	t.ended = max(t.ended, gen)
-	t.seqs = nil
+	for g := range t.seqs {
+		t.unlistLocked(g)
+	}
 	var dropped []*stream
 	kept := t.streams[:0]
 	for _, s := range t.streams {

@@ -66,21 +66,25 @@ type event struct {
 // sub is one session's subscription to a view. While holding, its live
 // frames wait in held: the session is still being sent its initial data.
 type sub struct {
+	// The fields every change reads for every subscriber come first, in
+	// one cache line.
 	t         *transport
 	gen       uint64
-	view      *view
 	positions bool
-	idx       int
 	holding   bool
+	sessions  bool      // SessionsUpdated wanted (Subscribe's Sessions)
+	media     mediaSet  // the media types whose sessions it is sent
+	capped    *capped   // the rate cap's state (§12); nil without a cap
+	mark      *groupSeq // its entry in its connection's KeepAlive Seqs
+
+	view      *view
+	idx       int
 	held      []frame
 	full      *fullProducer // its initial data, until resumed instead
 	stream    *stream
-	sessions  bool     // SessionsUpdated wanted (Subscribe's Sessions)
-	media     mediaSet // the media types whose sessions it is sent
-	tenant    string   // the tenant-wide subscription that made it; "" for none
-	capped    *capped  // the rate cap's state (§12); nil without a cap
-	stats     bool     // QueueStatistics wanted (Subscribe's Statistics)
-	statsDue  bool     // figures changed since the last sent
+	tenant    string // the tenant-wide subscription that made it; "" for none
+	stats     bool   // QueueStatistics wanted (Subscribe's Statistics)
+	statsDue  bool   // figures changed since the last sent
 	statsSent time.Time
 	// initialStats is the QueueStatistics sent before InitialDataComplete
 	// (nil without statistics); the producer takes it.
@@ -189,7 +193,7 @@ func (v *view) fanout(born time.Time) {
 		case s.capped != nil:
 			v.deliverCapped(s, list, data, born)
 		case data != nil:
-			v.deliver(s, frame{data: data, op: s.t.opcode, gen: s.gen, born: born, group: v.group.ServiceGroupID, seq: v.seq})
+			v.deliver(s, frame{data: data, op: s.t.opcode, gen: s.gen, born: born, mark: s.mark, seq: v.seq})
 		}
 	}
 	v.offerStats(time.Now())
@@ -227,7 +231,8 @@ func (v *view) subscribe(t *transport, gen uint64, w wants) (*sub, initial) {
 	defer v.mu.Unlock()
 	positions := w.positions
 	withStats := w.stats && v.keeper != nil // ensureStats made the keeper first
-	s := &sub{t: t, gen: gen, view: v, positions: positions, idx: len(v.subs), holding: true, sessions: w.sessions, stats: withStats, media: w.media}
+	s := &sub{t: t, gen: gen, view: v, positions: positions, idx: len(v.subs), holding: true, sessions: w.sessions, stats: withStats, media: w.media,
+		mark: &groupSeq{group: v.group.ServiceGroupID}}
 	if w.perSecond > 0 {
 		s.capped = &capped{per: w.perSecond}
 	}
