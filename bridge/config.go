@@ -65,10 +65,13 @@ type Config struct {
 	// SessionsUpdated per group and kind of subscriber) and writes each
 	// client's events in one system call; spacing them lets more changes
 	// share an event and a write, for up to that much latency. Rounds are
-	// spaced by the load: the next waits three times as long as the last
-	// took, up to Coalesce, so a lightly loaded gateway writes each change
-	// at once and a busy one gathers them (see FixedRounds). Negative:
-	// rounds run back to back while changes arrive. Default 10 ms.
+	// spaced by the load: after a round that wrote about one message per
+	// client the next goes as soon as there is work, after one whose
+	// clients had several each the next waits three times as long as the
+	// last took, up to Coalesce; so a lightly loaded gateway writes each
+	// change at once and a busy one gathers them (see FixedRounds).
+	// Negative: rounds run back to back while changes arrive. Default
+	// 10 ms.
 	Coalesce time.Duration
 	// FixedRounds spaces delivery rounds exactly Coalesce apart, however
 	// short they are (the first change after a quiet spell still goes at

@@ -14,14 +14,16 @@ import (
 // system call, without blocking: a connection whose socket is full is
 // handed to a goroutine of its own until its backlog is written.
 //
-// Rounds are spaced by the load: the next starts once the last has been
-// over for spacingFactor times as long as it took, and never waits more
-// than interval (with fixed, rounds run exactly one per interval; back to
-// back while work waits when the interval is not positive). A lightly
-// loaded gateway, whose rounds take microseconds, so writes each change at
-// once; a busy one, whose rounds take milliseconds, lets up to interval of
-// changes gather: the busier the gateway, the more each round carries, and
-// the fewer goroutines wake per change. One goroutine runs the rounds (a round's writes are
+// Rounds are spaced by the load. A round that wrote about one message per
+// connection (fewer than batchedAt on average) found the clients' changes
+// arriving apart: waiting would delay each by the wait and save few
+// writes, so the next round starts as soon as there is work. A round whose
+// connections had several messages each (the load is high) is followed by
+// a pause of spacingFactor times as long as it took, never more than
+// interval: the busier the gateway, the more each round carries, and the
+// fewer writes and wake-ups per change. (With fixed, rounds run exactly one
+// per interval; back to back while work waits when the interval is not
+// positive.) One goroutine runs the rounds (a round's writes are
 // spread over one worker per CPU, which apply the changes that arrived
 // meanwhile between chunks), so a change waits behind no more than one
 // round.
@@ -41,15 +43,22 @@ type flusher struct {
 	// Used by the flusher's goroutine (and its round's workers) only.
 	spareConns []*transport
 	bufs       [][]byte // a scratch buffer per worker
+	// writes and frames count the current round's writes and the
+	// messages they carried.
+	writes, frames atomic.Int64
 }
 
 // flushChunk is how many connections a round's worker takes at a time.
 const flushChunk = 64
 
 // spacingFactor is how many times as long as the last round took the
-// flusher waits after it before the next (up to its interval): rounds take
-// at most a quarter of the time.
+// flusher waits after a batched round before the next (up to its
+// interval): under load, rounds take at most a quarter of the time.
 const spacingFactor = 3
+
+// batchedAt is the messages per write, on average over a round, from which
+// the round counts as batched and the next waits.
+const batchedAt = 1.5
 
 // newFlusher returns a flusher whose rounds write with up to workers
 // goroutines at once; fixed spaces them interval apart whatever they take.
@@ -57,11 +66,14 @@ func newFlusher(interval time.Duration, fixed bool, workers int) *flusher {
 	return &flusher{interval: interval, fixed: fixed, wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1), bufs: make([][]byte, max(workers, 1))}
 }
 
-// spacing is how long after the start of a round that took took the next
-// may start.
-func (f *flusher) spacing(took time.Duration) time.Duration {
-	if f.fixed {
+// spacing is how long after the start of a round the next may start: the
+// round took took and wrote perWrite messages per write on average.
+func (f *flusher) spacing(took time.Duration, perWrite float64) time.Duration {
+	switch {
+	case f.fixed:
 		return f.interval
+	case perWrite < batchedAt:
+		return 0
 	}
 	return min(f.interval, took*(1+spacingFactor))
 }
@@ -108,29 +120,31 @@ func (f *flusher) signal() {
 func (f *flusher) run(ctx context.Context) {
 	defer f.stop()
 	var last time.Time
-	var took time.Duration
+	var spacing time.Duration
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-f.wake:
 		}
-		if wait := time.Until(last.Add(f.spacing(took))); f.interval > 0 && wait > 0 {
+		if wait := time.Until(last.Add(spacing)); f.interval > 0 && wait > 0 {
 			if !f.pause(ctx, wait) {
 				return
 			}
 		}
 		last = time.Now()
-		f.round()
-		took = time.Since(last)
+		perWrite := f.round()
+		spacing = f.spacing(time.Since(last), perWrite)
 	}
 }
 
 // round applies the registered views' changes, then writes the registered
 // connections' frames. Between chunks of writes it applies the changes that
 // arrived meanwhile: a connection not yet written this round still gets
-// them in it.
-func (f *flusher) round() {
+// them in it. It returns the messages per write (0 without writes).
+func (f *flusher) round() float64 {
+	f.writes.Store(0)
+	f.frames.Store(0)
 	f.applyViews()
 	f.mu.Lock()
 	conns := f.conns
@@ -139,6 +153,10 @@ func (f *flusher) round() {
 	f.writeAll(conns)
 	clear(conns)
 	f.spareConns = conns[:0]
+	if w := f.writes.Load(); w > 0 {
+		return float64(f.frames.Load()) / float64(w)
+	}
+	return 0
 }
 
 // applyViews applies the changes of every registered view. The round's
@@ -177,9 +195,15 @@ func (f *flusher) work(w int, conns []*transport, next *atomic.Int64) {
 		if i >= len(conns) {
 			break
 		}
-		for _, t := range conns[i:min(i+flushChunk, len(conns))] {
-			buf = f.flushOne(t, buf[:0])
+		chunk := conns[i:min(i+flushChunk, len(conns))]
+		frames := 0
+		for _, t := range chunk {
+			var n int
+			buf, n = f.flushOne(t, buf[:0])
+			frames += n
 		}
+		f.writes.Add(int64(len(chunk)))
+		f.frames.Add(int64(frames))
 		f.applyViews()
 	}
 	if cap(buf) > 1<<20 {
@@ -202,8 +226,8 @@ func (f *flusher) stop() {
 }
 
 // flushOne writes t's frames and takes the next step its outcome calls
-// for: the flusher alone decides it.
-func (f *flusher) flushOne(t *transport, buf []byte) []byte {
+// for: the flusher alone decides it. It returns the messages written.
+func (f *flusher) flushOne(t *transport, buf []byte) ([]byte, int) {
 	res, buf := t.flush(buf)
 	switch res.outcome {
 	case outcomeMore:
@@ -215,10 +239,9 @@ func (f *flusher) flushOne(t *transport, buf []byte) []byte {
 	case outcomeFailed:
 		_ = t.nc.Close() // the reader ends the session
 	}
-	return buf
+	return buf, res.frames
 }
 
-// sleep waits d or until ctx ends; false if ctx ended.
 // pause waits d, or less when urged; false when ctx ends first.
 func (f *flusher) pause(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

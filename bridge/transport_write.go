@@ -37,6 +37,7 @@ type flushed struct {
 	rest    []byte
 	born    time.Time // oldest change in rest
 	initial int       // initial-data bytes in rest, released once written
+	frames  int       // messages the write carried
 }
 
 // flush writes what waits in one system call that does not block; the
@@ -58,13 +59,13 @@ func (t *transport) flush(buf []byte) (flushed, []byte) {
 	switch {
 	case err != nil:
 		t.srv.budget.release(initial)
-		return flushed{outcome: outcomeFailed}, buf
+		return flushed{outcome: outcomeFailed, frames: len(frames)}, buf
 	case n < len(buf):
-		return flushed{outcome: outcomeWriter, rest: bytes.Clone(buf[n:]), born: born, initial: initial}, buf
+		return flushed{outcome: outcomeWriter, rest: bytes.Clone(buf[n:]), born: born, initial: initial, frames: len(frames)}, buf
 	}
 	t.srv.budget.release(initial)
 	t.observe(born)
-	return flushed{outcome: t.afterFlush()}, buf
+	return flushed{outcome: t.afterFlush(), frames: len(frames)}, buf
 }
 
 // afterFlush says what is left once a round wrote everything it took.
