@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +22,7 @@ type curveOpts struct {
 	ratesList   string
 	rateClients int
 	charts      string
+	from        string
 	floorConns  int
 	total       time.Duration
 }
@@ -29,6 +32,7 @@ func (o *curveOpts) register(fs *flag.FlagSet) {
 	fs.Float64Var(&o.clientsRate, "clients-rate", 200, "router changes per second on the clients curve (each client sees rate x per-client / groups of them a second)")
 	fs.StringVar(&o.ratesList, "rates", "200,1000,2000,3000,4000", "router changes per second at each point of the rate curve")
 	fs.IntVar(&o.rateClients, "rate-clients", 2000, "clients on the rate curve")
+	fs.StringVar(&o.from, "from", "", "measure nothing: print the table and targets (and draw the charts) of a curve written earlier with --json")
 	fs.StringVar(&o.charts, "charts", "", "write the charts as PNG files with this path prefix (PREFIX-clients.png, PREFIX-rate.png)")
 	fs.IntVar(&o.floorConns, "floor-conns", 2000, "connections of the floor measured first (sisload floor)")
 	fs.DurationVar(&o.total, "timeout", 90*time.Minute, "bound on the whole command")
@@ -166,7 +170,15 @@ func curveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := parseCommand("sisload curve", &o, args, stderr); err != nil {
 		return err
 	}
-	res, err := runCurve(ctx, o, stderr)
+	var res curveResult
+	var err error
+	if o.from != "" {
+		if res, err = readCurve(o.from); err != nil {
+			return err
+		}
+	} else {
+		res, err = runCurve(ctx, o, stderr)
+	}
 	printCurve(stdout, o, res)
 	if err != nil {
 		return err
@@ -177,5 +189,24 @@ func curveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		fmt.Fprintf(stderr, "[curve] charts: %s-clients.png, %s-rate.png\n", o.charts, o.charts)
 	}
+	if o.from != "" {
+		return nil
+	}
 	return writeJSON(o.f.jsonFile, res)
+}
+
+// readCurve reads a curve written with --json.
+func readCurve(path string) (curveResult, error) {
+	var res curveResult
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return res, fmt.Errorf("read a curve: %w", err)
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		return res, fmt.Errorf("read a curve from %s: %w", path, err)
+	}
+	if len(res.ByClients)+len(res.ByRate) == 0 {
+		return res, fmt.Errorf("read a curve from %s: no points in it", path)
+	}
+	return res, nil
 }

@@ -102,9 +102,7 @@ func metricPlot(m chartMetric, xLabel string, points []curvePoint, x func(curveP
 	p.Title.Text = m.title
 	p.X.Label.Text = xLabel
 	p.X.Tick.Marker = pointTicks(points, x)
-	if m.log {
-		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
-	} else {
+	if !m.log {
 		p.Y.Min = 0
 	}
 	p.Legend.Top = true
@@ -131,5 +129,19 @@ func metricPlot(m chartMetric, xLabel string, points []curvePoint, x func(curveP
 		p.Add(line, dots)
 		p.Legend.Add(systemLabel(sys), line, dots)
 	}
+	if m.log {
+		logAxis(p)
+	}
 	return p, nil
+}
+
+// logAxis puts p's y axis on a log scale, its range set apart from the
+// values' by a factor of 1.5: left to itself, the axis widens a range of
+// one value by ±1, below 0, where a log scale has no place.
+func logAxis(p *plot.Plot) {
+	if p.Y.Min <= 0 || p.Y.Max <= 0 { // no values (latencyMS keeps them above 0)
+		return
+	}
+	p.Y.Min, p.Y.Max = p.Y.Min/1.5, p.Y.Max*1.5
+	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
 }

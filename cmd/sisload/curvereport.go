@@ -41,6 +41,10 @@ func msgsPerWrite(r runResult) float64 {
 // p99. ok is false without both the gateway and a peer.
 type pointRatios struct {
 	Deliveries, P99 float64
+	// P99Same is the gateway's p99 over the lowest of the peers that
+	// carried the full offered load too (a peer that held the router back
+	// was measured at a lighter load); 0 when no peer did.
+	P99Same float64
 	// CPU is the gateway's serving CPU per delivery over the floor's
 	// limit (floor per write / messages per write); Limit that limit.
 	CPU   float64
@@ -61,7 +65,7 @@ func carriedAll(r runResult) bool {
 
 func ratiosAt(p curvePoint, floor time.Duration) pointRatios {
 	var gw *runResult
-	bestD, bestP99 := 0.0, time.Duration(math.MaxInt64)
+	bestD, bestP99, sameP99 := 0.0, time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
 	for i, r := range p.Results {
 		if r.System == kindGateway {
 			gw = &p.Results[i]
@@ -69,11 +73,17 @@ func ratiosAt(p curvePoint, floor time.Duration) pointRatios {
 		}
 		bestD = max(bestD, r.DeliveriesPerSec)
 		bestP99 = min(bestP99, r.P99)
+		if carriedAll(r) {
+			sameP99 = min(sameP99, r.P99)
+		}
 	}
 	if gw == nil || bestD == 0 {
 		return pointRatios{}
 	}
 	out := pointRatios{Deliveries: gw.DeliveriesPerSec / bestD, P99: float64(gw.P99) / float64(max(bestP99, 1)), Full: carriedAll(*gw), ok: true}
+	if sameP99 != math.MaxInt64 {
+		out.P99Same = float64(gw.P99) / float64(max(sameP99, 1))
+	}
 	if mpw := msgsPerWrite(*gw); mpw > 0 {
 		out.Limit = time.Duration(float64(floor) / mpw)
 		out.CPU = float64(serverCPUPerDelivery(*gw)) / float64(max(out.Limit, 1))
@@ -83,10 +93,18 @@ func ratiosAt(p curvePoint, floor time.Duration) pointRatios {
 
 // printCurve prints both curves, each point's ratios and the targets.
 func printCurve(w io.Writer, o curveOpts, res curveResult) {
-	fmt.Fprintf(w, "\ncurve: %d of %d groups per client, gateway format %s, coalesce %s (fixed rounds %v), centrifuge write delay %s, peers follow events %s, %s per point and system, clients in %s; floor %s per write\n",
-		o.f.perClient, o.f.groups, o.f.format, o.f.coalesce, o.f.fixed, o.f.writeDelay(), o.f.peers, o.f.duration, procsLabel(o.f.procs), res.FloorPerWrite)
-	printCurveTable(w, fmt.Sprintf("as clients grow, %.0f changes/s", o.clientsRate), res.ByClients, res.FloorPerWrite)
-	printCurveTable(w, fmt.Sprintf("as the change rate grows, %d clients", o.rateClients), res.ByRate, res.FloorPerWrite)
+	if o.from != "" {
+		fmt.Fprintf(w, "\ncurve read from %s; floor %s per write\n", o.from, res.FloorPerWrite)
+	} else {
+		fmt.Fprintf(w, "\ncurve: %d of %d groups per client, gateway format %s, coalesce %s (fixed rounds %v), centrifuge write delay %s, peers follow events %s, %s per point and system, clients in %s; floor %s per write\n",
+			o.f.perClient, o.f.groups, o.f.format, o.f.coalesce, o.f.fixed, o.f.writeDelay(), o.f.peers, o.f.duration, procsLabel(o.f.procs), res.FloorPerWrite)
+	}
+	if len(res.ByClients) > 0 {
+		printCurveTable(w, fmt.Sprintf("as clients grow, %.0f changes/s", res.ByClients[0].Rate), res.ByClients, res.FloorPerWrite)
+	}
+	if len(res.ByRate) > 0 {
+		printCurveTable(w, fmt.Sprintf("as the change rate grows, %d clients", res.ByRate[0].Clients), res.ByRate, res.FloorPerWrite)
+	}
 	printTargets(w, append(append([]curvePoint{}, res.ByClients...), res.ByRate...), res.FloorPerWrite)
 }
 
@@ -113,10 +131,10 @@ func printCurveTable(w io.Writer, title string, ps []curvePoint, floor time.Dura
 		}
 	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "clients\tchanges/s asked\tgateway deliveries/s ÷ best peer\tgateway p99 ÷ best peer\tgateway server µs/delivery ÷ limit (limit µs)\t")
+	fmt.Fprintln(tw, "clients\tchanges/s asked\tgateway deliveries/s ÷ best peer\tgateway p99 ÷ best peer\t÷ best peer at full load\tgateway server µs/delivery ÷ limit (limit µs)\t")
 	for _, p := range ps {
 		if r := ratiosAt(p, floor); r.ok {
-			fmt.Fprintf(tw, "%d\t%.0f\t%.2f%s\t%.2f\t%.2f (%.2f)\t\n", p.Clients, p.Rate, r.Deliveries, fullMark(r), r.P99, r.CPU, us(r.Limit))
+			fmt.Fprintf(tw, "%d\t%.0f\t%.2f%s\t%.2f\t%s\t%.2f (%.2f)\t\n", p.Clients, p.Rate, r.Deliveries, fullMark(r), r.P99, sameLabel(r), r.CPU, us(r.Limit))
 		}
 	}
 	_ = tw.Flush()
@@ -125,8 +143,8 @@ func printCurveTable(w io.Writer, title string, ps []curvePoint, floor time.Dura
 // printTargets says, over every point, how the gateway stands against
 // each target: the worst ratio and where.
 func printTargets(w io.Writer, ps []curvePoint, floor time.Duration) {
-	var worstD, worstP, worstC pointRatios
-	var atD, atP, atC curvePoint
+	var worstD, worstP, worstS, worstC pointRatios
+	var atD, atP, atS, atC curvePoint
 	worstD.Deliveries = math.Inf(1)
 	for _, p := range ps {
 		r := ratiosAt(p, floor)
@@ -138,6 +156,9 @@ func printTargets(w io.Writer, ps []curvePoint, floor time.Duration) {
 		}
 		if r.P99 > worstP.P99 || !worstP.ok {
 			worstP, atP = r, p
+		}
+		if r.P99Same > worstS.P99Same {
+			worstS, atS = r, p
 		}
 		if r.CPU > worstC.CPU {
 			worstC, atC = r, p
@@ -153,7 +174,18 @@ func printTargets(w io.Writer, ps []curvePoint, floor time.Duration) {
 		fmt.Fprintf(w, "  deliveries/s ≥ 1.0× the best peer: %.2f× at %s (of the points where the gateway fell short of the offered load)  %s\n", worstD.Deliveries, pointLabel(atD), verdict(worstD.Deliveries >= 1))
 	}
 	fmt.Fprintf(w, "  p99 ≤ 0.5× the best peer's:        %.2f× at %s  %s\n", worstP.P99, pointLabel(atP), verdict(worstP.P99 <= 0.5))
+	if worstS.ok {
+		fmt.Fprintf(w, "    counting only peers that carried the full load: %.2f× at %s  %s\n", worstS.P99Same, pointLabel(atS), verdict(worstS.P99Same <= 0.5))
+	}
 	fmt.Fprintf(w, "  server CPU per delivery ≤ 2× floor ÷ messages per write: %.2f× at %s  %s\n", worstC.CPU, pointLabel(atC), verdict(worstC.CPU <= 2))
+}
+
+// sameLabel is P99Same, "-" where no peer carried the full load.
+func sameLabel(r pointRatios) string {
+	if r.P99Same == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", r.P99Same)
 }
 
 // fullMark marks a ratio where the gateway carried the full offered load.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -39,5 +40,65 @@ func TestTargetsFullLoad(t *testing.T) {
 				t.Errorf("p99 ratio missing:\n%s", out.String())
 			}
 		})
+	}
+}
+
+// TestP99AtTheSameLoad: a peer that held the router back (its p99 is of a
+// lighter load) counts for the plain p99 ratio, not for the same-load one.
+func TestP99AtTheSameLoad(t *testing.T) {
+	p := curvePoint{Clients: 2000, Rate: 200, Results: []runResult{
+		result(kindGateway, 99_000, 99_000, 200, 100*time.Millisecond),
+		result(kindNATS, 99_000, 99_000, 200, 800*time.Millisecond),
+		result(kindCentrifuge, 70_000, 70_000, 140, 50*time.Millisecond),
+	}}
+	r := ratiosAt(p, 10*time.Microsecond)
+	if r.P99 != 2 || r.P99Same != 0.125 {
+		t.Fatalf("p99 ratios %.3f and %.3f, want 2 and 0.125", r.P99, r.P99Same)
+	}
+	var out bytes.Buffer
+	printTargets(&out, []curvePoint{p}, 10*time.Microsecond)
+	for _, want := range []string{"2.00× at 2000 clients, 200 changes/s  NOT MET", "carried the full load: 0.12× at 2000 clients, 200 changes/s  met"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("targets lack %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestCurveFrom prints and draws a curve written earlier, measuring
+// nothing; a file that is not a curve is refused with its name.
+func TestCurveFrom(t *testing.T) {
+	dir := t.TempDir()
+	point := func(clients int, rate float64) curvePoint {
+		return curvePoint{Clients: clients, Rate: rate, Results: []runResult{
+			result(kindGateway, 99_000, 99_000, 200, 10*time.Millisecond),
+			result(kindNATS, 99_000, 99_000, 200, 30*time.Millisecond),
+			result(kindCentrifuge, 99_000, 99_000, 200, 40*time.Millisecond)}}
+	}
+	res := curveResult{FloorPerWrite: 20 * time.Microsecond, ByClients: []curvePoint{point(500, 200), point(1000, 200)},
+		ByRate: []curvePoint{point(2000, 200), point(2000, 1000)}}
+	path := dir + "/curve.json"
+	if err := writeJSON(path, res); err != nil {
+		t.Fatal(err)
+	}
+	var out, errs bytes.Buffer
+	if err := curveCommand(t.Context(), []string{"--from", path, "--charts", dir + "/c"}, &out, &errs); err != nil {
+		t.Fatalf("%v\n%s", err, errs.String())
+	}
+	for _, want := range []string{"curve read from " + path, "as clients grow, 200 changes/s", "as the change rate grows, 2000 clients", "0.33"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, png := range []string{dir + "/c-clients.png", dir + "/c-rate.png"} {
+		if st, err := os.Stat(png); err != nil || st.Size() == 0 {
+			t.Errorf("chart %s: %v", png, err)
+		}
+	}
+	bad := dir + "/bad.json"
+	if err := os.WriteFile(bad, []byte(`{"byClients": 3}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := curveCommand(t.Context(), []string{"--from", bad}, &out, &errs); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("a bad file gave %v, want an error naming it", err)
 	}
 }
