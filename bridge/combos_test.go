@@ -293,8 +293,11 @@ func checkCombo(t *testing.T, e *env, k combo, groups []subjects.Group, events [
 // capSlack is how much closer than a second the cap+1-th event may arrive
 // after the first: sent a second apart, two events may reach a client
 // closer together when the first one waited on the way (the race
-// detector, a loaded machine); a broken cap sends hundreds a second.
-const capSlack = 300 * time.Millisecond
+// detector, a loaded machine: with the whole suite running beside it on
+// two cores, this test's own reader was seen to stall for up to 600 ms,
+// then read the events behind the stall together); a broken cap sends
+// hundreds a second, and TestCapWindow checks the window exactly.
+const capSlack = 700 * time.Millisecond
 
 func checkCap(t *testing.T, k combo, sent map[string][]time.Time) {
 	t.Helper()
