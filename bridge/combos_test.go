@@ -46,6 +46,18 @@ type comboClient struct {
 	events []recorded
 }
 
+// saw says whether the client has had an event of this kind.
+func (cc *comboClient) saw(event string) bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	for _, r := range cc.events {
+		if r.m.Event == event {
+			return true
+		}
+	}
+	return false
+}
+
 func dialCombo(t *testing.T, url string, k combo, tenants []string) *comboClient {
 	t.Helper()
 	cc := &comboClient{combo: k}
@@ -197,6 +209,15 @@ func TestEveryKindOfClientUnderTheSimulator(t *testing.T) {
 		}
 	}
 	time.Sleep(4 * time.Second) // the simulator runs: 20 simulated minutes
+	// and on, on a loaded machine, until every client has seen a group go
+	waitFor(t, "a group removed, at every client", func() bool {
+		for _, cc := range clients {
+			if !cc.saw(protocol.EventServiceGroupRemoved) {
+				return false
+			}
+		}
+		return true
+	})
 	stop()
 	<-done
 	if err := e.Adapter.Flush(e.Ctx); err != nil {
