@@ -43,9 +43,19 @@ type flusher struct {
 	// Used by the flusher's goroutine (and its round's workers) only.
 	spareConns []*transport
 	bufs       [][]byte // a scratch buffer per worker
-	// writes and frames count the current round's writes and the
-	// messages they carried.
+}
+
+// tally counts a round's writes that carried messages, and the messages.
+type tally struct {
 	writes, frames atomic.Int64
+}
+
+// perWrite returns the messages per write (0 without writes).
+func (c *tally) perWrite() float64 {
+	if w := c.writes.Load(); w > 0 {
+		return float64(c.frames.Load()) / float64(w)
+	}
+	return 0
 }
 
 // flushChunk is how many connections a round's worker takes at a time.
@@ -143,20 +153,16 @@ func (f *flusher) run(ctx context.Context) {
 // arrived meanwhile: a connection not yet written this round still gets
 // them in it. It returns the messages per write (0 without writes).
 func (f *flusher) round() float64 {
-	f.writes.Store(0)
-	f.frames.Store(0)
 	f.applyViews()
 	f.mu.Lock()
 	conns := f.conns
 	f.conns = f.spareConns[:0]
 	f.mu.Unlock()
-	f.writeAll(conns)
+	var counted tally
+	f.writeAll(conns, &counted)
 	clear(conns)
 	f.spareConns = conns[:0]
-	if w := f.writes.Load(); w > 0 {
-		return float64(f.frames.Load()) / float64(w)
-	}
-	return 0
+	return counted.perWrite()
 }
 
 // applyViews applies the changes of every registered view. The round's
@@ -171,8 +177,9 @@ func (f *flusher) applyViews() {
 	}
 }
 
-// writeAll flushes conns, spread over the workers in chunks.
-func (f *flusher) writeAll(conns []*transport) {
+// writeAll flushes conns, spread over the workers in chunks, counting
+// into counted.
+func (f *flusher) writeAll(conns []*transport, counted *tally) {
 	workers := min(len(f.bufs), (len(conns)+flushChunk-1)/flushChunk)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -180,15 +187,17 @@ func (f *flusher) writeAll(conns []*transport) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			f.work(w, conns, &next)
+			f.work(w, conns, &next, counted)
 		}()
 	}
-	f.work(0, conns, &next)
+	f.work(0, conns, &next, counted)
 	wg.Wait()
 }
 
-// work flushes chunks of conns until none is left; w is the worker's index.
-func (f *flusher) work(w int, conns []*transport, next *atomic.Int64) {
+// work flushes chunks of conns until none is left; w is the worker's
+// index. A write that carried no message (a TLS record's remainder, a
+// closing connection's) is not counted.
+func (f *flusher) work(w int, conns []*transport, next *atomic.Int64, counted *tally) {
 	buf := f.bufs[w]
 	for {
 		i := int(next.Add(flushChunk)) - flushChunk
@@ -196,14 +205,16 @@ func (f *flusher) work(w int, conns []*transport, next *atomic.Int64) {
 			break
 		}
 		chunk := conns[i:min(i+flushChunk, len(conns))]
-		frames := 0
+		writes, frames := 0, 0
 		for _, t := range chunk {
 			var n int
 			buf, n = f.flushOne(t, buf[:0])
-			frames += n
+			if n > 0 {
+				writes, frames = writes+1, frames+n
+			}
 		}
-		f.writes.Add(int64(len(chunk)))
-		f.frames.Add(int64(frames))
+		counted.writes.Add(int64(writes))
+		counted.frames.Add(int64(frames))
 		f.applyViews()
 	}
 	if cap(buf) > 1<<20 {

@@ -25,9 +25,12 @@ type curveOpts struct {
 	from        string
 	floorConns  int
 	total       time.Duration
+	// set names the flags given on the command line.
+	set func(func(*flag.Flag))
 }
 
 func (o *curveOpts) register(fs *flag.FlagSet) {
+	o.set = fs.Visit
 	fs.StringVar(&o.clientsList, "clients", "500,1000,2000,5000,10000", "clients at each point of the clients curve")
 	fs.Float64Var(&o.clientsRate, "clients-rate", 200, "router changes per second on the clients curve (each client sees rate x per-client / groups of them a second)")
 	fs.StringVar(&o.ratesList, "rates", "200,1000,2000,3000,4000", "router changes per second at each point of the rate curve")
@@ -57,8 +60,12 @@ func (o *curveOpts) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level of the embedded server, adapter and gateway")
 }
 
-// validate checks the lists and fanout's flags at the first point.
+// validate checks the lists and fanout's flags at the first point; with
+// --from, that no flag of a measurement was given (it would be ignored).
 func (o *curveOpts) validate() error {
+	if o.from != "" {
+		return o.validateFrom()
+	}
 	o.f.clients, o.f.rate, o.f.timeout = o.rateClients, o.clientsRate, o.total
 	errs := []error{o.f.validate()}
 	if _, err := parseInts(o.clientsList); err != nil {
@@ -70,6 +77,18 @@ func (o *curveOpts) validate() error {
 	if o.floorConns < 1 {
 		errs = append(errs, errors.New("floor-conns: want at least 1"))
 	}
+	return errors.Join(errs...)
+}
+
+// validateFrom refuses, with --from, every flag but --charts: nothing is
+// measured, so a measurement's flag would be silently ignored.
+func (o *curveOpts) validateFrom() error {
+	var errs []error
+	o.set(func(f *flag.Flag) {
+		if f.Name != "from" && f.Name != "charts" {
+			errs = append(errs, fmt.Errorf("%s: --from measures nothing; only --charts goes with it", f.Name))
+		}
+	})
 	return errors.Join(errs...)
 }
 

@@ -65,7 +65,8 @@ func TestP99AtTheSameLoad(t *testing.T) {
 }
 
 // TestCurveFrom prints and draws a curve written earlier, measuring
-// nothing; a file that is not a curve is refused with its name.
+// nothing; a file that is not a curve is refused with its name, and a
+// measurement's flag beside --from with its name.
 func TestCurveFrom(t *testing.T) {
 	dir := t.TempDir()
 	point := func(clients int, rate float64) curvePoint {
@@ -100,5 +101,11 @@ func TestCurveFrom(t *testing.T) {
 	}
 	if err := curveCommand(t.Context(), []string{"--from", bad}, &out, &errs); err == nil || !strings.Contains(err.Error(), bad) {
 		t.Errorf("a bad file gave %v, want an error naming it", err)
+	}
+	err := curveCommand(t.Context(), []string{"--from", path, "--json", dir + "/again.json", "--duration", "1s"}, &out, &errs)
+	for _, want := range []string{"json: --from measures nothing", "duration: --from measures nothing"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--from with measuring flags gave %v, want %q", err, want)
+		}
 	}
 }

@@ -227,7 +227,8 @@ func oracleCaughtUp(t *testing.T, orc *oracle.Oracle, js jetstream.JetStream) {
 	var last uint64
 	for last == 0 || orc.Read() < last {
 		if time.Now().After(deadline) {
-			t.Fatalf("the oracle is behind the stream (%d): it %s; the stream %s", last, orc.State(), streamState(js))
+			t.Fatalf("the oracle is behind the stream (%d): it %s; the stream %s; its goroutines:\n%s",
+				last, orc.State(), streamState(js), stacksOf("oracle"))
 		}
 		if last == 0 {
 			last = streamLast(js)
