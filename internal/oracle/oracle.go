@@ -30,7 +30,7 @@ import (
 const Ring = 1 << 14
 
 // pendingMax bounds the views of one group that wait for the oracle to
-// reach their Seq; past it the oldest are dropped as unverified.
+// reach their Seq; past it a new one is not kept (counted as unverified).
 const pendingMax = 1 << 16
 
 // printSeed keys the fingerprints of one process.
@@ -71,10 +71,14 @@ type printAt struct {
 
 // group is what the oracle holds of one group.
 type group struct {
-	q       *queue.Queue
-	last    uint64
-	ring    []printAt
-	pending []Observation
+	q    *queue.Queue
+	last uint64
+	ring []printAt
+	// pending holds the views waiting for the stream to reach their Seq,
+	// by Seq: an event judges those of its own Seq, so that an oracle far
+	// behind its clients spends no more per event than when it keeps up.
+	pending  map[uint64][]Observation
+	nPending int
 }
 
 // Oracle checks clients' views against the stream. Its methods are safe
@@ -90,6 +94,12 @@ type Oracle struct {
 	read, opened atomic.Uint64
 	ended        atomic.Value // string
 
+	// inbox holds views handed to Check, judged by whoever holds mu next:
+	// a client's Check never waits while the stream's messages are
+	// applied.
+	inMu  sync.Mutex
+	inbox []Observation
+
 	mu     sync.Mutex
 	groups map[string]*group
 }
@@ -102,7 +112,7 @@ func New(report Report) *Oracle {
 func (o *Oracle) group(id string) *group {
 	g := o.groups[id]
 	if g == nil {
-		g = &group{q: queue.New(id), ring: make([]printAt, Ring)}
+		g = &group{q: queue.New(id), ring: make([]printAt, Ring), pending: map[uint64][]Observation{}}
 		o.groups[id] = g
 	}
 	return g
@@ -151,18 +161,11 @@ func (o *Oracle) follow(ctx context.Context, js jetstream.JetStream, stream jets
 			cancel()
 			return next, fmt.Errorf("fetch: %w", err)
 		}
-		got := 0
-		for m := range batch.Messages() {
-			md, err := m.Metadata()
-			if err != nil || md.Sequence.Consumer != delivered+1 {
-				cancel()
-				return next, fmt.Errorf("consumer skipped from %d (%v)", delivered, err)
-			}
-			delivered, next, got = md.Sequence.Consumer, md.Sequence.Stream+1, got+1
-			o.read.Store(md.Sequence.Stream)
-			o.Message(m.Subject(), m.Data())
-		}
+		got, err := o.readBatch(batch, &delivered, &next)
 		cancel()
+		if err != nil {
+			return next, err
+		}
 		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return next, fmt.Errorf("fetch: %w", err)
 		}
@@ -171,6 +174,54 @@ func (o *Oracle) follow(ctx context.Context, js jetstream.JetStream, stream jets
 		}
 	}
 	return next, nil
+}
+
+// storedMsg is a message read from the stream, waiting to be applied.
+type storedMsg struct {
+	seq     uint64
+	subject string
+	data    []byte
+}
+
+// readBatch applies one fetch's messages and counts them: delivered is
+// the consumer's sequence of the last, next the stream sequence after
+// it. Messages are applied in runs under one hold of the lock (a run ends
+// when no message waits): the clients' views contend for the same lock,
+// and an oracle that queued behind them for every message would fall
+// behind a busy stream.
+func (o *Oracle) readBatch(batch jetstream.MessageBatch, delivered, next *uint64) (int, error) {
+	msgs, got := batch.Messages(), 0
+	run := make([]storedMsg, 0, fetchBatch)
+	defer func() { o.applyRun(run) }()
+	for m := range msgs {
+		md, err := m.Metadata()
+		if err != nil || md.Sequence.Consumer != *delivered+1 {
+			return got, fmt.Errorf("consumer skipped from %d (%v)", *delivered, err)
+		}
+		*delivered, *next, got = md.Sequence.Consumer, md.Sequence.Stream+1, got+1
+		run = append(run, storedMsg{seq: md.Sequence.Stream, subject: m.Subject(), data: m.Data()})
+		if len(msgs) == 0 {
+			o.applyRun(run)
+			run = run[:0]
+		}
+	}
+	return got, nil
+}
+
+// applyRun applies messages read from the stream under one hold of the
+// lock, then notes how far the oracle has read.
+func (o *Oracle) applyRun(run []storedMsg) {
+	if len(run) == 0 {
+		return
+	}
+	o.mu.Lock()
+	for _, m := range run {
+		o.message(m.subject, m.data)
+	}
+	o.judgeInbox()
+	o.mu.Unlock()
+	o.read.Store(run[len(run)-1].seq)
+	o.settle()
 }
 
 const (
@@ -220,19 +271,27 @@ func pause(ctx context.Context, d time.Duration) {
 
 // Message applies one stored message of a group's subject.
 func (o *Oracle) Message(subject string, data []byte) {
+	o.mu.Lock()
+	o.message(subject, data)
+	o.judgeInbox()
+	o.mu.Unlock()
+	o.settle()
+}
+
+// message is Message with o.mu held.
+func (o *Oracle) message(subject string, data []byte) {
 	_, id, ok := subjects.ParseEvents(subject)
 	events, err := subjects.DecodeEvents(data)
 	if !ok || err != nil {
 		o.report("stream", fmt.Sprintf("undecodable message on %s: %v", subject, err))
 		return
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	g := o.group(id)
 	for i := range events {
+		from := g.last + 1
 		o.apply(id, g, &events[i])
+		o.resolve(g, from, events[i].Seq)
 	}
-	o.resolve(g)
 }
 
 // apply applies one event to a group: its Seq must follow the last.
@@ -254,34 +313,83 @@ func (o *Oracle) apply(id string, g *group, e *subjects.Event) {
 	o.Events.Add(1)
 }
 
-// resolve checks the views waiting for Seqs the group has now reached.
-func (o *Oracle) resolve(g *group) {
-	keep := g.pending[:0]
-	for _, ob := range g.pending {
-		if ob.Seq > g.last {
-			keep = append(keep, ob)
-			continue
+// resolve checks the views that waited for Seqs from to seq, which the
+// group's last event reached (more than one only across a gap, which
+// apply reported: then every waiting view is looked at).
+func (o *Oracle) resolve(g *group, from, seq uint64) {
+	if from == seq {
+		o.judgeWaiting(g, seq)
+		return
+	}
+	for at := range g.pending {
+		if at >= from && at <= seq {
+			o.judgeWaiting(g, at)
 		}
+	}
+}
+
+// judgeWaiting judges the views that waited for Seq at.
+func (o *Oracle) judgeWaiting(g *group, at uint64) {
+	obs, ok := g.pending[at]
+	if !ok {
+		return
+	}
+	delete(g.pending, at)
+	g.nPending -= len(obs)
+	for _, ob := range obs {
 		o.judge(g, ob)
 	}
-	clear(g.pending[len(keep):])
-	g.pending = keep
 }
 
 // Check checks a client's view now, or once the stream reaches its Seq.
+// It never waits for the stream's messages to be applied: a view handed
+// over while they are is judged by the goroutine applying them.
 func (o *Oracle) Check(ob Observation) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	o.inMu.Lock()
+	o.inbox = append(o.inbox, ob)
+	o.inMu.Unlock()
+	o.settle()
+}
+
+// settle judges the views handed to Check unless another goroutine holds
+// mu: that one does when it lets go (every holder settles after).
+func (o *Oracle) settle() {
+	for o.inboxLen() > 0 && o.mu.TryLock() {
+		o.judgeInbox()
+		o.mu.Unlock()
+	}
+}
+
+func (o *Oracle) inboxLen() int {
+	o.inMu.Lock()
+	defer o.inMu.Unlock()
+	return len(o.inbox)
+}
+
+// judgeInbox judges, with mu held, the views handed to Check.
+func (o *Oracle) judgeInbox() {
+	o.inMu.Lock()
+	obs := o.inbox
+	o.inbox = nil
+	o.inMu.Unlock()
+	for _, ob := range obs {
+		o.check(ob)
+	}
+}
+
+// check judges a view now, or keeps it until the stream reaches its Seq.
+func (o *Oracle) check(ob Observation) {
 	g := o.group(ob.Group)
 	if ob.Seq <= g.last {
 		o.judge(g, ob)
 		return
 	}
-	if len(g.pending) >= pendingMax {
-		g.pending = g.pending[1:]
+	if g.nPending >= pendingMax {
 		o.Unverified.Add(1)
+		return
 	}
-	g.pending = append(g.pending, ob)
+	g.pending[ob.Seq] = append(g.pending[ob.Seq], ob)
+	g.nPending++
 }
 
 // judge compares a view with the group's fingerprint at its Seq.
@@ -309,9 +417,10 @@ func (o *Oracle) judge(g *group, ob Observation) {
 func (o *Oracle) Waiting() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.judgeInbox()
 	n := 0
 	for _, g := range o.groups {
-		n += len(g.pending)
+		n += g.nPending
 	}
 	return n
 }

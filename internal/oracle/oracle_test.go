@@ -1,6 +1,8 @@
 package oracle
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,8 +57,75 @@ func TestOracleJudgesViews(t *testing.T) {
 	if n := len(found); n != 3 || o.Waiting() != 0 {
 		t.Fatalf("a view of Seq 3 holding a, which Seq 3 removed: %d findings, %d waiting, want 3 and 0", n, o.Waiting())
 	}
+	o.Check(Observation{Group: "g", Seq: 4, Print: 1}) // a Seq the stream skips
+	unverified := o.Unverified.Load()
 	storeEvents(t, o, "g", 5, enqueue("c", 0))
 	if kinds["stream"] != 1 {
 		t.Fatalf("a gap in the stream (4 missing): findings %v", kinds)
+	}
+	if o.Waiting() != 0 || o.Unverified.Load() != unverified+1 {
+		t.Fatalf("a view of the Seq the stream skipped: %d waiting, %d unverified, want 0 and %d", o.Waiting(), o.Unverified.Load(), unverified+1)
+	}
+}
+
+// TestOracleFarBehind: views that reach the oracle long before the stream
+// does wait by Seq, each judged by its own event, however many wait (an
+// oracle that fell behind its clients catches up at the stream's pace).
+func TestOracleFarBehind(t *testing.T) {
+	var found []string
+	o := New(func(_, msg string) { found = append(found, msg) })
+	const events, viewsPerEvent = 400, 50
+	prints := make([]uint64, events+1)
+	for seq := 1; seq <= events; seq++ {
+		prints[seq] = prints[seq-1] + SessionPrint(fmt.Sprint("s", seq), 0)
+		for range viewsPerEvent {
+			o.Check(Observation{Group: "g", Seq: uint64(seq), Print: prints[seq]})
+		}
+	}
+	if n := o.Waiting(); n != events*viewsPerEvent {
+		t.Fatalf("%d views waiting, want %d", n, events*viewsPerEvent)
+	}
+	for seq := 1; seq <= events; seq++ {
+		storeEvents(t, o, "g", uint64(seq), enqueue(fmt.Sprint("s", seq), 0))
+		if n := o.Waiting(); n != (events-seq)*viewsPerEvent {
+			t.Fatalf("after event %d: %d waiting, want %d", seq, n, (events-seq)*viewsPerEvent)
+		}
+	}
+	if len(found) != 0 || o.Verified.Load() != events*viewsPerEvent {
+		t.Fatalf("findings %v, %d verified, want none and %d", found, o.Verified.Load(), events*viewsPerEvent)
+	}
+}
+
+// TestOracleChecksWhileApplying: views handed over by many goroutines
+// while the stream's messages are applied are each judged once, none lost
+// in the hand-over, none waiting once the stream has passed them.
+func TestOracleChecksWhileApplying(t *testing.T) {
+	var mu sync.Mutex
+	var found []string
+	o := New(func(_, msg string) { mu.Lock(); found = append(found, msg); mu.Unlock() })
+	const events, checkers = 500, 8
+	prints := make([]uint64, events+1)
+	for seq := 1; seq <= events; seq++ {
+		prints[seq] = prints[seq-1] + SessionPrint(fmt.Sprint("s", seq), 0)
+	}
+	var wg sync.WaitGroup
+	for range checkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := 1; seq <= events; seq++ {
+				o.Check(Observation{Group: "g", Seq: uint64(seq), Print: prints[seq]})
+			}
+		}()
+	}
+	for seq := 1; seq <= events; seq++ {
+		storeEvents(t, o, "g", uint64(seq), enqueue(fmt.Sprint("s", seq), 0))
+	}
+	wg.Wait()
+	if n := o.Waiting(); n != 0 {
+		t.Fatalf("%d views still waiting after the stream passed them all", n)
+	}
+	if len(found) != 0 || o.Verified.Load() != events*checkers {
+		t.Fatalf("findings %v, %d verified, want none and %d", found, o.Verified.Load(), events*checkers)
 	}
 }

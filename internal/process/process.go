@@ -47,6 +47,7 @@ func (p *Process) Start(ctx context.Context, d time.Duration) error {
 	defer logf.Close()
 	cmd := exec.Command(p.Bin, p.Args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("%s: start %s: %w", p.Name, p.Bin, err)
 	}
