@@ -33,8 +33,8 @@ type Config struct {
 	// stay below the JetStream context's async max pending (nats.go default
 	// 4000). Default 2048.
 	Window int
-	// AckTimeout is how long a publish may await its acknowledgement before
-	// it is retried. Default 5 s.
+	// AckTimeout is how long a publish may await its acknowledgement,
+	// counted from its sending, before it is retried. Default 5 s.
 	AckTimeout time.Duration
 	// ClockSkew is how far a TimeEnteredQueue may lie ahead of the router's
 	// clock (the source's Clock, else this machine's): two machines' clocks

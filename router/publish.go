@@ -59,9 +59,12 @@ type item struct {
 	n      int    // how many changes the message carries
 	msg    *nats.Msg
 	expect uint64 // stream sequence of the group's last stored message
-	fut    jetstream.PubAckFuture
-	err    error
-	onAck  func(seq, streamSeq uint64)
+	// deadline is when the acknowledgement is due: AckTimeout after the
+	// publish, not after the publishes before it were settled.
+	deadline time.Time
+	fut      jetstream.PubAckFuture
+	err      error
+	onAck    func(seq, streamSeq uint64)
 }
 
 // publisherHooks are the adapter's answers to what the publisher finds.
@@ -101,7 +104,7 @@ func (p *publisher) send(ctx context.Context, g *group, seq uint64, n int, subje
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{msgID}}}
 	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, uitoa(expect))
 	fut, err := p.js.PublishMsgAsync(msg)
-	p.inflight <- item{g: g, seq: seq, n: n, msg: msg, expect: expect, fut: fut, err: err}
+	p.inflight <- item{g: g, seq: seq, n: n, msg: msg, expect: expect, deadline: time.Now().Add(p.timeout), fut: fut, err: err}
 	return nil
 }
 
@@ -201,11 +204,22 @@ func (p *publisher) settle(it *item, timer *time.Timer) bool {
 	return true
 }
 
+// await waits for it's acknowledgement until its deadline. The deadline
+// counts from the publish: when the publishes in flight are lost (the
+// stream's leader died under them), they all time out together, not one
+// AckTimeout after another as they are settled in turn.
 func (p *publisher) await(it *item, timer *time.Timer) (*jetstream.PubAck, error) {
 	if it.err != nil {
 		return nil, it.err
 	}
-	timer.Reset(p.timeout)
+	select {
+	case ack := <-it.fut.Ok():
+		return ack, nil
+	case err := <-it.fut.Err():
+		return nil, err
+	default:
+	}
+	timer.Reset(max(time.Until(it.deadline), 0))
 	select {
 	case ack := <-it.fut.Ok():
 		return ack, nil

@@ -342,6 +342,14 @@ func (s *stack) stopAll() {
 	for _, p := range all {
 		_ = p.Stop(syscall.SIGTERM, 15*time.Second)
 	}
+	// TOPO_KEEP=DIR keeps every process's whole log in DIR, passed or
+	// failed.
+	if d := os.Getenv("TOPO_KEEP"); d != "" {
+		for _, p := range all {
+			data, _ := os.ReadFile(p.Log)
+			_ = os.WriteFile(d+"/"+p.Name+".log", data, 0o644)
+		}
+	}
 	if s.t.Failed() {
 		for _, p := range all {
 			data, _ := os.ReadFile(p.Log)
