@@ -14,7 +14,7 @@ import (
 // stream's leader dies are never acknowledged; each must time out
 // AckTimeout after it was sent, so that settling them in order takes one
 // AckTimeout, not one per publish (ten groups' publishes lost under a
-// killed leader held every client back 50 s). A stream that never
+// killed leader held every client back 36 s in a topology run). A stream that never
 // acknowledges (NoAck) stands for the dead leader; the AckTimeout is an
 // hour, and the publishes were sent an hour ago.
 func TestAckDeadlineCountsFromThePublish(t *testing.T) {

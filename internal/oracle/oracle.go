@@ -214,14 +214,12 @@ func (o *Oracle) applyRun(run []storedMsg) {
 	if len(run) == 0 {
 		return
 	}
-	o.mu.Lock()
-	for _, m := range run {
-		o.message(m.subject, m.data)
-	}
-	o.judgeInbox()
-	o.mu.Unlock()
-	o.read.Store(run[len(run)-1].seq)
-	o.settle()
+	o.locked(func() {
+		for _, m := range run {
+			o.message(m.subject, m.data)
+		}
+		o.read.Store(run[len(run)-1].seq)
+	})
 }
 
 const (
@@ -271,11 +269,7 @@ func pause(ctx context.Context, d time.Duration) {
 
 // Message applies one stored message of a group's subject.
 func (o *Oracle) Message(subject string, data []byte) {
-	o.mu.Lock()
-	o.message(subject, data)
-	o.judgeInbox()
-	o.mu.Unlock()
-	o.settle()
+	o.locked(func() { o.message(subject, data) })
 }
 
 // message is Message with o.mu held.
@@ -351,6 +345,16 @@ func (o *Oracle) Check(ob Observation) {
 	o.settle()
 }
 
+// locked runs fn with mu held, after judging the views handed to Check,
+// and judges those handed over meanwhile once mu is let go.
+func (o *Oracle) locked(fn func()) {
+	o.mu.Lock()
+	o.judgeInbox()
+	fn()
+	o.mu.Unlock()
+	o.settle()
+}
+
 // settle judges the views handed to Check unless another goroutine holds
 // mu: that one does when it lets go (every holder settles after).
 func (o *Oracle) settle() {
@@ -415,13 +419,12 @@ func (o *Oracle) judge(g *group, ob Observation) {
 
 // Waiting returns how many views wait for the stream to reach their Seq.
 func (o *Oracle) Waiting() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.judgeInbox()
 	n := 0
-	for _, g := range o.groups {
-		n += g.nPending
-	}
+	o.locked(func() {
+		for _, g := range o.groups {
+			n += g.nPending
+		}
+	})
 	return n
 }
 

@@ -343,20 +343,18 @@ func (s *stack) stopAll() {
 		_ = p.Stop(syscall.SIGTERM, 15*time.Second)
 	}
 	// TOPO_KEEP=DIR keeps every process's whole log in DIR, passed or
-	// failed.
-	if d := os.Getenv("TOPO_KEEP"); d != "" {
-		for _, p := range all {
-			data, _ := os.ReadFile(p.Log)
-			_ = os.WriteFile(d+"/"+p.Name+".log", data, 0o644)
+	// failed; a failure prints the end of each.
+	keep := os.Getenv("TOPO_KEEP")
+	for _, p := range all {
+		if keep == "" && !s.t.Failed() {
+			break
 		}
-	}
-	if s.t.Failed() {
-		for _, p := range all {
-			data, _ := os.ReadFile(p.Log)
-			if len(data) > 3000 {
-				data = data[len(data)-3000:]
-			}
-			s.t.Logf("--- end of %s's log:\n%s", p.Name, data)
+		data, _ := os.ReadFile(p.Log)
+		if keep != "" {
+			_ = os.WriteFile(filepath.Join(keep, p.Name+".log"), data, 0o644)
+		}
+		if s.t.Failed() {
+			s.t.Logf("--- end of %s's log:\n%s", p.Name, data[max(0, len(data)-3000):])
 		}
 	}
 }
