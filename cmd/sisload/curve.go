@@ -24,6 +24,7 @@ type curveOpts struct {
 	charts      string
 	from        string
 	floorConns  int
+	noMatch     bool
 	total       time.Duration
 	// set names the flags given on the command line.
 	set func(func(*flag.Flag))
@@ -37,6 +38,7 @@ func (o *curveOpts) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.rateClients, "rate-clients", 2000, "clients on the rate curve")
 	fs.StringVar(&o.from, "from", "", "measure nothing: print the table and targets (and draw the charts) of a curve written earlier with --json")
 	fs.StringVar(&o.charts, "charts", "", "write the charts as PNG files with this path prefix (PREFIX-clients.png, PREFIX-rate.png)")
+	fs.BoolVar(&o.noMatch, "no-match", false, "do not run the gateway again at the load carried by a peer that held the router back (its p99 is then compared only with the peers that carried the full load)")
 	fs.IntVar(&o.floorConns, "floor-conns", 2000, "connections of the floor measured first (sisload floor)")
 	fs.DurationVar(&o.total, "timeout", 90*time.Minute, "bound on the whole command")
 	f := &o.f
@@ -110,6 +112,10 @@ type curvePoint struct {
 	Clients int         `json:"clients"`
 	Rate    float64     `json:"targetChangesPerSec"`
 	Results []runResult `json:"results"`
+	// Matched holds, by peer, the gateway's run alone at the rate that
+	// peer carried, for each peer that held the router back (empty when
+	// none did, or with --no-match).
+	Matched map[string]runResult `json:"matched,omitempty"`
 	// Failed says why a system's run at this point failed (the systems
 	// after it were not run); empty when every system ran.
 	Failed string `json:"failed,omitempty"`
@@ -144,6 +150,9 @@ func runCurve(ctx context.Context, o curveOpts, stderr io.Writer) (curveResult, 
 			return p, nil
 		}
 		p, err := curveRun(ctx, o.f, n, rate, stderr)
+		if err == nil && !o.noMatch {
+			err = runMatched(ctx, o.f, &p, stderr)
+		}
 		done[[2]float64{float64(n), rate}] = p
 		return p, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -107,5 +108,60 @@ func TestCurveFrom(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("--from with measuring flags gave %v, want %q", err, want)
 		}
+	}
+}
+
+// TestP99MatchedLoad: a peer that held the router back is compared with
+// the gateway's run at the rate it carried, a peer at full load with the
+// gateway's run at the point; the worst of the two is the point's ratio.
+// Without a matched run the peer is left out and counted.
+func TestP99MatchedLoad(t *testing.T) {
+	p := curvePoint{Clients: 2000, Rate: 200, Results: []runResult{
+		result(kindGateway, 99_000, 99_000, 200, 300*time.Millisecond),
+		result(kindNATS, 99_000, 99_000, 200, 1000*time.Millisecond),
+		result(kindCentrifuge, 70_000, 70_000, 140, 200*time.Millisecond),
+	}}
+	r := ratiosAt(p, 10*time.Microsecond)
+	if r.P99Matched != 0.3 || r.Unmatched != 1 {
+		t.Fatalf("without a matched run: %.3f with %d unmatched, want 0.3 (nats only) and 1", r.P99Matched, r.Unmatched)
+	}
+	matched := result(kindGateway, 70_000, 70_000, 140, 80*time.Millisecond)
+	matched.TargetRate = 140
+	p.setMatched(kindCentrifuge, matched)
+	if r = ratiosAt(p, 10*time.Microsecond); r.P99Matched != 0.4 || r.Unmatched != 0 {
+		t.Fatalf("with the matched run: %.3f with %d unmatched, want 0.4 (80 ms over centrifuge's 200 ms)", r.P99Matched, r.Unmatched)
+	}
+	var out bytes.Buffer
+	printCurveTable(&out, "t", []curvePoint{p}, 10*time.Microsecond)
+	printTargets(&out, []curvePoint{p}, 10*time.Microsecond)
+	if !regexp.MustCompile(`centrifuge\s+140\s+200ms\s+140\s+80ms`).MatchString(out.String()) {
+		t.Errorf("no row of the gateway at centrifuge's load:\n%s", out.String())
+	}
+	for _, want := range []string{ "at the same load (each peer at the load it carried): 0.40× at 2000 clients, 200 changes/s  met",
+		"whatever its load: 1.50× at 2000 clients, 200 changes/s  NOT MET"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestPeersHeldBack: only peers more than 1 % below the rate asked count,
+// the slowest first; rates within 1 % of a run share it.
+func TestPeersHeldBack(t *testing.T) {
+	p := curvePoint{Results: []runResult{
+		result(kindGateway, 1, 1, 150, 0),
+		result(kindNATS, 1, 1, 198.5, 0),
+		result(kindCentrifuge, 1, 1, 150, 0),
+	}}
+	got := peersHeldBack(p)
+	if len(got) != 1 || got[0].System != kindCentrifuge {
+		t.Fatalf("held back %+v, want centrifuge alone (nats is within 1 %%, the gateway is not a peer)", got)
+	}
+	run := runResult{TargetRate: 150}
+	if _, ok := nearRate([]runResult{run}, 151); !ok {
+		t.Error("151 changes/s does not share the run at 150")
+	}
+	if _, ok := nearRate([]runResult{run}, 153); ok {
+		t.Error("153 changes/s shares the run at 150")
 	}
 }

@@ -400,3 +400,38 @@ func TestCurveFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestRunMatched runs the gateway again, for real, at the rates two peers
+// that held the router back carried: one run each, since they are more
+// than 1 % apart, each asked for that peer's rate, and a peer that kept
+// the rate gets none.
+func TestRunMatched(t *testing.T) {
+	fs := flag.NewFlagSet("fanout", flag.ContinueOnError)
+	var o fanoutOpts
+	o.register(fs)
+	args := []string{"--clients", "10", "--groups", "5", "--per-client", "2", "--duration", "1s",
+		"--client-procs", "0", "--drain", "5s", "--log-level", "error"}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	p := curvePoint{Clients: 10, Rate: 200, Results: []runResult{
+		result(kindGateway, 1, 1, 200, time.Millisecond),
+		result(kindNATS, 1, 1, 120, 5*time.Millisecond),
+		result(kindCentrifuge, 1, 1, 60, 9*time.Millisecond),
+	}}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var progress bytes.Buffer
+	if err := runMatched(ctx, o, &p, &progress); err != nil || p.Failed != "" {
+		t.Fatalf("%v %s\n%s", err, p.Failed, progress.String())
+	}
+	for peer, rate := range map[string]float64{kindNATS: 120, kindCentrifuge: 60} {
+		m, ok := p.Matched[peer]
+		if !ok || m.System != kindGateway || m.TargetRate != rate || m.Deliveries == 0 || m.Deliveries != m.Expected {
+			t.Errorf("matched run for %s: %+v (ok %v), want the gateway asked for %.0f changes/s delivering everything", peer, m, ok, rate)
+		}
+	}
+	if n := strings.Count(progress.String(), "the gateway at"); n != 2 {
+		t.Errorf("%d matched runs, want 2:\n%s", n, progress.String())
+	}
+}
