@@ -137,7 +137,7 @@ func TestP99MatchedLoad(t *testing.T) {
 	if !regexp.MustCompile(`centrifuge\s+140\s+200ms\s+140\s+80ms`).MatchString(out.String()) {
 		t.Errorf("no row of the gateway at centrifuge's load:\n%s", out.String())
 	}
-	for _, want := range []string{ "at the same load (each peer at the load it carried): 0.40× at 2000 clients, 200 changes/s  met",
+	for _, want := range []string{"at the same load (each peer at the load it carried): 0.40× at 2000 clients, 200 changes/s  met",
 		"whatever its load: 1.50× at 2000 clients, 200 changes/s  NOT MET"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
