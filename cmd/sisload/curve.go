@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ type curveOpts struct {
 	from        string
 	floorConns  int
 	noMatch     bool
+	repeat      int
 	total       time.Duration
 	// set names the flags given on the command line.
 	set func(func(*flag.Flag))
@@ -39,6 +41,7 @@ func (o *curveOpts) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.from, "from", "", "measure nothing: print the table and targets (and draw the charts) of a curve written earlier with --json")
 	fs.StringVar(&o.charts, "charts", "", "write the charts as PNG files with this path prefix (PREFIX-clients.png, PREFIX-rate.png)")
 	fs.BoolVar(&o.noMatch, "no-match", false, "do not run the gateway again at the load carried by a peer that held the router back (its p99 is then compared only with the peers that carried the full load)")
+	fs.IntVar(&o.repeat, "repeat", 3, "runs of every system at each point (the systems take turns); the table shows each system's run of median p99 and the p99s' range")
 	fs.IntVar(&o.floorConns, "floor-conns", 2000, "connections of the floor measured first (sisload floor)")
 	fs.DurationVar(&o.total, "timeout", 90*time.Minute, "bound on the whole command")
 	f := &o.f
@@ -75,6 +78,9 @@ func (o *curveOpts) validate() error {
 	}
 	if _, err := parseInts(o.ratesList); err != nil {
 		errs = append(errs, fmt.Errorf("rates: %w", err))
+	}
+	if o.repeat < 1 {
+		errs = append(errs, errors.New("repeat: want at least 1"))
 	}
 	if o.floorConns < 1 {
 		errs = append(errs, errors.New("floor-conns: want at least 1"))
@@ -116,6 +122,9 @@ type curvePoint struct {
 	// peer carried, for each peer that held the router back (empty when
 	// none did, or with --no-match).
 	Matched map[string]runResult `json:"matched,omitempty"`
+	// Runs holds every run of every system with --repeat above 1; Results
+	// then holds each system's run of median p99.
+	Runs []runResult `json:"runs,omitempty"`
 	// Failed says why a system's run at this point failed (the systems
 	// after it were not run); empty when every system ran.
 	Failed string `json:"failed,omitempty"`
@@ -149,9 +158,9 @@ func runCurve(ctx context.Context, o curveOpts, stderr io.Writer) (curveResult, 
 		if p, ok := done[[2]float64{float64(n), rate}]; ok {
 			return p, nil
 		}
-		p, err := curveRun(ctx, o.f, n, rate, stderr)
+		p, err := curveRun(ctx, o.f, n, rate, o.repeat, stderr)
 		if err == nil && !o.noMatch {
-			err = runMatched(ctx, o.f, &p, stderr)
+			err = runMatched(ctx, o.f, &p, o.repeat, stderr)
 		}
 		done[[2]float64{float64(n), rate}] = p
 		return p, err
@@ -173,23 +182,77 @@ func runCurve(ctx context.Context, o curveOpts, stderr io.Writer) (curveResult, 
 	return out, nil
 }
 
-// curveRun runs fanout at one point.
-func curveRun(ctx context.Context, f fanoutOpts, clients int, rate float64, stderr io.Writer) (curvePoint, error) {
+// curveRun runs fanout at one point, repeat times; with more than one
+// run, Results holds each system's run of median p99.
+func curveRun(ctx context.Context, f fanoutOpts, clients int, rate float64, repeat int, stderr io.Writer) (curvePoint, error) {
 	f.clients, f.rate, f.jsonFile = clients, rate, ""
-	if dl, ok := ctx.Deadline(); ok {
-		f.timeout = time.Until(dl)
+	p := curvePoint{Clients: clients, Rate: rate}
+	for i := range repeat {
+		if dl, ok := ctx.Deadline(); ok {
+			f.timeout = time.Until(dl)
+		}
+		fmt.Fprintf(stderr, "[curve] %d clients, %.0f changes/s%s\n", clients, rate, runLabel(i, repeat))
+		rs, err := runFanout(ctx, f, stderr)
+		p.Runs = append(p.Runs, rs...)
+		if err != nil && ctx.Err() != nil {
+			return p, fmt.Errorf("%d clients at %.0f changes/s: %w", clients, rate, err)
+		}
+		if err != nil {
+			p.Failed = err.Error()
+			fmt.Fprintf(stderr, "[curve] %d clients at %.0f changes/s: %v; going on\n", clients, rate, err)
+			break
+		}
 	}
-	fmt.Fprintf(stderr, "[curve] %d clients, %.0f changes/s\n", clients, rate)
-	rs, err := runFanout(ctx, f, stderr)
-	p := curvePoint{Clients: clients, Rate: rate, Results: rs}
-	if err != nil && ctx.Err() != nil {
-		return p, fmt.Errorf("%d clients at %.0f changes/s: %w", clients, rate, err)
-	}
-	if err != nil {
-		p.Failed = err.Error()
-		fmt.Fprintf(stderr, "[curve] %d clients at %.0f changes/s: %v; going on\n", clients, rate, err)
+	p.Results = medianRuns(p.Runs)
+	if repeat == 1 {
+		p.Runs = nil
 	}
 	return p, nil
+}
+
+// runLabel numbers a run when there are several.
+func runLabel(i, repeat int) string {
+	if repeat == 1 {
+		return ""
+	}
+	return fmt.Sprintf(", run %d of %d", i+1, repeat)
+}
+
+// medianRuns returns, for each system in the order of its first run, its
+// run of median p99 (the lower of the two middle ones for an even count).
+func medianRuns(runs []runResult) []runResult {
+	var order []string
+	by := map[string][]runResult{}
+	for _, r := range runs {
+		if _, ok := by[r.System]; !ok {
+			order = append(order, r.System)
+		}
+		by[r.System] = append(by[r.System], r)
+	}
+	out := make([]runResult, 0, len(order))
+	for _, sys := range order {
+		rs := by[sys]
+		sort.SliceStable(rs, func(i, j int) bool { return rs[i].P99 < rs[j].P99 })
+		out = append(out, rs[(len(rs)-1)/2])
+	}
+	return out
+}
+
+// p99Range is the lowest and highest p99 of sys's runs at p; ok is false
+// with fewer than two runs.
+func p99Range(p curvePoint, sys string) (lo, hi time.Duration, ok bool) {
+	n := 0
+	for _, r := range p.Runs {
+		if r.System != sys {
+			continue
+		}
+		if n == 0 || r.P99 < lo {
+			lo = r.P99
+		}
+		hi = max(hi, r.P99)
+		n++
+	}
+	return lo, hi, n > 1
 }
 
 // curveCommand runs sisload curve: the table, the targets, the charts.

@@ -26,11 +26,12 @@ func heldBack(r runResult) bool {
 // matched run.
 const matchTolerance = 0.01
 
-// runMatched runs the gateway alone at the rate each peer of p that held
-// the router back carried, filling p.Matched by peer. A failed run is noted
+// runMatched runs the gateway alone (repeat times, keeping the run of
+// median p99) at the rate each peer of p that held the router back
+// carried, filling p.Matched by peer. A failed run is noted
 // in p.Failed and leaves that peer unmatched; it returns an error only
 // when ctx ends.
-func runMatched(ctx context.Context, f fanoutOpts, p *curvePoint, stderr io.Writer) error {
+func runMatched(ctx context.Context, f fanoutOpts, p *curvePoint, repeat int, stderr io.Writer) error {
 	f.only = kindGateway
 	var runs []runResult
 	for _, r := range peersHeldBack(*p) {
@@ -39,7 +40,7 @@ func runMatched(ctx context.Context, f fanoutOpts, p *curvePoint, stderr io.Writ
 			continue
 		}
 		fmt.Fprintf(stderr, "[curve] the gateway at %s's load: %d clients, %.0f changes/s\n", systemLabel(r.System), p.Clients, r.ChangesPerSec)
-		sub, err := curveRun(ctx, f, p.Clients, r.ChangesPerSec, stderr)
+		sub, err := curveRun(ctx, f, p.Clients, r.ChangesPerSec, repeat, stderr)
 		if err != nil {
 			return err
 		}

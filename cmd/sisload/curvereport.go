@@ -102,8 +102,8 @@ func printCurve(w io.Writer, o curveOpts, res curveResult) {
 	if o.from != "" {
 		fmt.Fprintf(w, "\ncurve read from %s; floor %s per write\n", o.from, res.FloorPerWrite)
 	} else {
-		fmt.Fprintf(w, "\ncurve: %d of %d groups per client, gateway format %s, coalesce %s (fixed rounds %v), centrifuge write delay %s, peers follow events %s, %s per point and system, clients in %s; floor %s per write\n",
-			o.f.perClient, o.f.groups, o.f.format, o.f.coalesce, o.f.fixed, o.f.writeDelay(), o.f.peers, o.f.duration, procsLabel(o.f.procs), res.FloorPerWrite)
+		fmt.Fprintf(w, "\ncurve: %d of %d groups per client, gateway format %s, coalesce %s (fixed rounds %v), centrifuge write delay %s, peers follow events %s, %s per run, %d run(s) per point and system, clients in %s; floor %s per write\n",
+			o.f.perClient, o.f.groups, o.f.format, o.f.coalesce, o.f.fixed, o.f.writeDelay(), o.f.peers, o.f.duration, o.repeat, procsLabel(o.f.procs), res.FloorPerWrite)
 	}
 	if len(res.ByClients) > 0 {
 		printCurveTable(w, fmt.Sprintf("as clients grow, %.0f changes/s", res.ByClients[0].Rate), res.ByClients, res.FloorPerWrite)
@@ -126,7 +126,7 @@ func printCurveTable(w io.Writer, title string, ps []curvePoint, floor time.Dura
 	for _, p := range ps {
 		for _, r := range p.Results {
 			fmt.Fprintf(tw, "%d\t%.0f\t%s\t%.0f\t%s\t%s\t%s\t%.2f\t%.2f\t%s\t%d\t\n", p.Clients, r.ChangesPerSec, systemLabel(r.System),
-				r.DeliveriesPerSec, percent(r.Deliveries, r.Expected), ms(r.P50), ms(r.P99),
+				r.DeliveriesPerSec, percent(r.Deliveries, r.Expected), ms(r.P50), p99Label(p, r),
 				us(serverCPUPerDelivery(r)), us(clientCPUPerDelivery(r)), mpwLabel(r), r.Closed)
 		}
 	}
@@ -203,6 +203,15 @@ func printTargets(w io.Writer, ps []curvePoint, floor time.Duration) {
 		fmt.Fprintf(w, "    counting only peers that carried the full load: %.2f× at %s  %s\n", worstS.P99Same, pointLabel(atS), verdict(worstS.P99Same <= 0.5))
 	}
 	fmt.Fprintf(w, "  server CPU per delivery ≤ 2× floor ÷ messages per write: %.2f× at %s  %s\n", worstC.CPU, pointLabel(atC), verdict(worstC.CPU <= 2))
+}
+
+// p99Label is r's p99, with the range of its system's p99s at p when it
+// ran more than once.
+func p99Label(p curvePoint, r runResult) string {
+	if lo, hi, ok := p99Range(p, r.System); ok {
+		return fmt.Sprintf("%s (%s–%s)", ms(r.P99), ms(lo), ms(hi))
+	}
+	return ms(r.P99)
 }
 
 // sameLabel is P99Same, "-" where no peer carried the full load.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"regexp"
 	"strings"
@@ -163,5 +164,43 @@ func TestPeersHeldBack(t *testing.T) {
 	}
 	if _, ok := nearRate([]runResult{run}, 153); ok {
 		t.Error("153 changes/s shares the run at 150")
+	}
+}
+
+// TestMedianRuns: with several runs each system is shown by its run of
+// median p99 (the lower middle one of an even count), in the order the
+// systems ran, with the range of its p99s.
+func TestMedianRuns(t *testing.T) {
+	ms := func(sys string, n int) runResult {
+		return result(sys, int64(n), int64(n), 200, time.Duration(n)*time.Millisecond)
+	}
+	p := curvePoint{Clients: 500, Rate: 200, Runs: []runResult{
+		ms(kindGateway, 3), ms(kindNATS, 5), ms(kindGateway, 1), ms(kindNATS, 4), ms(kindGateway, 2)}}
+	p.Results = medianRuns(p.Runs)
+	if len(p.Results) != 2 || p.Results[0].System != kindGateway || p.Results[0].P99 != 2*time.Millisecond ||
+		p.Results[1].System != kindNATS || p.Results[1].P99 != 4*time.Millisecond {
+		t.Fatalf("median runs %+v, want the gateway's of 2 ms, then nats's of 4 ms", p.Results)
+	}
+	if lo, hi, ok := p99Range(p, kindGateway); !ok || lo != time.Millisecond || hi != 3*time.Millisecond {
+		t.Errorf("gateway range %s-%s (%v), want 1ms-3ms", lo, hi, ok)
+	}
+	if _, _, ok := p99Range(curvePoint{Runs: p.Runs[:1]}, kindGateway); ok {
+		t.Error("a range out of one run")
+	}
+	var out bytes.Buffer
+	printCurveTable(&out, "t", []curvePoint{p}, 10*time.Microsecond)
+	for _, want := range []string{"2.00ms (1.00ms–3.00ms)", "4.00ms (4.00ms–5.00ms)", "0.50"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	var o curveOpts
+	fs := flag.NewFlagSet("curve", flag.ContinueOnError)
+	o.register(fs)
+	if err := fs.Parse([]string{"--repeat", "0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.validate(); err == nil || !strings.Contains(err.Error(), "repeat") {
+		t.Errorf("--repeat 0 gave %v, want it refused", err)
 	}
 }

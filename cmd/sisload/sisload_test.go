@@ -422,7 +422,7 @@ func TestRunMatched(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	var progress bytes.Buffer
-	if err := runMatched(ctx, o, &p, &progress); err != nil || p.Failed != "" {
+	if err := runMatched(ctx, o, &p, 1, &progress); err != nil || p.Failed != "" {
 		t.Fatalf("%v %s\n%s", err, p.Failed, progress.String())
 	}
 	for peer, rate := range map[string]float64{kindNATS: 120, kindCentrifuge: 60} {
