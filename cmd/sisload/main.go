@@ -35,8 +35,10 @@ commands:
   fanout     fan-out of router changes to WebSocket clients: our gateway,
              nats-server's WebSocket listener and a centrifuge node (the
              engine of Centrifugo), side by side
-  curve      fanout as the clients grow and as the change rate grows: a
-             table, the gateway's ratios to the best peer, PNG charts
+  curve      fanout as the clients grow and as the change rate grows,
+             three runs a point, the gateway again at the load of a peer
+             that held the router back: a table, the gateway's ratios to
+             the peers at equal load, PNG charts
   subscribe  time from Subscribe to InitialDataComplete on a deep queue
   idle       memory per idle connection of each system
   floor      CPU time of one small loopback TCP write and its read: the
