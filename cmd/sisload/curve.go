@@ -122,6 +122,9 @@ type curvePoint struct {
 	// peer carried, for each peer that held the router back (empty when
 	// none did, or with --no-match).
 	Matched map[string]runResult `json:"matched,omitempty"`
+	// MatchedRuns holds every matched run with --repeat above 1 (each
+	// asked for the rate of the peer it matches).
+	MatchedRuns []runResult `json:"matchedRuns,omitempty"`
 	// Runs holds every run of every system with --repeat above 1; Results
 	// then holds each system's run of median p99.
 	Runs []runResult `json:"runs,omitempty"`

@@ -49,6 +49,7 @@ func runMatched(ctx context.Context, f fanoutOpts, p *curvePoint, repeat int, st
 			continue
 		}
 		runs = append(runs, sub.Results[0])
+		p.MatchedRuns = append(p.MatchedRuns, sub.Runs...)
 		p.setMatched(r.System, sub.Results[0])
 	}
 	return nil
@@ -134,9 +135,21 @@ func printMatched(w io.Writer, ps []curvePoint) {
 				fmt.Fprintf(tw, "%d\t%.0f\t%s\t%.0f\t%s\t-\t-\t-\t-\t\n", p.Clients, p.Rate, systemLabel(r.System), r.ChangesPerSec, ms(r.P99))
 				continue
 			}
-			fmt.Fprintf(tw, "%d\t%.0f\t%s\t%.0f\t%s\t%.0f\t%s\t%s\t%.2f\t\n", p.Clients, p.Rate, systemLabel(r.System), r.ChangesPerSec, ms(r.P99),
-				m.ChangesPerSec, ms(m.P99), ms(m.P50), float64(m.P99)/float64(max(r.P99, time.Duration(1))))
+			fmt.Fprintf(tw, "%d\t%.0f\t%s\t%.0f\t%s\t%.0f\t%s\t%s\t%.2f\t\n", p.Clients, p.Rate, systemLabel(r.System), r.ChangesPerSec, p99Label(p, r),
+				m.ChangesPerSec, matchedP99Label(p, m), ms(m.P50), float64(m.P99)/float64(max(r.P99, time.Duration(1))))
 		}
 	}
 	_ = tw.Flush()
+}
+
+// matchedP99Label is a matched run's p99, with the range of the p99s of
+// the runs asked for the same rate when there were several.
+func matchedP99Label(p curvePoint, m runResult) string {
+	var same []runResult
+	for _, r := range p.MatchedRuns {
+		if r.TargetRate == m.TargetRate {
+			same = append(same, r)
+		}
+	}
+	return p99Label(curvePoint{Runs: same}, m)
 }

@@ -129,13 +129,21 @@ func TestP99MatchedLoad(t *testing.T) {
 	matched := result(kindGateway, 70_000, 70_000, 140, 80*time.Millisecond)
 	matched.TargetRate = 140
 	p.setMatched(kindCentrifuge, matched)
+	for _, d := range []time.Duration{60, 80, 95} {
+		run := matched
+		run.P99 = d * time.Millisecond
+		p.MatchedRuns = append(p.MatchedRuns, run)
+	}
+	other := matched
+	other.TargetRate, other.P99 = 190, time.Second // another peer's rate: not in the range
+	p.MatchedRuns = append(p.MatchedRuns, other)
 	if r = ratiosAt(p, 10*time.Microsecond); r.P99Matched != 0.4 || r.Unmatched != 0 {
 		t.Fatalf("with the matched run: %.3f with %d unmatched, want 0.4 (80 ms over centrifuge's 200 ms)", r.P99Matched, r.Unmatched)
 	}
 	var out bytes.Buffer
 	printCurveTable(&out, "t", []curvePoint{p}, 10*time.Microsecond)
 	printTargets(&out, []curvePoint{p}, 10*time.Microsecond)
-	if !regexp.MustCompile(`centrifuge\s+140\s+200ms\s+140\s+80ms`).MatchString(out.String()) {
+	if !regexp.MustCompile(`centrifuge\s+140\s+200ms\s+140\s+80ms \(60ms–95ms\)`).MatchString(out.String()) {
 		t.Errorf("no row of the gateway at centrifuge's load:\n%s", out.String())
 	}
 	for _, want := range []string{"at the same load (each peer at the load it carried): 0.40× at 2000 clients, 200 changes/s  met",

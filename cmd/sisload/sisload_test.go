@@ -332,9 +332,9 @@ func TestCentrifugeBadHandshake(t *testing.T) {
 	}
 }
 
-// TestCurveTiny runs a two-point curve (a point on both curves is run
-// once), the peers following the stored events, prints the table and the
-// targets, and draws both charts.
+// TestCurveTiny runs a two-point curve twice a point (a point on both
+// curves is run once), the peers following the stored events, prints the
+// table and the targets, and draws both charts.
 func TestCurveTiny(t *testing.T) {
 	var o curveOpts
 	fs := flag.NewFlagSet("curve", flag.ContinueOnError)
@@ -342,7 +342,7 @@ func TestCurveTiny(t *testing.T) {
 	charts := t.TempDir() + "/curve"
 	args := []string{"--clients", "10,20", "--clients-rate", "50", "--rates", "50", "--rate-clients", "10", "--groups", "5",
 		"--per-client", "2", "--duration", "1s", "--drain", "5s", "--client-procs", "0", "--floor-conns", "10", "--charts", charts,
-		"--peers-follow", "stored"}
+		"--peers-follow", "stored", "--repeat", "2", "--no-match"}
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
@@ -359,12 +359,13 @@ func TestCurveTiny(t *testing.T) {
 	if len(res.ByClients) != 2 || len(res.ByRate) != 1 || res.FloorPerWrite <= 0 {
 		t.Fatalf("%d + %d points, floor %s; want 2 + 1 and a floor", len(res.ByClients), len(res.ByRate), res.FloorPerWrite)
 	}
-	if n := strings.Count(progress.String(), "[curve] 10 clients"); n != 1 {
-		t.Errorf("the shared point ran %d times, want once", n)
+	if n := strings.Count(progress.String(), "[curve] 10 clients"); n != 2 {
+		t.Errorf("the shared point ran %d times, want twice (once, repeated)", n)
 	}
 	for _, p := range res.ByClients {
-		if len(p.Results) != len(allSystems) {
-			t.Fatalf("%d clients: %d systems", p.Clients, len(p.Results))
+		if len(p.Results) != len(allSystems) || len(p.Runs) != 2*len(allSystems) || len(p.Matched) != 0 {
+			t.Fatalf("%d clients: %d systems in %d runs, %d matched; want %d in twice as many, none matched",
+				p.Clients, len(p.Results), len(p.Runs), len(p.Matched), len(allSystems))
 		}
 		for _, r := range p.Results {
 			if r.Deliveries != r.Expected || r.Deliveries == 0 {
