@@ -18,14 +18,18 @@ type chartMetric struct {
 	title string
 	value func(runResult) float64
 	log   bool // a log scale: latencies span orders of magnitude
+	// matched adds the gateway's runs at the load of each peer that held
+	// the router back, as points in the gateway's colour with that peer's
+	// marker.
+	matched bool
 }
 
 // chartMetrics are the four panels of each chart.
 var chartMetrics = []chartMetric{
-	{"deliveries/s", func(r runResult) float64 { return r.DeliveriesPerSec }, false},
-	{"p50 latency (ms, log scale)", func(r runResult) float64 { return latencyMS(r.P50) }, true},
-	{"p99 latency (ms, log scale)", func(r runResult) float64 { return latencyMS(r.P99) }, true},
-	{"serving process CPU per delivery (µs)", func(r runResult) float64 { return us(serverCPUPerDelivery(r)) }, false},
+	{"deliveries/s", func(r runResult) float64 { return r.DeliveriesPerSec }, false, false},
+	{"p50 latency (ms, log scale)", func(r runResult) float64 { return latencyMS(r.P50) }, true, false},
+	{"p99 latency (ms, log scale)", func(r runResult) float64 { return latencyMS(r.P99) }, true, true},
+	{"serving process CPU per delivery (µs)", func(r runResult) float64 { return us(serverCPUPerDelivery(r)) }, false, false},
 }
 
 // latencyMS is d in milliseconds, at least a microsecond (a log scale
@@ -129,10 +133,39 @@ func metricPlot(m chartMetric, xLabel string, points []curvePoint, x func(curveP
 		p.Add(line, dots)
 		p.Legend.Add(systemLabel(sys), line, dots)
 	}
+	if m.matched {
+		if err := addMatched(p, m, points, x); err != nil {
+			return nil, err
+		}
+	}
 	if m.log {
 		logAxis(p)
 	}
 	return p, nil
+}
+
+// addMatched adds to p, for each peer, the gateway's runs at that peer's
+// load where it held the router back.
+func addMatched(p *plot.Plot, m chartMetric, points []curvePoint, x func(curvePoint) float64) error {
+	for i, sys := range allSystems {
+		xys := plotter.XYs{}
+		for _, pt := range points {
+			if r, ok := pt.Matched[sys]; ok {
+				xys = append(xys, plotter.XY{X: x(pt), Y: m.value(r)})
+			}
+		}
+		if len(xys) == 0 {
+			continue
+		}
+		dots, err := plotter.NewScatter(xys)
+		if err != nil {
+			return fmt.Errorf("%s of the gateway at %s's load: %w", m.title, sys, err)
+		}
+		dots.Color, dots.Shape, dots.Radius = plotutil.Color(0), plotutil.Shape(i), vg.Points(4)
+		p.Add(dots)
+		p.Legend.Add("gateway at "+systemLabel(sys)+"'s load", dots)
+	}
+	return nil
 }
 
 // logAxis puts p's y axis on a log scale, its range set apart from the

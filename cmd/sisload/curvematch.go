@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -45,7 +46,8 @@ func runMatched(ctx context.Context, f fanoutOpts, p *curvePoint, repeat int, st
 			return err
 		}
 		if sub.Failed != "" || len(sub.Results) != 1 {
-			p.Failed = joinFailure(p.Failed, fmt.Sprintf("the gateway at %s's load: %s", systemLabel(r.System), sub.Failed))
+			why := cmp.Or(sub.Failed, fmt.Sprintf("%d results, want the gateway's", len(sub.Results)))
+			p.Failed = joinFailure(p.Failed, fmt.Sprintf("the gateway at %s's load: %s", systemLabel(r.System), why))
 			continue
 		}
 		runs = append(runs, sub.Results[0])
@@ -86,6 +88,7 @@ func (p *curvePoint) setMatched(peer string, r runResult) {
 	p.Matched[peer] = r
 }
 
+// joinFailure adds failure b to the failures a of a point.
 func joinFailure(a, b string) string {
 	if a == "" {
 		return b

@@ -77,8 +77,11 @@ func TestCurveFrom(t *testing.T) {
 			result(kindNATS, 99_000, 99_000, 200, 30*time.Millisecond),
 			result(kindCentrifuge, 99_000, 99_000, 200, 40*time.Millisecond)}}
 	}
+	held := point(2000, 1000) // centrifuge held the router back; the gateway ran again at its load
+	held.Results[2].ChangesPerSec = 150
+	held.setMatched(kindCentrifuge, result(kindGateway, 70_000, 70_000, 150, 5*time.Millisecond))
 	res := curveResult{FloorPerWrite: 20 * time.Microsecond, ByClients: []curvePoint{point(500, 200), point(1000, 200)},
-		ByRate: []curvePoint{point(2000, 200), point(2000, 1000)}}
+		ByRate: []curvePoint{point(2000, 200), held}}
 	path := dir + "/curve.json"
 	if err := writeJSON(path, res); err != nil {
 		t.Fatal(err)
@@ -87,7 +90,8 @@ func TestCurveFrom(t *testing.T) {
 	if err := curveCommand(t.Context(), []string{"--from", path, "--charts", dir + "/c"}, &out, &errs); err != nil {
 		t.Fatalf("%v\n%s", err, errs.String())
 	}
-	for _, want := range []string{"curve read from " + path, "as clients grow, 200 changes/s", "as the change rate grows, 2000 clients", "0.33"} {
+	for _, want := range []string{"curve read from " + path, "as clients grow, 200 changes/s", "as the change rate grows, 2000 clients", "0.33",
+		"the gateway alone at the load they carried"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
