@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sort"
 	"text/tabwriter"
 	"time"
 )
@@ -51,7 +52,8 @@ type pointRatios struct {
 	P99Matched float64
 	Unmatched  int
 	// CPU is the gateway's serving CPU per delivery over the floor's
-	// limit (floor per write / messages per write); Limit that limit.
+	// limit (floor per write / messages per write), the median over its
+	// runs; Limit that limit.
 	CPU   float64
 	Limit time.Duration
 	// Full says the gateway carried the whole offered load: the rate
@@ -90,11 +92,41 @@ func ratiosAt(p curvePoint, floor time.Duration) pointRatios {
 		out.P99Same = float64(gw.P99) / float64(max(sameP99, 1))
 	}
 	out.P99Matched, out.Unmatched = matchedRatio(p, *gw)
-	if mpw := msgsPerWrite(*gw); mpw > 0 {
-		out.Limit = time.Duration(float64(floor) / mpw)
-		out.CPU = float64(serverCPUPerDelivery(*gw)) / float64(max(out.Limit, 1))
-	}
+	out.CPU, out.Limit = medianCPU(p, *gw, floor)
 	return out
+}
+
+// cpuRatio is r's serving CPU per delivery over the floor's limit for the
+// messages per write it achieved, and that limit; 0, 0 without writes.
+func cpuRatio(r runResult, floor time.Duration) (float64, time.Duration) {
+	mpw := msgsPerWrite(r)
+	if mpw == 0 {
+		return 0, 0
+	}
+	limit := time.Duration(float64(floor) / mpw)
+	return float64(serverCPUPerDelivery(r)) / float64(max(limit, 1)), limit
+}
+
+// medianCPU is the gateway's cpuRatio at p: its median over the gateway's
+// runs when it ran more than once (the run shown is the one of median p99,
+// not always the one of median CPU), else gw's.
+func medianCPU(p curvePoint, gw runResult, floor time.Duration) (float64, time.Duration) {
+	type ratio struct {
+		of    float64
+		limit time.Duration
+	}
+	var rs []ratio
+	for _, r := range p.Runs {
+		if c, l := cpuRatio(r, floor); r.System == kindGateway && l > 0 {
+			rs = append(rs, ratio{c, l})
+		}
+	}
+	if len(rs) < 2 {
+		return cpuRatio(gw, floor)
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].of < rs[j].of })
+	m := rs[(len(rs)-1)/2]
+	return m.of, m.limit
 }
 
 // printCurve prints both curves, each point's ratios and the targets.

@@ -216,3 +216,28 @@ func TestMedianRuns(t *testing.T) {
 		t.Errorf("--repeat 0 gave %v, want it refused", err)
 	}
 }
+
+// TestMedianCPU: with several runs the CPU ratio is the median of the
+// gateway's runs' ratios, not that of its run of median p99; with one run
+// it is that run's.
+func TestMedianCPU(t *testing.T) {
+	run := func(p99 time.Duration, cpuPerDelivery time.Duration) runResult {
+		r := result(kindGateway, 1000, 1000, 200, p99)
+		r.CPU, r.Stages = 1000*cpuPerDelivery, &stages{Writes: 500, Frames: 500}
+		return r
+	}
+	p := curvePoint{Clients: 500, Rate: 200, Runs: []runResult{
+		run(2*time.Millisecond, 25*time.Microsecond), // median p99, highest CPU
+		run(time.Millisecond, 19*time.Microsecond),
+		run(3*time.Millisecond, 20*time.Microsecond),
+		result(kindNATS, 1000, 1000, 200, 9*time.Millisecond),
+	}}
+	p.Results = medianRuns(p.Runs)
+	if r := ratiosAt(p, 10*time.Microsecond); r.CPU != 2 || r.Limit != 10*time.Microsecond {
+		t.Errorf("CPU ratio %.2f (limit %s), want the median 2.00 (10µs), not the shown run's 2.50", r.CPU, r.Limit)
+	}
+	one := curvePoint{Results: []runResult{p.Runs[0], p.Runs[3]}}
+	if r := ratiosAt(one, 10*time.Microsecond); r.CPU != 2.5 {
+		t.Errorf("one run: CPU ratio %.2f, want its own 2.50", r.CPU)
+	}
+}
