@@ -222,7 +222,7 @@ func runLabel(i, repeat int) string {
 }
 
 // medianRuns returns, for each system in the order of its first run, its
-// run of median p99 (the lower of the two middle ones for an even count).
+// run of median p99.
 func medianRuns(runs []runResult) []runResult {
 	var order []string
 	by := map[string][]runResult{}
@@ -234,18 +234,23 @@ func medianRuns(runs []runResult) []runResult {
 	}
 	out := make([]runResult, 0, len(order))
 	for _, sys := range order {
-		rs := by[sys]
-		sort.SliceStable(rs, func(i, j int) bool { return rs[i].P99 < rs[j].P99 })
-		out = append(out, rs[(len(rs)-1)/2])
+		out = append(out, lowerMedian(by[sys], func(r runResult) float64 { return float64(r.P99) }))
 	}
 	return out
 }
 
-// p99Range is the lowest and highest p99 of sys's runs at p; ok is false
-// with fewer than two runs.
-func p99Range(p curvePoint, sys string) (lo, hi time.Duration, ok bool) {
+// lowerMedian returns the element of xs (not empty) of median key, the
+// lower of the two middle ones for an even count; xs is sorted by key.
+func lowerMedian[T any](xs []T, key func(T) float64) T {
+	sort.SliceStable(xs, func(i, j int) bool { return key(xs[i]) < key(xs[j]) })
+	return xs[(len(xs)-1)/2]
+}
+
+// p99Range is the lowest and highest p99 of sys's runs among runs; ok is
+// false with fewer than two.
+func p99Range(runs []runResult, sys string) (lo, hi time.Duration, ok bool) {
 	n := 0
-	for _, r := range p.Runs {
+	for _, r := range runs {
 		if r.System != sys {
 			continue
 		}

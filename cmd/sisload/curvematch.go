@@ -138,7 +138,7 @@ func printMatched(w io.Writer, ps []curvePoint) {
 				fmt.Fprintf(tw, "%d\t%.0f\t%s\t%.0f\t%s\t-\t-\t-\t-\t\n", p.Clients, p.Rate, systemLabel(r.System), r.ChangesPerSec, ms(r.P99))
 				continue
 			}
-			fmt.Fprintf(tw, "%d\t%.0f\t%s\t%.0f\t%s\t%.0f\t%s\t%s\t%.2f\t\n", p.Clients, p.Rate, systemLabel(r.System), r.ChangesPerSec, p99Label(p, r),
+			fmt.Fprintf(tw, "%d\t%.0f\t%s\t%.0f\t%s\t%.0f\t%s\t%s\t%.2f\t\n", p.Clients, p.Rate, systemLabel(r.System), r.ChangesPerSec, p99Label(p.Runs, r),
 				m.ChangesPerSec, matchedP99Label(p, m), ms(m.P50), float64(m.P99)/float64(max(r.P99, time.Duration(1))))
 		}
 	}
@@ -154,5 +154,5 @@ func matchedP99Label(p curvePoint, m runResult) string {
 			same = append(same, r)
 		}
 	}
-	return p99Label(curvePoint{Runs: same}, m)
+	return p99Label(same, m)
 }

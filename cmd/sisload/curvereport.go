@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
 	"text/tabwriter"
 	"time"
 )
@@ -111,22 +110,16 @@ func cpuRatio(r runResult, floor time.Duration) (float64, time.Duration) {
 // runs when it ran more than once (the run shown is the one of median p99,
 // not always the one of median CPU), else gw's.
 func medianCPU(p curvePoint, gw runResult, floor time.Duration) (float64, time.Duration) {
-	type ratio struct {
-		of    float64
-		limit time.Duration
-	}
-	var rs []ratio
+	var runs []runResult
 	for _, r := range p.Runs {
-		if c, l := cpuRatio(r, floor); r.System == kindGateway && l > 0 {
-			rs = append(rs, ratio{c, l})
+		if r.System == kindGateway && msgsPerWrite(r) > 0 {
+			runs = append(runs, r)
 		}
 	}
-	if len(rs) < 2 {
+	if len(runs) < 2 {
 		return cpuRatio(gw, floor)
 	}
-	sort.Slice(rs, func(i, j int) bool { return rs[i].of < rs[j].of })
-	m := rs[(len(rs)-1)/2]
-	return m.of, m.limit
+	return cpuRatio(lowerMedian(runs, func(r runResult) float64 { c, _ := cpuRatio(r, floor); return c }), floor)
 }
 
 // printCurve prints both curves, each point's ratios and the targets.
@@ -158,7 +151,7 @@ func printCurveTable(w io.Writer, title string, ps []curvePoint, floor time.Dura
 	for _, p := range ps {
 		for _, r := range p.Results {
 			fmt.Fprintf(tw, "%d\t%.0f\t%s\t%.0f\t%s\t%s\t%s\t%.2f\t%.2f\t%s\t%d\t\n", p.Clients, r.ChangesPerSec, systemLabel(r.System),
-				r.DeliveriesPerSec, percent(r.Deliveries, r.Expected), ms(r.P50), p99Label(p, r),
+				r.DeliveriesPerSec, percent(r.Deliveries, r.Expected), ms(r.P50), p99Label(p.Runs, r),
 				us(serverCPUPerDelivery(r)), us(clientCPUPerDelivery(r)), mpwLabel(r), r.Closed)
 		}
 	}
@@ -237,10 +230,10 @@ func printTargets(w io.Writer, ps []curvePoint, floor time.Duration) {
 	fmt.Fprintf(w, "  server CPU per delivery ≤ 2× floor ÷ messages per write: %.2f× at %s  %s\n", worstC.CPU, pointLabel(atC), verdict(worstC.CPU <= 2))
 }
 
-// p99Label is r's p99, with the range of its system's p99s at p when it
-// ran more than once.
-func p99Label(p curvePoint, r runResult) string {
-	if lo, hi, ok := p99Range(p, r.System); ok {
+// p99Label is r's p99, with the range of its system's p99s among runs
+// when it ran more than once.
+func p99Label(runs []runResult, r runResult) string {
+	if lo, hi, ok := p99Range(runs, r.System); ok {
 		return fmt.Sprintf("%s (%s–%s)", ms(r.P99), ms(lo), ms(hi))
 	}
 	return ms(r.P99)

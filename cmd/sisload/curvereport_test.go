@@ -193,10 +193,10 @@ func TestMedianRuns(t *testing.T) {
 		p.Results[1].System != kindNATS || p.Results[1].P99 != 4*time.Millisecond {
 		t.Fatalf("median runs %+v, want the gateway's of 2 ms, then nats's of 4 ms", p.Results)
 	}
-	if lo, hi, ok := p99Range(p, kindGateway); !ok || lo != time.Millisecond || hi != 3*time.Millisecond {
+	if lo, hi, ok := p99Range(p.Runs, kindGateway); !ok || lo != time.Millisecond || hi != 3*time.Millisecond {
 		t.Errorf("gateway range %s-%s (%v), want 1ms-3ms", lo, hi, ok)
 	}
-	if _, _, ok := p99Range(curvePoint{Runs: p.Runs[:1]}, kindGateway); ok {
+	if _, _, ok := p99Range(p.Runs[:1], kindGateway); ok {
 		t.Error("a range out of one run")
 	}
 	var out bytes.Buffer
