@@ -40,11 +40,7 @@ type cfClient struct {
 // groups' channels.
 func startCentrifugeFleet(ctx context.Context, cfg fleetConfig) (f *cfFleet, err error) {
 	f = &cfFleet{cfg: cfg, clients: make([]*cfClient, len(cfg.Assign))}
-	defer func() {
-		if err != nil {
-			f.Close()
-		}
-	}()
+	defer closeOnError(f.Close, &err)
 	sctx, cancel := context.WithTimeout(ctx, cfg.Setup)
 	defer cancel()
 	if err := forEachParallel(sctx, len(cfg.Assign), cfg.Parallel, f.connect); err != nil {

@@ -40,11 +40,7 @@ func startCentrifuge(nc *nats.Conn, subject func(tenant, group string) string, t
 		return nil, fmt.Errorf("centrifuge node: %w", err)
 	}
 	s = &cfServer{node: node, done: make(chan struct{})}
-	defer func() {
-		if err != nil {
-			s.close()
-		}
-	}()
+	defer closeOnError(s.close, &err)
 	node.OnConnecting(cfConnecting(writeDelay))
 	node.OnConnect(cfAllowSubscribe)
 	if err := node.Run(); err != nil {

@@ -280,7 +280,7 @@ func curveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	printCurve(stdout, o, res)
 	if err != nil {
-		return err
+		return errors.Join(err, savePartial(o, res, stderr))
 	}
 	if o.charts != "" {
 		if err := writeCharts(o.charts, res); err != nil {
@@ -292,6 +292,21 @@ func curveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return nil
 	}
 	return writeJSON(o.f.jsonFile, res)
+}
+
+// savePartial writes, with --json, the points a curve measured before it
+// was stopped (interrupted, or out of --timeout): half an hour of runs is
+// not lost to a Ctrl-C, and --from prints them.
+func savePartial(o curveOpts, res curveResult, stderr io.Writer) error {
+	n := len(res.ByClients) + len(res.ByRate)
+	if o.from != "" || o.f.jsonFile == "" || n == 0 {
+		return nil
+	}
+	if err := writeJSON(o.f.jsonFile, res); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "[curve] stopped: the %d points measured are in %s (sisload curve --from %s prints them)\n", n, o.f.jsonFile, o.f.jsonFile)
+	return nil
 }
 
 // readCurve reads a curve written with --json.

@@ -62,12 +62,7 @@ func startGatewayFleet(ctx context.Context, cfg fleetConfig) (f *gwFleet, err er
 		f.groupIndex[g] = i
 	}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
-	fleet := f // a failure returns a nil f: close what was started
-	defer func() {
-		if err != nil {
-			fleet.Close()
-		}
-	}()
+	defer closeOnError(f.Close, &err)
 	if f.times, err = watchAcceptTimes(cfg.NatsURL, cfg.groups()); err != nil {
 		return nil, err
 	}

@@ -97,11 +97,7 @@ func openHerd(ctx context.Context, cfg herdConfig) (h *herdClients, err error) {
 		return nil, err
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
-	defer func() {
-		if err != nil {
-			h.Close()
-		}
-	}()
+	defer closeOnError(h.Close, &err)
 	sctx, cancel := context.WithTimeout(ctx, cfg.Setup)
 	defer cancel()
 	if err := forEachParallel(sctx, cfg.Clients, 64, h.open); err != nil {

@@ -31,11 +31,7 @@ type natsClient struct {
 // its groups' event subjects.
 func startNATSFleet(ctx context.Context, cfg fleetConfig) (f *natsFleet, err error) {
 	f = &natsFleet{cfg: cfg, clients: make([]*natsClient, len(cfg.Assign))}
-	defer func() {
-		if err != nil {
-			f.Close()
-		}
-	}()
+	defer closeOnError(f.Close, &err)
 	sctx, cancel := context.WithTimeout(ctx, cfg.Setup)
 	defer cancel()
 	err = forEachParallel(sctx, len(cfg.Assign), cfg.Parallel, f.connect)

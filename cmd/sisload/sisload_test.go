@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -434,5 +435,51 @@ func TestRunMatched(t *testing.T) {
 	}
 	if n := strings.Count(progress.String(), "the gateway at"); n != 2 {
 		t.Errorf("%d matched runs, want 2:\n%s", n, progress.String())
+	}
+}
+
+// cancelOn is a progress writer that cancels a run once it has written
+// a line containing after.
+type cancelOn struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	after  string
+	cancel context.CancelFunc
+}
+
+func (w *cancelOn) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.buf.Write(b)
+	if strings.Contains(w.buf.String(), w.after) {
+		w.cancel()
+	}
+	return n, err
+}
+
+// TestCurveStoppedKeepsItsPoints: a curve stopped part way (a Ctrl-C at the
+// second point) still writes, with --json, the points it finished, which
+// --from prints; the error says it stopped.
+func TestCurveStoppedKeepsItsPoints(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	progress := &cancelOn{after: "[curve] 20 clients", cancel: cancel}
+	args := []string{"--clients", "10,20", "--clients-rate", "50", "--rates", "50", "--rate-clients", "10", "--groups", "5",
+		"--per-client", "2", "--duration", "1s", "--drain", "5s", "--client-procs", "0", "--floor-conns", "10",
+		"--repeat", "1", "--no-match", "--only", "gateway", "--json", dir + "/curve.json"}
+	var out bytes.Buffer
+	err := curveCommand(ctx, args, &out, progress)
+	if err == nil {
+		t.Fatal("a curve stopped at its second point reported no error")
+	}
+	res, rerr := readCurve(dir + "/curve.json")
+	if rerr != nil || len(res.ByClients) != 1 || res.ByClients[0].Clients != 10 || len(res.ByClients[0].Results) != 1 {
+		t.Fatalf("kept %+v (%v), want the 10-client point alone", res, rerr)
+	}
+	progress.mu.Lock()
+	defer progress.mu.Unlock()
+	if !strings.Contains(progress.buf.String(), "the 1 points measured are in "+dir+"/curve.json") {
+		t.Errorf("progress does not say where the points went:\n%s", progress.buf.String())
 	}
 }

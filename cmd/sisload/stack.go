@@ -51,11 +51,7 @@ func startStack(ctx context.Context, log zerolog.Logger, groups, prefill int) (*
 // tenants, group i in tenant i mod tenants.
 func startStackTenants(ctx context.Context, log zerolog.Logger, groups, prefill, tenants int) (st *stack, err error) {
 	st = &stack{log: log}
-	defer func() {
-		if err != nil {
-			st.Close()
-		}
-	}()
+	defer closeOnError(st.Close, &err)
 	if st.dir, err = os.MkdirTemp("", "sisload-*"); err != nil {
 		return nil, fmt.Errorf("temp dir for JetStream: %w", err)
 	}
@@ -98,6 +94,16 @@ func groupNames(n int) []string {
 		out[i] = fmt.Sprintf("g%04d", i)
 	}
 	return out
+}
+
+// closeOnError calls closeFn when *err is set on return: a constructor's
+// clean-up of what it started. Deferred as closeOnError(x.Close, &err), the
+// method value holds x as it was then, not the nil that "return nil, err"
+// leaves in a named result.
+func closeOnError(closeFn func(), err *error) {
+	if *err != nil {
+		closeFn()
+	}
 }
 
 // Close stops the adapter and the NATS server and removes the store.
@@ -179,11 +185,7 @@ func (st *stack) startGateway(ctx context.Context, cfg bridge.Config, seatCount 
 		// limits that protect a gateway from others are off.
 		cfg.Limits = bridge.Limits{Connections: -1, PerAddress: -1, RequestRate: -1, Subscriptions: -1}
 	}
-	defer func() {
-		if err != nil {
-			gw.close()
-		}
-	}()
+	defer closeOnError(gw.close, &err)
 	if gw.nc, err = nats.Connect(st.ClientURL(), nats.Name("sisload-gateway")); err != nil {
 		return nil, fmt.Errorf("connect the gateway to NATS: %w", err)
 	}
